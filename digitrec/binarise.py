@@ -1,0 +1,61 @@
+"""Separate ink from paper under uneven light: the one thresholding used by the reader and by training."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+MIN_INK_CONTRAST = 0.12
+"""Ink must be at least this much darker than the paper around it (fraction of the paper's brightness)."""
+
+MAX_INK_CONTRAST_THRESHOLD = 0.45
+"""Otsu's split is never placed deeper than this, so faint strokes beside dark ones survive."""
+
+
+def flatten_paper(gray: np.ndarray, paper_kernel: int) -> np.ndarray:
+    """Divide out the light falling on the paper: (h, w) float32 where paper is about 1 and ink is below.
+
+    The paper's brightness is estimated by a grey closing, which erases strokes narrower
+    than `paper_kernel` but follows gradients, so shadows and light falloff cancel out.
+    """
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (paper_kernel, paper_kernel))
+    paper = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, kernel)
+    return gray.astype(np.float32) / np.maximum(paper.astype(np.float32), 1.0)
+
+
+def ink_darkness_threshold(darkness: np.ndarray) -> float:
+    """Otsu's split of how much darker than the paper each pixel is, kept within sane bounds."""
+    darkness8 = np.clip(darkness * 255.0, 0, 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(darkness8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return float(np.clip(otsu / 255.0, MIN_INK_CONTRAST, MAX_INK_CONTRAST_THRESHOLD))
+
+
+def binarise_ink(gray: np.ndarray, paper_kernel: int, threshold: float | None = None) -> np.ndarray:
+    """Mask of dark ink on lighter paper: (h, w) uint8, 1 = ink.
+
+    Args:
+        gray: (h, w) uint8 photograph of paper.
+        paper_kernel: odd size in pixels larger than the widest stroke.
+        threshold: darkness (1 - ink/paper) above which a pixel is ink; Otsu's choice if None.
+    """
+    # Smooth sensor noise first: the closing would otherwise track the brightest noise and
+    # make plain paper look inked.
+    darkness = 1.0 - flatten_paper(cv2.GaussianBlur(gray, (3, 3), 0), paper_kernel)
+    if threshold is None:
+        threshold = ink_darkness_threshold(darkness)
+    return (darkness > threshold).astype(np.uint8)
+
+
+SPECK_AREA_FRACTION = 0.04
+"""Ink components smaller than this fraction of the largest one in a crop are specks, not strokes."""
+
+
+def drop_specks(mask: np.ndarray, area_fraction: float = SPECK_AREA_FRACTION) -> np.ndarray:
+    """Keep the connected ink components of a crop's mask that are not specks beside its largest."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count <= 2:
+        return mask
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.zeros(count, np.uint8)
+    keep[1:] = areas >= area_fraction * areas.max()
+    return keep[labels]

@@ -1,0 +1,34 @@
+"""The digit CNN: Conv-BN-ReLU blocks, 28x28x1 in, 11 probabilities out (index 10 = not a digit)."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from digitrec.augment import NOT_A_DIGIT
+from digitrec.normalise import MNIST_SIZE
+
+NUM_CLASSES = NOT_A_DIGIT + 1
+"""Ten digits and one class for marks that are not digits."""
+
+BLOCKS = ((32, 1), (32, 2), (64, 1), (64, 2), (128, 1))
+"""(filters, stride) of each 3x3 Conv-BN-ReLU block: 28x28 -> 14x14 -> 7x7."""
+
+DROPOUT = 0.3
+
+BATCH_NORM_MOMENTUM = 0.9
+"""Faster than Keras's 0.99, so the running statistics settle within short and fine-tuning runs."""
+
+
+def build_digit_cnn(num_classes: int = NUM_CLASSES) -> keras.Model:
+    """A small all-convolutional network; global average pooling keeps it under 300 k parameters."""
+    inputs = keras.Input((MNIST_SIZE, MNIST_SIZE, 1), name="digit")
+    x = inputs
+    for index, (filters, stride) in enumerate(BLOCKS):
+        x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"conv{index}")(x)
+        x = layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"bn{index}")(x)
+        x = layers.ReLU(name=f"relu{index}")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(DROPOUT, name="dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="digit_cnn")

@@ -1,0 +1,170 @@
+"""Turn a cropped ink region into the 28x28 MNIST format: the one normaliser for training and reading."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import cv2
+import numpy as np
+
+MNIST_SIZE = 28
+"""Side of the MNIST image."""
+
+MNIST_BOX = 20
+"""MNIST fits each digit's longer side into this box, keeping the aspect ratio."""
+
+WORK_SCALE = 4
+"""The mask is reshaped at this multiple of the 20x20 box, so stroke changes are sub-pixel at 28x28."""
+
+MNIST_STROKE_WIDTH = 2.0
+"""Median stroke width of MNIST training digits at 28x28, measured with `estimate_stroke_width`."""
+
+STROKE_TOLERANCE = 0.35
+"""Relative deviation from the MNIST stroke width that is left alone."""
+
+MIN_THIN_SIDE = 0.12
+"""A digit narrower than this fraction of its height (a '1') is not widened beyond it."""
+
+InkPolarity = Literal["auto", "light", "dark"]
+
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+class EmptyCropError(ValueError):
+    """The crop holds no ink to normalise."""
+
+
+def ink_mask(crop: np.ndarray, ink: InkPolarity = "auto") -> np.ndarray:
+    """Binarise a crop into a uint8 mask with ink = 1.
+
+    Args:
+        crop: grayscale or BGR image, or a mask; any numeric dtype.
+        ink: "light" if the ink is brighter than the paper (a mask, MNIST), "dark" for pen on
+            paper, "auto" to decide: the Otsu class that owns most of the crop's border is paper.
+
+    Returns:
+        (h, w) uint8 array of 0 and 1.
+    """
+    if crop.ndim == 3:
+        crop = cv2.cvtColor(crop.astype(np.uint8), cv2.COLOR_BGR2GRAY)
+    if crop.ndim != 2 or crop.size == 0:
+        raise EmptyCropError(f"expected a non-empty 2-D crop, got shape {crop.shape}")
+    gray = crop.astype(np.float32)
+    low, high = float(gray.min()), float(gray.max())
+    if high - low < 1e-6:
+        raise EmptyCropError("the crop is a single flat colour: there is no ink in it")
+    gray8 = ((gray - low) * (255.0 / (high - low))).astype(np.uint8)
+    _, light = cv2.threshold(gray8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    if ink == "auto":
+        border = np.concatenate([light[0], light[-1], light[1:-1, 0], light[1:-1, -1]])
+        ink = "dark" if border.mean() > 0.5 else "light"
+    if ink == "dark":
+        return 1 - light
+    if ink == "light":
+        return light
+    raise ValueError(f"ink must be 'auto', 'light' or 'dark', not {ink!r}")
+
+
+def estimate_stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary mask in pixels: twice the ink area over its boundary length."""
+    area = int(np.count_nonzero(mask))
+    if area == 0:
+        return 0.0
+    boundary = area - int(np.count_nonzero(cv2.erode(mask, _CROSS)))
+    return 2.0 * area / max(boundary, 1)
+
+
+def _crop_to_ink(mask: np.ndarray) -> np.ndarray:
+    points = cv2.findNonZero(mask)
+    if points is None:
+        raise EmptyCropError("the crop holds no ink")
+    x, y, w, h = cv2.boundingRect(points)
+    return mask[y : y + h, x : x + w]
+
+
+def _match_mnist_stroke(work: np.ndarray) -> np.ndarray:
+    """Dilate thin pen or erode thick marker so the stroke is as wide as MNIST's."""
+    target = MNIST_STROKE_WIDTH * WORK_SCALE
+    width = estimate_stroke_width(work)
+    if abs(width - target) <= STROKE_TOLERANCE * target:
+        return work
+    # Widen by at most one target stroke: a wider gap means the estimate is off, not the pen.
+    radius = int(round(min(abs(target - width), target) / 2))
+    if radius == 0:
+        return work
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    if width < target:
+        return cv2.dilate(work, kernel)
+    eroded = cv2.erode(work, kernel)
+    # Never erode a digit away: keep the original when erosion would lose most of it.
+    if np.count_nonzero(eroded) < 0.25 * np.count_nonzero(work):
+        return work
+    return eroded
+
+
+def normalise_mask_to_mnist(mask: np.ndarray) -> np.ndarray:
+    """Normalise a binary ink mask (ink = nonzero) to a 28x28 float32 MNIST image.
+
+    The MNIST recipe: crop to the ink, bring the stroke to MNIST's width, fit the longer
+    side in 20 px keeping the aspect ratio, and place it in 28x28 with its centre of mass
+    at the centre. White ink on black, values in [0, 1].
+    """
+    ink = _crop_to_ink((mask > 0).astype(np.uint8))
+    height, width = ink.shape
+    scale = MNIST_BOX * WORK_SCALE / max(height, width)
+    work_w = max(1, int(round(width * scale)))
+    work_h = max(1, int(round(height * scale)))
+    # A thin '1' scaled by its height alone would vanish; keep it at least a stroke wide.
+    work_w = max(work_w, int(round(MIN_THIN_SIDE * work_h)))
+    work = cv2.resize(ink * 255, (work_w, work_h), interpolation=cv2.INTER_AREA)
+    work = (work >= 128).astype(np.uint8)
+    if not work.any():
+        raise EmptyCropError("the ink vanished when scaled: the crop is too small to read")
+    pad = WORK_SCALE * 2
+    work = cv2.copyMakeBorder(work, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    work = _crop_to_ink(_match_mnist_stroke(work))
+
+    height, width = work.shape
+    fit = MNIST_BOX / max(height, width)
+    box_w = min(MNIST_BOX, max(1, int(round(width * fit))))
+    box_h = min(MNIST_BOX, max(1, int(round(height * fit))))
+    digit = cv2.resize(work.astype(np.float32), (box_w, box_h), interpolation=cv2.INTER_AREA)
+
+    # cv2.moments would read a (h, 2) image as a list of points, so weigh the pixels directly.
+    mass = float(digit.sum())
+    if mass <= 0:
+        raise EmptyCropError("the crop holds no ink")
+    centre_x = float(digit.sum(axis=0) @ np.arange(box_w)) / mass
+    centre_y = float(digit.sum(axis=1) @ np.arange(box_h)) / mass
+    # Shift the centre of mass onto (14, 14) as MNIST does, but never push ink off the image.
+    shift_x = float(np.clip(MNIST_SIZE / 2 - centre_x, 0, MNIST_SIZE - box_w))
+    shift_y = float(np.clip(MNIST_SIZE / 2 - centre_y, 0, MNIST_SIZE - box_h))
+    transform = np.float32([[1, 0, shift_x], [0, 1, shift_y]])
+    placed = cv2.warpAffine(
+        digit, transform, (MNIST_SIZE, MNIST_SIZE), flags=cv2.INTER_LINEAR, borderValue=0
+    )
+    return np.clip(placed, 0.0, 1.0)
+
+
+def normalise_to_mnist(crop: np.ndarray, ink: InkPolarity = "auto") -> np.ndarray:
+    """Normalise one cropped digit (grayscale, BGR or mask, either polarity) to 28x28 MNIST.
+
+    Args:
+        crop: the region around one digit. With ink="auto" leave a margin of paper round it.
+        ink: which side of the threshold the ink is on; see `ink_mask`.
+
+    Returns:
+        (28, 28) float32 in [0, 1], white ink on black.
+
+    Raises:
+        EmptyCropError: the crop holds no ink.
+    """
+    return normalise_mask_to_mnist(ink_mask(crop, ink))
+
+
+def normalise_batch(crops: list[np.ndarray], ink: InkPolarity = "auto") -> np.ndarray:
+    """Normalise several crops into one (N, 28, 28, 1) float32 batch for the classifier."""
+    batch = np.zeros((len(crops), MNIST_SIZE, MNIST_SIZE, 1), np.float32)
+    for index, crop in enumerate(crops):
+        batch[index, :, :, 0] = normalise_to_mnist(crop, ink)
+    return batch

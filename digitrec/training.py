@@ -1,0 +1,280 @@
+"""Train, evaluate and export the digit CNN: data, model, train, evaluate, with every number named here."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from digitrec.augment import NOT_A_DIGIT, camera_digits, not_a_digit_marks
+from digitrec.classify import DigitClassifier, export_tflite, tflite_path_for
+from digitrec.data import DigitDataset, load_mnist, load_usps
+from digitrec.model import NUM_CLASSES, build_digit_cnn
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Every number of a training run, in one place."""
+
+    epochs: int = 12
+    batch_size: int = 128
+    peak_learning_rate: float = 3e-3
+    warmup_fraction: float = 0.05
+    validation_size: int = 3000
+    """MNIST training digits held out to watch training; the test split is never looked at."""
+    camera_copies: int = 24000
+    """Camera-style renderings of training digits added to the clean ones."""
+    not_a_digit_count: int = 8000
+    rotation_fraction: float = 0.035
+    """In-training random rotation, as a fraction of a full turn (about 12 degrees)."""
+    zoom: float = 0.12
+    shift: float = 0.1
+    train_subset: int | None = None
+    """Use only this many MNIST training digits (quick runs)."""
+    seed: int = 1
+
+
+QUICK_CONFIG = TrainingConfig(
+    epochs=2, validation_size=300, camera_copies=600, not_a_digit_count=300, train_subset=3000
+)
+"""A tiny run that exercises every step in a minute or two, for tests."""
+
+CAMERA_TEST_SEED = 12345
+"""Seed of the camera-style rendering of the MNIST test split (measured on, never trained on)."""
+
+
+@dataclass
+class TrainingSet:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    composition: dict[str, int]
+
+
+def assemble_training_set(mnist: DigitDataset, usps: DigitDataset | None, config: TrainingConfig) -> TrainingSet:
+    """Clean MNIST (and USPS) digits, their camera-style renderings, and non-digit marks."""
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(mnist.x_train))
+    if config.train_subset:
+        order = order[: config.train_subset + config.validation_size]
+    val_index, train_index = order[: config.validation_size], order[config.validation_size :]
+    clean_x, clean_y = mnist.x_train[train_index], mnist.y_train[train_index]
+    parts_x, parts_y = [clean_x], [clean_y]
+    composition = {"mnist": len(clean_x)}
+    if usps is not None:
+        parts_x.append(usps.x_train)
+        parts_y.append(usps.y_train)
+        composition["usps"] = len(usps.x_train)
+    pool_x, pool_y = np.concatenate(parts_x), np.concatenate(parts_y)
+    pick = rng.choice(len(pool_x), size=min(config.camera_copies, len(pool_x)), replace=False)
+    print(f"rendering {len(pick)} camera-style digits and {config.not_a_digit_count} non-digit marks ...")
+    parts_x.append(camera_digits(pool_x[pick], seed=config.seed + 1))
+    parts_y.append(pool_y[pick])
+    composition["camera_style"] = len(pick)
+    parts_x.append(not_a_digit_marks(config.not_a_digit_count, clean_x, seed=config.seed + 2))
+    parts_y.append(np.full(config.not_a_digit_count, NOT_A_DIGIT, np.int64))
+    composition["not_a_digit"] = config.not_a_digit_count
+    return TrainingSet(
+        x_train=np.concatenate(parts_x)[..., None],
+        y_train=np.concatenate(parts_y),
+        x_val=mnist.x_train[val_index][..., None],
+        y_val=mnist.y_train[val_index],
+        composition=composition,
+    )
+
+
+def _training_pipeline(training_set: TrainingSet, config: TrainingConfig):
+    import keras
+    import tensorflow as tf
+
+    distort = keras.Sequential(
+        [
+            keras.layers.RandomRotation(config.rotation_fraction, fill_mode="constant", seed=config.seed),
+            keras.layers.RandomZoom(config.zoom, fill_mode="constant", seed=config.seed),
+            keras.layers.RandomTranslation(config.shift, config.shift, fill_mode="constant", seed=config.seed),
+        ]
+    )
+    dataset = tf.data.Dataset.from_tensor_slices((training_set.x_train, training_set.y_train))
+    dataset = dataset.shuffle(len(training_set.x_train), seed=config.seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(config.batch_size)
+    dataset = dataset.map(lambda x, y: (distort(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def train_model(training_set: TrainingSet, config: TrainingConfig):
+    """Fit a fresh CNN with Adam and a warmed-up cosine learning rate; returns (model, history)."""
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    model = build_digit_cnn(NUM_CLASSES)
+    steps = config.epochs * int(np.ceil(len(training_set.x_train) / config.batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, steps, warmup_target=config.peak_learning_rate, warmup_steps=int(steps * config.warmup_fraction)
+    )
+    model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(
+        _training_pipeline(training_set, config),
+        epochs=config.epochs,
+        validation_data=(training_set.x_val, training_set.y_val),
+        verbose="auto",
+    )
+    return model, history.history
+
+
+def _digit_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy over the ten digits: the not-a-digit score does not count as an answer."""
+    return float(np.mean(probabilities[:, :10].argmax(axis=1) == labels))
+
+
+def evaluate_classifier(classifier: DigitClassifier, mnist: DigitDataset, usps: DigitDataset | None) -> dict:
+    """Measure a model on the test splits (never trained or tuned on) and on camera-style test digits."""
+    x_test, y_test = mnist.x_test, mnist.y_test
+    probabilities = classifier.probabilities(x_test[..., None])
+    predicted = probabilities.argmax(axis=1)
+    confusion = np.zeros((10, probabilities.shape[1]), np.int64)
+    np.add.at(confusion, (y_test, predicted), 1)
+    per_class = {str(d): float(np.mean(predicted[y_test == d] == d)) for d in range(10)}
+    camera_test = camera_digits(x_test, seed=CAMERA_TEST_SEED)
+    camera_probabilities = classifier.probabilities(camera_test[..., None])
+    marks = not_a_digit_marks(2000, x_test, seed=CAMERA_TEST_SEED + 1)
+    marks_predicted = classifier.probabilities(marks[..., None]).argmax(axis=1)
+    metrics = {
+        "mnist_test_accuracy": _digit_accuracy(probabilities, y_test),
+        "mnist_test_accuracy_all_classes": float(np.mean(predicted == y_test)),
+        "mnist_test_errors": int(np.sum(probabilities[:, :10].argmax(axis=1) != y_test)),
+        "mnist_test_per_class_accuracy": per_class,
+        "mnist_test_confusion": confusion.tolist(),
+        "camera_style_mnist_test_accuracy": _digit_accuracy(camera_probabilities, y_test),
+        "camera_style_mnist_test_read_rate": float(np.mean(camera_probabilities.argmax(axis=1) == y_test)),
+        "not_a_digit_marks_rejected": float(np.mean(marks_predicted == NOT_A_DIGIT)),
+    }
+    if usps is not None:
+        usps_probabilities = classifier.probabilities(usps.x_test[..., None])
+        metrics["usps_test_accuracy"] = _digit_accuracy(usps_probabilities, usps.y_test)
+    return metrics
+
+
+def save_plots(history: dict, confusion: list, out_dir: Path) -> list[str]:
+    """Training curves and the MNIST test confusion matrix as PNG files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    loss_axis.plot(epochs, history["loss"], label="train")
+    loss_axis.plot(epochs, history["val_loss"], label="validation")
+    loss_axis.set(title="loss", xlabel="epoch")
+    loss_axis.legend()
+    accuracy_axis.plot(epochs, history["accuracy"], label="train")
+    accuracy_axis.plot(epochs, history["val_accuracy"], label="validation")
+    accuracy_axis.set(title="accuracy", xlabel="epoch")
+    accuracy_axis.legend()
+    figure.tight_layout()
+    curves = out_dir / "training_curves.png"
+    figure.savefig(curves, dpi=100)
+    plt.close(figure)
+
+    matrix = np.array(confusion)
+    figure, axis = plt.subplots(figsize=(7, 6))
+    axis.imshow(np.log1p(matrix), cmap="Blues")
+    for (row, column), count in np.ndenumerate(matrix):
+        if count:
+            axis.text(column, row, str(count), ha="center", va="center", fontsize=7)
+    axis.set(
+        title="MNIST test confusion (columns: predicted, 10 = not a digit)",
+        xlabel="predicted",
+        ylabel="true",
+        xticks=range(matrix.shape[1]),
+        yticks=range(10),
+    )
+    figure.tight_layout()
+    confusion_path = out_dir / "confusion_matrix.png"
+    figure.savefig(confusion_path, dpi=100)
+    plt.close(figure)
+    return [curves.name, confusion_path.name]
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+    }
+
+
+def run_training(
+    data_path: str | None,
+    usps_path: str | None,
+    out_dir: str | Path,
+    config: TrainingConfig,
+    model_name: str = "digits",
+) -> dict:
+    """The whole run: load, assemble, train, export, evaluate, write metrics and plots."""
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mnist = load_mnist(data_path)
+    usps = load_usps(usps_path)
+    training_set = assemble_training_set(mnist, usps, config)
+    model, history = train_model(training_set, config)
+    train_seconds = time.perf_counter() - started
+
+    keras_path = out_dir / f"{model_name}.keras"
+    model.save(keras_path)
+    tflite_path = export_tflite(model, tflite_path_for(keras_path))
+    classifier = DigitClassifier(tflite_path)
+    keras_probabilities = model(mnist.x_test[:1000, ..., None], training=False).numpy()
+    tflite_difference = float(np.abs(classifier.probabilities(mnist.x_test[:1000, ..., None]) - keras_probabilities).max())
+
+    metrics = evaluate_classifier(classifier, mnist, usps)
+    metrics.update(
+        {
+            "model": keras_path.name,
+            "tflite": tflite_path.name,
+            "tflite_max_probability_difference": tflite_difference,
+            "parameters": int(model.count_params()),
+            "training_seconds": round(train_seconds, 1),
+            "total_seconds": round(time.perf_counter() - started, 1),
+            "epochs": config.epochs,
+            "history": {key: [float(v) for v in values] for key, values in history.items()},
+            "data": {"mnist": mnist.source, "usps": usps.source if usps else None, **training_set.composition},
+            "config": asdict(config),
+            "seed": config.seed,
+            "versions": _versions(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        }
+    )
+    metrics["plots"] = save_plots(history, metrics["mnist_test_confusion"], out_dir)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def evaluate_saved_model(model_path: str | Path, data_path: str | None, usps_path: str | None) -> dict:
+    """Re-measure any saved .keras or .tflite model on the test splits."""
+    classifier = DigitClassifier(model_path)
+    return evaluate_classifier(classifier, load_mnist(data_path), load_usps(usps_path))
+
+
+__all__ = [
+    "QUICK_CONFIG",
+    "TrainingConfig",
+    "assemble_training_set",
+    "evaluate_classifier",
+    "evaluate_saved_model",
+    "run_training",
+    "train_model",
+]

@@ -1,0 +1,64 @@
+"""Train the digit CNN, evaluate it and export it for the reader.
+
+    python train.py --data ../shared/data/mnist.npz --usps ../shared/data/usps.npz
+    python train.py --evaluate models/digits.keras --data ../shared/data/mnist.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+
+from digitrec.classify import ModelFileError
+from digitrec.data import MNIST_ENV, USPS_ENV, DataFileError
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Train the handwritten-digit CNN on MNIST (plus USPS and camera-style "
+        "augmentation), export it to LiteRT, and write metrics and plots.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data", help=f"path to mnist.npz (default: ${MNIST_ENV}, else Keras's download)")
+    parser.add_argument("--usps", help=f"path to usps.npz: extra writers for training, and a second test (default: ${USPS_ENV})")
+    parser.add_argument("--out", default="models", help="folder for the model, its .tflite export, metrics.json and plots")
+    parser.add_argument("--name", default="digits", help="file name of the model, without extension")
+    parser.add_argument("--epochs", type=int, help="training epochs (default: 12; 2 with --quick)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of every random choice")
+    parser.add_argument("--quick", action="store_true", help="a tiny run (3000 digits, 2 epochs) that checks the whole pipeline")
+    parser.add_argument("--evaluate", metavar="MODEL", help="only measure this saved .keras or .tflite model")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from digitrec.training import QUICK_CONFIG, TrainingConfig, evaluate_saved_model, run_training
+
+    try:
+        if args.evaluate:
+            metrics = evaluate_saved_model(args.evaluate, args.data, args.usps)
+            metrics.pop("mnist_test_confusion")
+            print(json.dumps(metrics, indent=2))
+            return 0
+        config = QUICK_CONFIG if args.quick else TrainingConfig()
+        config = replace(config, seed=args.seed)
+        if args.epochs is not None:
+            if args.epochs < 1:
+                raise ValueError("--epochs must be at least 1")
+            config = replace(config, epochs=args.epochs)
+        metrics = run_training(args.data, args.usps, args.out, config, model_name=args.name)
+    except (DataFileError, ModelFileError, ValueError) as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return 2
+    summary = {key: metrics[key] for key in ("mnist_test_accuracy", "usps_test_accuracy", "camera_style_mnist_test_accuracy",
+                                              "not_a_digit_marks_rejected", "tflite_max_probability_difference",
+                                              "parameters", "training_seconds") if key in metrics}
+    print(json.dumps(summary, indent=2))
+    print(f"wrote {args.out}/{args.name}.keras, {args.name}.tflite, metrics.json and plots")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
