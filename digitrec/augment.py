@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from digitrec.binarise import binarise_ink, drop_specks
-from digitrec.normalise import EmptyCropError, MNIST_SIZE, normalise_mask_to_mnist
+from digitrec.normalise import MNIST_SIZE, EmptyCropError, normalise_mask_to_mnist
 
 NOT_A_DIGIT = 10
 """Label of the eleventh class: marks on paper that are not digits."""

@@ -1,0 +1,78 @@
+"""The capture loop: frames from a source through the reader into sinks, with no window of its own."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from digitrec.annotate import draw_result
+from digitrec.reader import DigitReader
+from digitrec.sources import FrameSource
+from digitrec.types import FrameResult
+
+FPS_SMOOTHING = 0.1
+"""Weight of the newest frame in the moving average of frames per second."""
+
+
+@dataclass
+class RunSummary:
+    frames: int = 0
+    digits: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReadFrame:
+    """One frame's result, its annotated image (when asked for), and the loop's recent speed."""
+
+    result: FrameResult
+    annotated: np.ndarray | None
+    fps: float
+
+
+def read_frames(
+    source: FrameSource,
+    reader: DigitReader,
+    result_sinks: list,
+    image_sinks: list,
+    annotate: bool,
+    max_frames: int | None = None,
+    show_confidence: Callable[[], bool] = lambda: False,
+    summary: RunSummary | None = None,
+) -> Iterator[ReadFrame]:
+    """Read every frame of `source`, write each result to the sinks at once, and yield it.
+
+    Args:
+        result_sinks: objects with `write(result)` (JSON Lines, CSV).
+        image_sinks: objects with `write(annotated_image, result)` (images, video).
+        annotate: draw the annotated image even when no image sink needs it (for a window).
+        max_frames: stop after this many frames.
+        summary: filled in as frames are read, so a caller interrupted mid-way still knows the counts.
+    """
+    summary = summary if summary is not None else RunSummary()
+    fps = 0.0
+    started = last = time.perf_counter()
+    for frame in source:
+        result = reader.read(frame)
+        for sink in result_sinks:
+            sink.write(result)
+        now = time.perf_counter()
+        instant = 1.0 / max(now - last, 1e-6)
+        fps = instant if summary.frames == 0 else (1 - FPS_SMOOTHING) * fps + FPS_SMOOTHING * instant
+        last = now
+        annotated = None
+        if annotate or image_sinks:
+            annotated = draw_result(frame.image, result, show_confidence=show_confidence())
+            for sink in image_sinks:
+                sink.write(annotated, result)
+        summary.frames += 1
+        summary.digits += len(result.detections)
+        summary.seconds = time.perf_counter() - started
+        yield ReadFrame(result=result, annotated=annotated, fps=fps)
+        if max_frames is not None and summary.frames >= max_frames:
+            break
+    summary.problems.extend(source.problems)

@@ -1,0 +1,88 @@
+"""The reader: one frame in, every digit and number in it out (segment, normalise, classify, group)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from digitrec.classify import NOT_A_DIGIT_INDEX, DigitClassifier
+from digitrec.group import DEFAULT_GROUPING, GroupingConfig, group_numbers
+from digitrec.normalise import MNIST_SIZE, EmptyCropError, normalise_mask_to_mnist
+from digitrec.segment import DEFAULT_SEGMENTATION, SegmentationConfig, segment_digits
+from digitrec.types import Detection, Frame, FrameResult, Region
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "digits.keras"
+"""The model shipped with the project."""
+
+DEFAULT_MIN_CONFIDENCE = 0.5
+"""Digits read with less confidence than this are not reported."""
+
+
+class DigitReader:
+    """Reads digits and numbers in frames with one batched classifier call per frame."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike = DEFAULT_MODEL,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        segmentation: SegmentationConfig = DEFAULT_SEGMENTATION,
+        grouping: GroupingConfig = DEFAULT_GROUPING,
+        classifier: DigitClassifier | None = None,
+    ):
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ValueError(f"the minimum confidence must be between 0 and 1, not {min_confidence}")
+        self.classifier = classifier or DigitClassifier(model_path)
+        self.min_confidence = min_confidence
+        self.segmentation = segmentation
+        self.grouping = grouping
+        self.last_mask: np.ndarray | None = None
+        """The thresholded ink of the last frame, for the window's mask view."""
+
+    def read(self, frame: Frame) -> FrameResult:
+        """Find, read and group the digits of one frame."""
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        regions, self.last_mask = segment_digits(frame.image, self.segmentation)
+        timings["segment"] = _elapsed_ms(started)
+
+        started = time.perf_counter()
+        batch, kept = normalise_regions(regions)
+        timings["normalise"] = _elapsed_ms(started)
+
+        started = time.perf_counter()
+        probabilities = self.classifier.probabilities(batch)
+        timings["classify"] = _elapsed_ms(started)
+
+        started = time.perf_counter()
+        detections: list[Detection] = []
+        rejected = len(regions) - len(kept)
+        best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, int)
+        for region, label, row in zip(kept, best, probabilities):
+            confidence = float(row[label])
+            if label == NOT_A_DIGIT_INDEX or confidence < self.min_confidence:
+                rejected += 1
+                continue
+            detections.append(Detection(box=region.box, digit=int(label), confidence=confidence))
+        numbers = group_numbers(detections, self.grouping)
+        timings["group"] = _elapsed_ms(started)
+        return FrameResult(frame=frame, detections=detections, numbers=numbers, rejected=rejected, timings=timings)
+
+
+def normalise_regions(regions: list[Region]) -> tuple[np.ndarray, list[Region]]:
+    """The (N, 28, 28, 1) batch of the regions that hold ink, and those regions."""
+    batch = np.zeros((len(regions), MNIST_SIZE, MNIST_SIZE, 1), np.float32)
+    kept: list[Region] = []
+    for region in regions:
+        try:
+            batch[len(kept), :, :, 0] = normalise_mask_to_mnist(region.mask)
+        except EmptyCropError:
+            continue
+        kept.append(region)
+    return batch[: len(kept)], kept
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0

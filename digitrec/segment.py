@@ -1,0 +1,176 @@
+"""Find candidate digits in a frame: flatten the light, threshold, strip ruled lines, group strokes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from digitrec.binarise import binarise_ink
+from digitrec.types import Box, Region
+
+
+@dataclass(frozen=True)
+class SegmentationConfig:
+    """Every threshold of the segmenter, as fractions of the frame so they hold at any resolution."""
+
+    working_width: int = 1280
+    """Frames wider than this are thresholded at this width; boxes are scaled back to the frame."""
+    paper_kernel_fraction: float = 0.06
+    """Window, as a fraction of the frame's shorter side, over which paper brightness is estimated.
+    It must be wider than the thickest marker stroke."""
+    min_digit_height: float = 0.028
+    """Smallest digit, as a fraction of the frame's height (20 px at 720p)."""
+    max_digit_height: float = 0.7
+    min_aspect: float = 0.08
+    """Narrowest width/height of a digit (a thin '1')."""
+    max_aspect: float = 1.6
+    """Widest width/height (a '7' or '4' can be wide; wider is a dash or two digits)."""
+    max_solidity: float = 0.62
+    """Largest ink/box-area ratio of a digit that is not a '1' (filled blobs are smudges)."""
+    one_aspect: float = 0.4
+    """Regions narrower than this width/height are '1's and may be solid."""
+    speck_fraction: float = 0.35
+    """Components smaller than this fraction of the smallest digit height in both sides are specks."""
+    merge_overlap: float = 0.5
+    """Components whose x-ranges overlap by this fraction of the narrower one may be one digit..."""
+    merge_gap: float = 0.35
+    """...if the vertical gap between them is under this fraction of the taller one's height."""
+    horizontal_line_length: float = 0.15
+    """A ruled line is at least this fraction of the frame's width long..."""
+    vertical_line_length: float = 0.3
+    """...and a vertical grid line this fraction of its height."""
+    line_angles: tuple[float, ...] = (-14.0, -7.0, 0.0, 7.0, 14.0)
+    """Tilts in degrees at which ruled lines are looked for, for pages held at an angle."""
+
+
+DEFAULT_SEGMENTATION = SegmentationConfig()
+
+
+@lru_cache(maxsize=64)
+def _line_kernel(length: int, angle_degrees: float) -> np.ndarray:
+    """A one-pixel line structuring element of the given length and tilt (0 = horizontal)."""
+    angle = np.deg2rad(angle_degrees)
+    dx, dy = np.cos(angle) * (length - 1) / 2, np.sin(angle) * (length - 1) / 2
+    width, height = 2 * int(round(abs(dx))) + 1, 2 * int(round(abs(dy))) + 1
+    centre_x, centre_y = width // 2, height // 2
+    kernel = np.zeros((height, width), np.uint8)
+    start = (int(round(centre_x - dx)), int(round(centre_y - dy)))
+    end = (int(round(centre_x + dx)), int(round(centre_y + dy)))
+    cv2.line(kernel, start, end, 1, 1)
+    return kernel
+
+
+def find_ruled_lines(mask: np.ndarray, config: SegmentationConfig = DEFAULT_SEGMENTATION) -> np.ndarray:
+    """Mask of long straight lines (ruled or squared paper, table borders) in an ink mask."""
+    height, width = mask.shape
+    lines = np.zeros_like(mask)
+    # Only long components can hold a line: skip the morphology when there are none.
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    h_len = max(15, int(config.horizontal_line_length * width))
+    v_len = max(15, int(config.vertical_line_length * height))
+    long_h = np.any(stats[1:, cv2.CC_STAT_WIDTH] >= h_len)
+    long_v = np.any(stats[1:, cv2.CC_STAT_HEIGHT] >= v_len)
+    # An opening with a line about a third as long as the line finds it; strokes of digits are shorter.
+    if long_h:
+        for angle in config.line_angles:
+            lines |= cv2.morphologyEx(mask, cv2.MORPH_OPEN, _line_kernel(h_len // 3, angle))
+    if long_v:
+        for angle in config.line_angles:
+            lines |= cv2.morphologyEx(mask, cv2.MORPH_OPEN, _line_kernel(v_len // 3, 90.0 + angle))
+    if not lines.any():
+        return lines
+    # Keep only pieces that are as long as a ruled line, not long strokes of big digits.
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    keep = np.zeros(count, np.uint8)
+    keep[1:] = (stats[1:, cv2.CC_STAT_WIDTH] >= h_len) | (stats[1:, cv2.CC_STAT_HEIGHT] >= v_len)
+    return keep[labels]
+
+
+def _merge_groups(boxes: np.ndarray, config: SegmentationConfig) -> list[list[int]]:
+    """Union components stacked one above the other (a broken stroke, a '5''s flag) into digits."""
+    parent = list(range(len(boxes)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    x0, y0 = boxes[:, 0], boxes[:, 1]
+    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
+    overlap_x = np.minimum(x1[:, None], x1[None, :]) - np.maximum(x0[:, None], x0[None, :])
+    narrower = np.minimum(boxes[:, 2][:, None], boxes[:, 2][None, :])
+    gap_y = np.maximum(y0[:, None], y0[None, :]) - np.minimum(y1[:, None], y1[None, :])
+    taller = np.maximum(boxes[:, 3][:, None], boxes[:, 3][None, :])
+    mergeable = (overlap_x >= config.merge_overlap * narrower) & (gap_y <= config.merge_gap * taller)
+    for i, j in zip(*np.nonzero(np.triu(mergeable, 1))):
+        root_i, root_j = find(int(i)), find(int(j))
+        if root_i != root_j:
+            parent[root_j] = root_i
+    groups: dict[int, list[int]] = {}
+    for index in range(len(boxes)):
+        groups.setdefault(find(index), []).append(index)
+    return list(groups.values())
+
+
+def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGMENTATION) -> tuple[list[Region], np.ndarray]:
+    """Candidate digit regions of a BGR frame, left to right, and the ink mask they came from.
+
+    Returns:
+        (regions, mask): regions with boxes in frame pixels and their own ink masks (at
+        working resolution); mask is the thresholded, line-free ink at working resolution.
+    """
+    frame_h, frame_w = frame.shape[:2]
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+    scale = min(1.0, config.working_width / frame_w)
+    if scale < 1.0:
+        gray = cv2.resize(gray, (int(round(frame_w * scale)), int(round(frame_h * scale))), interpolation=cv2.INTER_AREA)
+    height, width = gray.shape
+    paper_kernel = max(15, int(config.paper_kernel_fraction * min(height, width))) | 1
+    mask = binarise_ink(gray, paper_kernel)
+    lines = find_ruled_lines(mask, config)
+    if lines.any():
+        mask = mask & (1 - cv2.dilate(lines, np.ones((3, 3), np.uint8)))
+
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    min_h = config.min_digit_height * height
+    speck = config.speck_fraction * min_h
+    boxes = stats[1:, :4]
+    not_speck = (boxes[:, 2] >= speck) | (boxes[:, 3] >= speck)
+    component_ids = np.nonzero(not_speck)[0] + 1
+    boxes = boxes[not_speck]
+    regions: list[Region] = []
+    if len(boxes) == 0:
+        return regions, mask
+    for group in _merge_groups(boxes, config):
+        ids = component_ids[group]
+        x0 = int(boxes[group, 0].min())
+        y0 = int(boxes[group, 1].min())
+        x1 = int((boxes[group, 0] + boxes[group, 2]).max())
+        y1 = int((boxes[group, 1] + boxes[group, 3]).max())
+        w, h = x1 - x0, y1 - y0
+        if not (min_h <= h <= config.max_digit_height * height):
+            continue
+        aspect = w / h
+        if not (config.min_aspect <= aspect <= config.max_aspect):
+            continue
+        region_labels = labels[y0:y1, x0:x1]
+        region_mask = np.isin(region_labels, ids).astype(np.uint8)
+        solidity = float(region_mask.mean())
+        if aspect > config.one_aspect and solidity > config.max_solidity:
+            continue
+        regions.append(Region(box=_to_frame_box((x0, y0, w, h), scale, frame_w, frame_h), mask=region_mask))
+    regions.sort(key=lambda region: (region.box[0], region.box[1]))
+    return regions, mask
+
+
+def _to_frame_box(box: Box, scale: float, frame_w: int, frame_h: int) -> Box:
+    if scale == 1.0:
+        return box
+    x, y, w, h = box
+    x0, y0 = int(np.floor(x / scale)), int(np.floor(y / scale))
+    x1, y1 = min(frame_w, int(np.ceil((x + w) / scale))), min(frame_h, int(np.ceil((y + h) / scale)))
+    return (x0, y0, x1 - x0, y1 - y0)

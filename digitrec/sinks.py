@@ -1,0 +1,152 @@
+"""Where results go: JSON Lines, CSV, annotated images and videos; each flushes every frame."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import IO
+
+import cv2
+import numpy as np
+
+from digitrec.sources import IMAGE_SUFFIXES
+from digitrec.types import FrameResult
+
+CSV_COLUMNS = ("source", "frame", "number", "text", "digit", "confidence", "x", "y", "w", "h", "track")
+
+
+class SinkError(RuntimeError):
+    """An output cannot be written; the message names the path and the fix."""
+
+
+class _TextSink:
+    """A text file (or '-' for stdout) opened on entry, flushed after every frame."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self._file: IO[str] | None = None
+
+    def __enter__(self):
+        if self.path == "-":
+            self._file = sys.stdout
+        else:
+            target = Path(self.path)
+            if target.parent and not target.parent.exists():
+                raise SinkError(f"{target}: the folder {target.parent} does not exist. Create it or pick another path.")
+            try:
+                self._file = open(target, "w", newline="", encoding="utf-8")
+            except OSError as error:
+                raise SinkError(f"{target}: cannot be written ({error.strerror}).") from None
+        self._started()
+        return self
+
+    def _started(self) -> None:
+        """Hook for a header."""
+
+    def __exit__(self, *exc_info) -> None:
+        if self._file is not None and self._file is not sys.stdout:
+            self._file.close()
+        self._file = None
+
+
+class JsonLinesSink(_TextSink):
+    """One JSON object per frame, in the design doc's contract."""
+
+    def write(self, result: FrameResult) -> None:
+        assert self._file is not None, "use the sink as a context manager"
+        self._file.write(json.dumps(result.to_json()) + "\n")
+        self._file.flush()
+
+
+class CsvSink(_TextSink):
+    """One row per digit read: where, what, and which number it belongs to."""
+
+    def _started(self) -> None:
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(CSV_COLUMNS)
+        self._file.flush()
+
+    def write(self, result: FrameResult) -> None:
+        for detection in result.detections:
+            number = result.numbers[detection.number] if detection.number >= 0 else None
+            self._writer.writerow(
+                [
+                    result.frame.source,
+                    result.frame.index,
+                    detection.number,
+                    number.text if number else "",
+                    detection.digit,
+                    f"{detection.confidence:.4f}",
+                    *detection.box,
+                    "" if detection.track_id is None else detection.track_id,
+                ]
+            )
+        self._file.flush()
+
+
+class AnnotatedImageSink:
+    """Writes annotated stills: to one file for a single image, else into a folder by source name."""
+
+    def __init__(self, path: str | Path, single_image: bool):
+        self.path = Path(path)
+        self.single_image = single_image
+        self.written: list[Path] = []
+
+    def __enter__(self):
+        if self.single_image and self.path.suffix.lower() in IMAGE_SUFFIXES:
+            if not self.path.parent.exists():
+                raise SinkError(f"{self.path}: the folder {self.path.parent} does not exist.")
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def write(self, image: np.ndarray, result: FrameResult) -> None:
+        if self.single_image and self.path.suffix.lower() in IMAGE_SUFFIXES:
+            target = self.path
+        else:
+            # Name outputs after the input's own file name, made safe; distinct within one run.
+            stem = Path(result.frame.source).stem or "frame"
+            stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
+            target = self.path / f"{stem}_read.png"
+            counter = 1
+            while target in self.written:
+                target = self.path / f"{stem}_read_{counter}.png"
+                counter += 1
+        if not cv2.imwrite(str(target), image):
+            raise SinkError(f"{target}: the image could not be written. Use a .png or .jpg name.")
+        self.written.append(target)
+
+    def __exit__(self, *exc_info) -> None:
+        pass
+
+
+class VideoSink:
+    """Writes annotated frames to a video of the source's size and frame rate."""
+
+    def __init__(self, path: str | Path, fps: float):
+        self.path = Path(path)
+        self.fps = fps if fps and fps > 0 else 30.0
+        self._writer: cv2.VideoWriter | None = None
+        self.frames = 0
+
+    def __enter__(self):
+        if not self.path.parent.exists():
+            raise SinkError(f"{self.path}: the folder {self.path.parent} does not exist.")
+        return self
+
+    def write(self, image: np.ndarray, result: FrameResult) -> None:
+        if self._writer is None:
+            height, width = image.shape[:2]
+            fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
+            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (width, height))
+            if not self._writer.isOpened():
+                raise SinkError(f"{self.path}: cannot write a video here. Use an .mp4 or .avi name.")
+        self._writer.write(image)
+        self.frames += 1
+
+    def __exit__(self, *exc_info) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None

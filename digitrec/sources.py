@@ -1,0 +1,286 @@
+"""Frame sources behind one interface: camera, video file, image, folder, glob or stream URL."""
+
+from __future__ import annotations
+
+import glob
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from digitrec.types import Frame
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+STREAM_RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""Seconds to wait before each reconnection attempt of a dropped stream; then it gives up."""
+
+CAMERA_START_TIMEOUT = 5.0
+"""Seconds to wait for a camera's first frame before declaring it absent."""
+
+
+class SourceError(RuntimeError):
+    """A source cannot be opened or read; the message says what to try instead."""
+
+
+class FrameSource:
+    """Iterate to get `Frame`s; use as a context manager so devices are released.
+
+    Attributes:
+        name: what the frames are called in results.
+        total: number of frames or images, when known (for progress bars).
+        fps: frames per second of a video or camera, when known.
+        live: True for cameras and streams (frames arrive in real time and stale ones are dropped).
+        problems: what went wrong and was skipped (corrupt images, a video cut short).
+    """
+
+    name: str = ""
+    total: int | None = None
+    fps: float | None = None
+    live: bool = False
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the source holds."""
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class ImageSource(FrameSource):
+    """Still images, one frame each; unreadable files are reported in `problems` and skipped."""
+
+    def __init__(self, paths: list[Path], name: str):
+        super().__init__()
+        self.paths = paths
+        self.name = name
+        self.total = len(paths)
+
+    def __iter__(self) -> Iterator[Frame]:
+        for path in self.paths:
+            image = _read_image(path)
+            if image is None:
+                self.problems.append(f"{path}: not a readable image (corrupt, empty or not an image); skipped")
+                continue
+            yield Frame(index=0, image=image, source=str(path), time=0.0)
+
+
+def _read_image(path: Path) -> np.ndarray | None:
+    try:
+        data = np.fromfile(str(path), np.uint8)
+    except OSError:
+        return None
+    if data.size == 0:
+        return None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    return image
+
+
+class VideoFileSource(FrameSource):
+    """Frames of a recorded video; a video that breaks off keeps what was decoded before."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+        self.name = str(path)
+        self._capture = cv2.VideoCapture(str(path))
+        if not self._capture.isOpened():
+            raise SourceError(f"{path}: cannot be opened as a video or image. Check the file, or convert it to MP4.")
+        count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.total = count if count > 0 else None
+        fps = float(self._capture.get(cv2.CAP_PROP_FPS))
+        self.fps = fps if fps > 0 else None
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        while True:
+            ok, image = self._capture.read()
+            if not ok or image is None:
+                break
+            yield Frame(index=index, image=image, source=self.name, time=index / (self.fps or 30.0))
+            index += 1
+        if self.total and index < self.total - 1:
+            self.problems.append(f"{self.path}: the video broke off after frame {index} of {self.total}; kept what was read")
+        if index == 0:
+            self.problems.append(f"{self.path}: no frame could be decoded")
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class CameraSource(FrameSource):
+    """A webcam read on its own thread (imutils' WebcamVideoStream): the newest frame wins."""
+
+    live = True
+
+    def __init__(self, index: int):
+        super().__init__()
+        from imutils.video import WebcamVideoStream
+
+        self.name = f"camera:{index}"
+        self._stream = WebcamVideoStream(src=index)
+        if not self._stream.stream.isOpened() or not self._stream.grabbed:
+            self._stream.stream.release()
+            raise SourceError(
+                f"no camera at index {index}. Plug one in, try another index (--source 1), "
+                "or read a file instead (--source video.mp4)."
+            )
+        fps = float(self._stream.stream.get(cv2.CAP_PROP_FPS))
+        self.fps = fps if fps > 0 else None
+        self._stream.start()
+
+    def __iter__(self) -> Iterator[Frame]:
+        index, last = 0, None
+        started = time.monotonic()
+        while not self._stream.stopped:
+            image = self._stream.read()
+            if image is None or image is last:
+                # No new frame yet: do not read the same picture twice.
+                if time.monotonic() - started > CAMERA_START_TIMEOUT and last is None:
+                    raise SourceError(f"{self.name} gives no frames. Is another program using it?")
+                time.sleep(0.002)
+                continue
+            last = image
+            yield Frame(index=index, image=image, source=self.name, time=time.monotonic())
+            index += 1
+        if not self._stream.grabbed:
+            self.problems.append(f"{self.name}: the camera stopped delivering frames")
+
+    def close(self) -> None:
+        self._stream.stop()
+        self._stream.stream.release()
+
+
+class StreamSource(FrameSource):
+    """A network stream (rtsp://, http://) read on its own thread, reconnecting when it drops."""
+
+    live = True
+
+    def __init__(
+        self,
+        url: str,
+        open_capture: Callable[[str], cv2.VideoCapture] = cv2.VideoCapture,
+        reconnect_delays: tuple[float, ...] = STREAM_RECONNECT_DELAYS,
+    ):
+        super().__init__()
+        self.url = url
+        self.name = url
+        self._open = open_capture
+        self._delays = reconnect_delays
+        self._capture = self._open(url)
+        if not self._capture.isOpened():
+            raise SourceError(f"{url}: the stream cannot be opened. Check the address and that it is live.")
+        self.reconnects = 0
+        self._latest: np.ndarray | None = None
+        self._condition = threading.Condition()
+        self._finished = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read_forever, daemon=True)
+        self._thread.start()
+
+    def _read_forever(self) -> None:
+        while not self._stop.is_set():
+            ok, image = self._capture.read()
+            if ok and image is not None:
+                with self._condition:
+                    self._latest = image
+                    self._condition.notify()
+                continue
+            if not self._reconnect():
+                break
+        with self._condition:
+            self._finished = True
+            self._condition.notify()
+
+    def _reconnect(self) -> bool:
+        self._capture.release()
+        for delay in self._delays:
+            if self._stop.wait(delay):
+                return False
+            self.reconnects += 1
+            self._capture = self._open(self.url)
+            if self._capture.isOpened():
+                ok, image = self._capture.read()
+                if ok and image is not None:
+                    with self._condition:
+                        self._latest = image
+                        self._condition.notify()
+                    return True
+            self._capture.release()
+        self.problems.append(f"{self.url}: the stream dropped and {len(self._delays)} reconnection attempts failed")
+        return False
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        while True:
+            with self._condition:
+                while self._latest is None and not self._finished:
+                    self._condition.wait(0.5)
+                if self._latest is None:
+                    return
+                image, self._latest = self._latest, None
+            yield Frame(index=index, image=image, source=self.name, time=time.monotonic())
+            index += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self._capture.release()
+
+
+def _image_paths_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def open_source(spec: str | int) -> FrameSource:
+    """Open what --source names: a camera index, a URL, an image, a video, a folder or a glob.
+
+    Raises:
+        SourceError: nothing readable there; the message names the fix.
+    """
+    spec = str(spec)
+    if spec.isdigit():
+        return CameraSource(int(spec))
+    if "://" in spec:
+        return StreamSource(spec)
+    path = Path(spec)
+    if path.is_dir():
+        paths = _image_paths_in(path)
+        if not paths:
+            raise SourceError(f"{path}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)}).")
+        return ImageSource(paths, name=str(path))
+    if path.is_file():
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return ImageSource([path], name=str(path))
+        return VideoFileSource(path)
+    if any(char in spec for char in "*?["):
+        paths = sorted(Path(p) for p in glob.glob(spec) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise SourceError(f"{spec}: no image matches this pattern.")
+        return ImageSource(paths, name=spec)
+    raise SourceError(
+        f"{spec}: no such file or folder. Give a camera index (0), a video, an image, a folder, "
+        "a glob such as 'scans/*.jpg', or a stream URL."
+    )
+
+
+__all__ = [
+    "CameraSource",
+    "FrameSource",
+    "ImageSource",
+    "SourceError",
+    "StreamSource",
+    "VideoFileSource",
+    "open_source",
+]

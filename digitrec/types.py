@@ -1,0 +1,93 @@
+"""The plain data that flows through the reader: frames in, regions, detections and numbers out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Box = tuple[int, int, int, int]
+"""(x, y, w, h) in pixels of the original frame, top-left origin."""
+
+
+@dataclass
+class Frame:
+    """One image from a source."""
+
+    index: int
+    """0 for a still image, else the 0-based index of the decoded video frame."""
+    image: np.ndarray
+    """(h, w, 3) uint8 BGR."""
+    source: str
+    time: float
+    """Seconds: the video position for files, time.monotonic() at capture for cameras and streams."""
+
+
+@dataclass
+class Region:
+    """A candidate digit found by the segmenter."""
+
+    box: Box
+    mask: np.ndarray
+    """(h, w) uint8 ink mask of the box, 1 = ink, holding only this region's strokes."""
+
+
+@dataclass
+class Detection:
+    """A digit read in a frame."""
+
+    box: Box
+    digit: int
+    confidence: float
+    number: int = -1
+    """Index into the frame's numbers, -1 until grouped."""
+    track_id: int | None = None
+
+
+@dataclass
+class NumberReading:
+    """Digits on one line close enough together to form one number, in reading order."""
+
+    text: str
+    box: Box
+    confidence: float
+    detections: list[int] = field(default_factory=list)
+    """Indices into the frame's detections, left to right."""
+    line: int = 0
+
+
+@dataclass
+class FrameResult:
+    """Everything the reader found in one frame."""
+
+    frame: Frame
+    detections: list[Detection]
+    numbers: list[NumberReading]
+    rejected: int = 0
+    """Regions the classifier judged not to be digits, or below the confidence floor."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Milliseconds spent in each stage of the flow for this frame."""
+
+    def to_json(self) -> dict:
+        """The JSON Lines contract of the design doc."""
+        height, width = self.frame.image.shape[:2]
+        return {
+            "source": self.frame.source,
+            "frame": self.frame.index,
+            "width": int(width),
+            "height": int(height),
+            "detections": [
+                {
+                    "box": [int(v) for v in d.box],
+                    "digit": int(d.digit),
+                    "confidence": round(float(d.confidence), 4),
+                    "number": int(d.number),
+                    **({"track": int(d.track_id)} if d.track_id is not None else {}),
+                }
+                for d in self.detections
+            ],
+            "numbers": [
+                {"text": n.text, "box": [int(v) for v in n.box], "confidence": round(float(n.confidence), 4)}
+                for n in self.numbers
+            ],
+        }

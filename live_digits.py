@@ -1,0 +1,160 @@
+"""Read handwritten digits live from a webcam, or from a video, photos, a folder or a stream.
+
+    python live_digits.py                                  # the first webcam, in a window
+    python live_digits.py --source samples/page.jpg --no-display --json -
+    python live_digits.py --source clip.mp4 --output clip_read.mp4 --no-display
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+
+WINDOW = "digitrec"
+ESCAPE = 27
+HELP_KEYS = "keys: q/Esc quit, space pause, s snapshot, d threshold mask, c confidence"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Box and read every handwritten digit, and multi-digit numbers, in a webcam's "
+        "view or in videos, photos, folders and streams. " + HELP_KEYS + ".",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--source", default="0",
+                        help="camera index, video file, image, folder, glob ('scans/*.jpg') or stream URL")
+    parser.add_argument("--model", default=None, help="a .keras or .tflite digit model (default: models/digits.keras)")
+    parser.add_argument("--conf", type=float, default=0.5, help="minimum confidence of a reported digit, 0-1")
+    parser.add_argument("--json", metavar="PATH", help="write one JSON object per frame (JSON Lines); '-' for stdout")
+    parser.add_argument("--csv", metavar="PATH", help="write one CSV row per digit read")
+    parser.add_argument("--output", metavar="PATH",
+                        help="annotated output: an image file (one photo), a folder (photos) or a video file")
+    parser.add_argument("--no-display", action="store_true", help="run headless: no window")
+    parser.add_argument("--max-frames", type=int, help="stop after this many frames")
+    return parser.parse_args(argv)
+
+
+def fail(message: str, code: int = 2) -> int:
+    print(f"live_digits.py: error: {message}", file=sys.stderr)
+    return code
+
+
+def display_available() -> bool:
+    return sys.platform != "linux" or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not 0.0 <= args.conf <= 1.0:
+        return fail(f"--conf must be between 0 and 1, not {args.conf}")
+    if args.max_frames is not None and args.max_frames < 1:
+        return fail("--max-frames must be at least 1")
+    show_window = not args.no_display
+    if show_window and not display_available():
+        print("live_digits.py: no display found; running headless (pass --no-display to silence this)",
+              file=sys.stderr)
+        show_window = False
+
+    import cv2
+
+    from digitrec.annotate import draw_status, mask_view
+    from digitrec.classify import ModelFileError
+    from digitrec.pipeline import RunSummary, read_frames
+    from digitrec.reader import DEFAULT_MODEL, DigitReader
+    from digitrec.sinks import AnnotatedImageSink, CsvSink, JsonLinesSink, SinkError, VideoSink
+    from digitrec.sources import ImageSource, SourceError, open_source
+
+    try:
+        reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf)
+        source = open_source(args.source)
+    except (ModelFileError, SourceError) as error:
+        return fail(str(error))
+
+    summary = RunSummary()
+    state = {"paused": False, "mask": False, "confidence": False}
+    interrupted = False
+    with source, contextlib.ExitStack() as outputs:
+        try:
+            result_sinks = [outputs.enter_context(JsonLinesSink(args.json))] if args.json else []
+            if args.csv:
+                result_sinks.append(outputs.enter_context(CsvSink(args.csv)))
+            image_sinks = []
+            if args.output:
+                if isinstance(source, ImageSource):
+                    sink = AnnotatedImageSink(args.output, single_image=source.total == 1)
+                else:
+                    sink = VideoSink(args.output, fps=source.fps or 30.0)
+                image_sinks.append(outputs.enter_context(sink))
+        except SinkError as error:
+            return fail(str(error))
+
+        frames = read_frames(source, reader, result_sinks, image_sinks, annotate=show_window,
+                             max_frames=args.max_frames, show_confidence=lambda: state["confidence"],
+                             summary=summary)
+        progress = None
+        if not show_window and args.json != "-" and not source.live:
+            from tqdm import tqdm
+
+            total = source.total if args.max_frames is None else min(source.total or args.max_frames, args.max_frames)
+            progress = tqdm(total=total, unit="frame" if not isinstance(source, ImageSource) else "image",
+                            desc="reading", file=sys.stderr)
+        try:
+            for read in frames:
+                if progress is not None:
+                    progress.update(1)
+                if show_window:
+                    view = mask_view(reader.last_mask, read.annotated.shape[1::-1]) if state["mask"] else read.annotated
+                    view = draw_status(view.copy(), f"{read.fps:.1f} FPS" + ("  paused" if state["paused"] else ""))
+                    cv2.imshow(WINDOW, view)
+                    if not handle_keys(cv2, state, read, view, args.output):
+                        break
+        except KeyboardInterrupt:
+            interrupted = True
+        except SinkError as error:
+            return fail(str(error))
+        finally:
+            if progress is not None:
+                progress.close()
+            if show_window:
+                cv2.destroyAllWindows()
+
+    for problem in summary.problems:
+        print(f"live_digits.py: warning: {problem}", file=sys.stderr)
+    rate = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
+    print(f"read {summary.digits} digits in {summary.frames} frames ({rate:.1f} frames/s)"
+          + ("; stopped by Ctrl-C, everything read so far is written" if interrupted else ""), file=sys.stderr)
+    if interrupted:
+        return 130
+    return 1 if summary.problems else 0
+
+
+def handle_keys(cv2, state: dict, read, view, output: str | None) -> bool:
+    """React to the window's keys; False when the user asked to quit. Blocks while paused."""
+    while True:
+        key = cv2.waitKey(1 if not state["paused"] else 50) & 0xFF
+        if key in (ord("q"), ESCAPE):
+            return False
+        if key == ord(" "):
+            state["paused"] = not state["paused"]
+        elif key == ord("d"):
+            state["mask"] = not state["mask"]
+        elif key == ord("c"):
+            state["confidence"] = not state["confidence"]
+        elif key == ord("s"):
+            folder = Path(output).parent if output and Path(output).suffix else Path(output or ".")
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"snapshot_{time.strftime('%Y%m%d_%H%M%S')}_{read.result.frame.index}.png"
+            cv2.imwrite(str(path), view)
+            print(f"saved {path}", file=sys.stderr)
+        if not state["paused"]:
+            return True
+        if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
+            return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

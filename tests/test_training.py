@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import train
+from digitrec.classify import DigitClassifier, ModelFileError
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_MODEL = ROOT / "models" / "digits.keras"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory, mnist_path, usps_path):
+    out = tmp_path_factory.mktemp("quick")
+    code = train.main(["--quick", "--data", str(mnist_path), "--usps", str(usps_path), "--out", str(out), "--seed", "3"])
+    return code, out
+
+
+def test_quick_training_writes_model_export_metrics_and_plots(quick_run):
+    code, out = quick_run
+    assert code == 0
+    for name in ("digits.keras", "digits.tflite", "metrics.json", "training_curves.png", "confusion_matrix.png"):
+        assert (out / name).stat().st_size > 0, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["tflite_max_probability_difference"] < 1e-3
+    assert metrics["epochs"] == 2 and metrics["seed"] == 3
+    assert sum(sum(row) for row in metrics["mnist_test_confusion"]) == 10000
+    assert set(metrics["mnist_test_per_class_accuracy"]) == {str(d) for d in range(10)}
+    assert 0.0 <= metrics["usps_test_accuracy"] <= 1.0
+    # Two short epochs already learn something: the loss falls.
+    assert metrics["history"]["loss"][-1] < metrics["history"]["loss"][0]
+
+
+def test_evaluate_re_measures_a_saved_model(quick_run, mnist_path, capsys):
+    _, out = quick_run
+    assert train.main(["--evaluate", str(out / "digits.keras"), "--data", str(mnist_path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert printed["mnist_test_accuracy"] == pytest.approx(saved["mnist_test_accuracy"], abs=1e-4)
+
+
+def test_keras_and_tflite_runtimes_agree_on_the_quick_model(quick_run, mnist):
+    _, out = quick_run
+    tflite_path = out / "digits.tflite"
+    moved = out / "alone"
+    moved.mkdir()
+    keras_only = moved / "digits.keras"
+    keras_only.write_bytes((out / "digits.keras").read_bytes())
+    compiled = DigitClassifier(keras_only)
+    lite = DigitClassifier(tflite_path)
+    assert compiled.runtime == "keras-compiled" and lite.runtime == "litert"
+    batch = mnist.x_test[:37, ..., None]
+    assert np.abs(compiled.probabilities(batch) - lite.probabilities(batch)).max() < 1e-3
+
+
+def test_training_refuses_a_missing_data_file(tmp_path, capsys):
+    assert train.main(["--quick", "--data", str(tmp_path / "none.npz"), "--out", str(tmp_path)]) == 2
+    assert "none.npz: no such file" in capsys.readouterr().err
+
+
+def test_wrong_model_files_are_refused_with_the_fix(tmp_path):
+    with pytest.raises(ModelFileError, match="no such model file"):
+        DigitClassifier(tmp_path / "missing.keras")
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match="not a readable LiteRT model"):
+        DigitClassifier(junk)
+    text = tmp_path / "model.txt"
+    text.write_text("hello")
+    with pytest.raises(ModelFileError, match=r"\.keras or \.tflite"):
+        DigitClassifier(text)
+
+
+def test_shipped_model_reads_mnist_test_at_99_6_percent_or_better(mnist):
+    classifier = DigitClassifier(SHIPPED_MODEL)
+    assert classifier.runtime == "litert"
+    probabilities = classifier.probabilities(mnist.x_test[..., None])
+    accuracy = float(np.mean(probabilities[:, :10].argmax(axis=1) == mnist.y_test))
+    assert accuracy >= 0.996, accuracy
+
+
+def test_shipped_tflite_matches_the_keras_weights(mnist):
+    import keras
+
+    model = keras.saving.load_model(SHIPPED_MODEL, compile=False)
+    batch = mnist.x_test[:500, ..., None]
+    expected = model(batch, training=False).numpy()
+    assert np.abs(DigitClassifier(SHIPPED_MODEL.with_suffix(".tflite")).probabilities(batch) - expected).max() < 1e-3
