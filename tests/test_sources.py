@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from digitrec.sources import ImageSource, SourceError, StreamSource, VideoFileSource, open_source
+
+
+def _image(value: int) -> np.ndarray:
+    return np.full((48, 64, 3), value, np.uint8)
+
+
+def _write_video(path, frames: int, size=(64, 48)) -> None:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, size)
+    for i in range(frames):
+        writer.write(np.full((size[1], size[0], 3), i * 10 % 255, np.uint8))
+    writer.release()
+
+
+def test_a_folder_yields_its_images_in_name_order_and_skips_corrupt_ones(tmp_path):
+    cv2.imwrite(str(tmp_path / "b.png"), _image(20))
+    cv2.imwrite(str(tmp_path / "a.png"), _image(10))
+    (tmp_path / "c.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    (tmp_path / "notes.txt").write_text("ignored")
+    with open_source(tmp_path) as source:
+        assert isinstance(source, ImageSource) and source.total == 3
+        frames = list(source)
+    assert [f.source.rsplit("/", 1)[-1] for f in frames] == ["a.png", "b.png"]
+    assert all(f.index == 0 for f in frames)
+    assert len(source.problems) == 1 and "c.jpg" in source.problems[0]
+
+
+def test_a_glob_selects_matching_images(tmp_path):
+    for name in ("x1.png", "x2.png", "y1.png"):
+        cv2.imwrite(str(tmp_path / name), _image(5))
+    with open_source(str(tmp_path / "x*.png")) as source:
+        assert [f.source.rsplit("/", 1)[-1] for f in source] == ["x1.png", "x2.png"]
+
+
+def test_a_video_file_yields_numbered_frames_with_times(tmp_path):
+    path = tmp_path / "clip.avi"
+    _write_video(path, 12)
+    with open_source(path) as source:
+        assert isinstance(source, VideoFileSource) and source.total == 12 and source.fps == pytest.approx(10.0)
+        frames = list(source)
+    assert [f.index for f in frames] == list(range(12))
+    assert frames[5].time == pytest.approx(0.5)
+    assert source.problems == []
+
+
+def test_a_video_cut_off_mid_way_keeps_the_frames_before_the_break(tmp_path):
+    path = tmp_path / "clip.avi"
+    _write_video(path, 40)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with open_source(path) as source:
+        frames = list(source)
+    assert 5 <= len(frames) < 40
+    assert source.problems and "broke off" in source.problems[0]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("no/such/file.png", "no such file or folder"),
+    ("nothing-*.png", "no image matches"),
+])
+def test_bad_paths_say_what_to_give_instead(spec, message):
+    with pytest.raises(SourceError, match=message):
+        open_source(spec)
+
+
+def test_an_empty_folder_is_refused(tmp_path):
+    with pytest.raises(SourceError, match="holds no images"):
+        open_source(tmp_path)
+
+
+def test_a_file_that_is_neither_image_nor_video_is_refused(tmp_path):
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"\x00" * 100)
+    with pytest.raises(SourceError, match="cannot be opened as a video"):
+        open_source(path)
+
+
+def test_a_missing_camera_names_what_to_try():
+    with pytest.raises(SourceError, match=r"no camera at index 9.*--source"):
+        open_source("9")
+
+
+class _FakeCapture:
+    """A stream that delivers some frames, then drops."""
+
+    def __init__(self, frames: int, opened: bool = True):
+        self.frames, self.opened = frames, opened
+
+    def isOpened(self):
+        return self.opened
+
+    def read(self):
+        if self.frames <= 0:
+            return False, None
+        self.frames -= 1
+        return True, _image(self.frames)
+
+    def release(self):
+        self.opened = False
+
+
+def test_a_dropped_stream_reconnects_then_gives_up_keeping_every_frame():
+    captures = iter([_FakeCapture(3), _FakeCapture(0, opened=False), _FakeCapture(4)])
+    source = StreamSource("rtsp://camera.test/live", open_capture=lambda url: next(captures, _FakeCapture(0, False)),
+                          reconnect_delays=(0.01, 0.01, 0.01))
+    with source:
+        frames = list(source)
+    # Newest frame wins, so a slow consumer may skip some, but it gets frames from both connections.
+    assert 2 <= len(frames) <= 7
+    assert source.reconnects >= 2
+    assert source.problems and "reconnection attempts failed" in source.problems[0]
+
+
+def test_a_stream_that_never_opens_is_refused():
+    with pytest.raises(SourceError, match="stream cannot be opened"):
+        StreamSource("rtsp://nowhere.test/x", open_capture=lambda url: _FakeCapture(0, opened=False))
