@@ -11,6 +11,18 @@ MIN_INK_CONTRAST = 0.12
 MAX_INK_CONTRAST_THRESHOLD = 0.45
 """Otsu's split is never placed deeper than this, so faint strokes beside dark ones survive."""
 
+HYSTERESIS_LOW = 0.55
+"""Pixels darker than this fraction of the threshold are ink too when they touch sure ink:
+faint, thin or blurred parts of a stroke stay joined to the rest of it."""
+
+
+def ink_channel(image: np.ndarray) -> np.ndarray:
+    """The darkest of the three colour channels: blue, red or black ink all come out dark on white."""
+    if image.ndim == 2:
+        return image
+    blue, green, red = cv2.split(image)
+    return cv2.min(cv2.min(blue, green), red)
+
 
 def flatten_paper(gray: np.ndarray, paper_kernel: int) -> np.ndarray:
     """Divide out the light falling on the paper: (h, w) float32 where paper is about 1 and ink is below.
@@ -43,7 +55,13 @@ def binarise_ink(gray: np.ndarray, paper_kernel: int, threshold: float | None = 
     darkness = 1.0 - flatten_paper(cv2.GaussianBlur(gray, (3, 3), 0), paper_kernel)
     if threshold is None:
         threshold = ink_darkness_threshold(darkness)
-    return (darkness > threshold).astype(np.uint8)
+    sure = darkness > threshold
+    maybe = (darkness > HYSTERESIS_LOW * threshold).astype(np.uint8)
+    count, labels = cv2.connectedComponents(maybe, connectivity=8)
+    keep = np.zeros(count, np.uint8)
+    keep[np.unique(labels[sure])] = 1
+    keep[0] = 0
+    return keep[labels]
 
 
 SPECK_AREA_FRACTION = 0.04

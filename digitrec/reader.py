@@ -12,6 +12,7 @@ from digitrec.classify import NOT_A_DIGIT_INDEX, DigitClassifier
 from digitrec.group import DEFAULT_GROUPING, GroupingConfig, group_numbers
 from digitrec.normalise import MNIST_SIZE, EmptyCropError, normalise_mask_to_mnist
 from digitrec.segment import DEFAULT_SEGMENTATION, SegmentationConfig, segment_digits
+from digitrec.split import DEFAULT_SPLIT, SplitConfig, choose_hypothesis, line_heights, split_hypotheses
 from digitrec.types import Detection, Frame, FrameResult, Region
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "digits.keras"
@@ -30,6 +31,7 @@ class DigitReader:
         min_confidence: float = DEFAULT_MIN_CONFIDENCE,
         segmentation: SegmentationConfig = DEFAULT_SEGMENTATION,
         grouping: GroupingConfig = DEFAULT_GROUPING,
+        splitting: SplitConfig = DEFAULT_SPLIT,
         classifier: DigitClassifier | None = None,
     ):
         if not 0.0 <= min_confidence <= 1.0:
@@ -38,6 +40,7 @@ class DigitReader:
         self.min_confidence = min_confidence
         self.segmentation = segmentation
         self.grouping = grouping
+        self.splitting = splitting
         self.last_mask: np.ndarray | None = None
         """The thresholded ink of the last frame, for the window's mask view."""
 
@@ -49,7 +52,13 @@ class DigitReader:
         timings["segment"] = _elapsed_ms(started)
 
         started = time.perf_counter()
-        batch, kept = normalise_regions(regions)
+        # Each region is read whole and, when it is wide for its line, cut into touching digits;
+        # every candidate goes into the one batch, and the classifier's confidences pick the reading.
+        heights = line_heights(regions)
+        hypotheses = [[[region], *split_hypotheses(region, height, self.splitting)]
+                      for region, height in zip(regions, heights)]
+        parts = [part for options in hypotheses for option in options for part in option]
+        batch, normalised = normalise_regions(parts)
         timings["normalise"] = _elapsed_ms(started)
 
         started = time.perf_counter()
@@ -57,31 +66,53 @@ class DigitReader:
         timings["classify"] = _elapsed_ms(started)
 
         started = time.perf_counter()
+        row_of = np.full(len(parts), -1)
+        row_of[normalised] = np.arange(len(normalised))
         detections: list[Detection] = []
-        rejected = len(regions) - len(kept)
-        best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, int)
-        for region, label, row in zip(kept, best, probabilities):
-            confidence = float(row[label])
-            if label == NOT_A_DIGIT_INDEX or confidence < self.min_confidence:
-                rejected += 1
-                continue
-            detections.append(Detection(box=region.box, digit=int(label), confidence=confidence))
+        rejected = 0
+        cursor = 0
+        for options in hypotheses:
+            scored = []
+            for option in options:
+                rows = row_of[cursor : cursor + len(option)]
+                cursor += len(option)
+                scored.append((option, rows, _log_confidences(probabilities, rows)))
+            option, rows, _ = scored[choose_hypothesis([scores for _, _, scores in scored], self.splitting)]
+            for part, row in zip(option, rows):
+                if row < 0:
+                    rejected += 1
+                    continue
+                label = int(probabilities[row].argmax())
+                confidence = float(probabilities[row, label])
+                if label == NOT_A_DIGIT_INDEX or confidence < self.min_confidence:
+                    rejected += 1
+                    continue
+                detections.append(Detection(box=part.box, digit=label, confidence=confidence))
         numbers = group_numbers(detections, self.grouping)
         timings["group"] = _elapsed_ms(started)
         return FrameResult(frame=frame, detections=detections, numbers=numbers, rejected=rejected, timings=timings)
 
 
-def normalise_regions(regions: list[Region]) -> tuple[np.ndarray, list[Region]]:
-    """The (N, 28, 28, 1) batch of the regions that hold ink, and those regions."""
+def normalise_regions(regions: list[Region]) -> tuple[np.ndarray, list[int]]:
+    """The (N, 28, 28, 1) batch of the regions that hold ink, and their indices in `regions`."""
     batch = np.zeros((len(regions), MNIST_SIZE, MNIST_SIZE, 1), np.float32)
-    kept: list[Region] = []
-    for region in regions:
+    kept: list[int] = []
+    for index, region in enumerate(regions):
         try:
             batch[len(kept), :, :, 0] = normalise_mask_to_mnist(region.mask)
         except EmptyCropError:
             continue
-        kept.append(region)
+        kept.append(index)
     return batch[: len(kept)], kept
+
+
+def _log_confidences(probabilities: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Log of each part's best digit probability; -inf for parts that are empty or not digits."""
+    scores = np.full(len(rows), -np.inf)
+    for index, row in enumerate(rows):
+        if row >= 0 and probabilities[row].argmax() != NOT_A_DIGIT_INDEX:
+            scores[index] = np.log(max(float(probabilities[row].max()), 1e-12))
+    return scores
 
 
 def _elapsed_ms(started: float) -> float:

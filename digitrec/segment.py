@@ -8,7 +8,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from digitrec.binarise import binarise_ink
+from digitrec.binarise import binarise_ink, ink_channel
 from digitrec.types import Box, Region
 
 
@@ -26,10 +26,11 @@ class SegmentationConfig:
     max_digit_height: float = 0.7
     min_aspect: float = 0.08
     """Narrowest width/height of a digit (a thin '1')."""
-    max_aspect: float = 1.6
-    """Widest width/height (a '7' or '4' can be wide; wider is a dash or two digits)."""
-    max_solidity: float = 0.62
-    """Largest ink/box-area ratio of a digit that is not a '1' (filled blobs are smudges)."""
+    max_aspect: float = 2.2
+    """Widest width/height (a '5' with a long flag is wide; wider is a dash or two digits)."""
+    max_solidity: float = 0.85
+    """Largest ink/box-area ratio of a digit that is not a '1': a thick-marker '8' reaches 0.75;
+    solid blobs above are smudges. Round dots are left to the classifier's not-a-digit class."""
     one_aspect: float = 0.4
     """Regions narrower than this width/height are '1's and may be solid."""
     speck_fraction: float = 0.35
@@ -38,6 +39,11 @@ class SegmentationConfig:
     """Components whose x-ranges overlap by this fraction of the narrower one may be one digit..."""
     merge_gap: float = 0.35
     """...if the vertical gap between them is under this fraction of the taller one's height."""
+    piece_height: float = 0.65
+    """A component shorter than this fraction of its neighbour is a piece of a digit (a '5''s flag,
+    half of a broken '4'), not a digit of its own..."""
+    piece_overlap: float = 0.1
+    """...and joins that neighbour when their x-ranges overlap by this fraction of the narrower one."""
     horizontal_line_length: float = 0.15
     """A ruled line is at least this fraction of the frame's width long..."""
     vertical_line_length: float = 0.3
@@ -105,7 +111,14 @@ def _merge_groups(boxes: np.ndarray, config: SegmentationConfig) -> list[list[in
     narrower = np.minimum(boxes[:, 2][:, None], boxes[:, 2][None, :])
     gap_y = np.maximum(y0[:, None], y0[None, :]) - np.minimum(y1[:, None], y1[None, :])
     taller = np.maximum(boxes[:, 3][:, None], boxes[:, 3][None, :])
-    mergeable = (overlap_x >= config.merge_overlap * narrower) & (gap_y <= config.merge_gap * taller)
+    shorter = np.minimum(boxes[:, 3][:, None], boxes[:, 3][None, :])
+    stacked = (overlap_x >= config.merge_overlap * narrower) & (gap_y <= config.merge_gap * taller)
+    piece = (
+        (shorter < config.piece_height * taller)
+        & (overlap_x >= config.piece_overlap * narrower)
+        & (gap_y <= config.merge_gap * taller)
+    )
+    mergeable = stacked | piece
     for i, j in zip(*np.nonzero(np.triu(mergeable, 1))):
         root_i, root_j = find(int(i)), find(int(j))
         if root_i != root_j:
@@ -124,7 +137,7 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
         working resolution); mask is the thresholded, line-free ink at working resolution.
     """
     frame_h, frame_w = frame.shape[:2]
-    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+    gray = ink_channel(frame)
     scale = min(1.0, config.working_width / frame_w)
     if scale < 1.0:
         gray = cv2.resize(gray, (int(round(frame_w * scale)), int(round(frame_h * scale))), interpolation=cv2.INTER_AREA)
@@ -154,6 +167,8 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
         w, h = x1 - x0, y1 - y0
         if not (min_h <= h <= config.max_digit_height * height):
             continue
+        if x0 == 0 or y0 == 0 or x1 == width or y1 == height:
+            continue  # cut by the frame's edge (or the desk beside the page): not readable whole
         aspect = w / h
         if not (config.min_aspect <= aspect <= config.max_aspect):
             continue

@@ -10,19 +10,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
+import keras
 import numpy as np
 
 from digitrec.augment import NOT_A_DIGIT, camera_digits, not_a_digit_marks
 from digitrec.classify import DigitClassifier, export_tflite, tflite_path_for
 from digitrec.data import DigitDataset, load_mnist, load_usps
 from digitrec.model import NUM_CLASSES, build_digit_cnn
+from digitrec.normalise import MNIST_SIZE
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
     """Every number of a training run, in one place."""
 
-    epochs: int = 12
+    epochs: int = 15
     batch_size: int = 128
     peak_learning_rate: float = 3e-3
     warmup_fraction: float = 0.05
@@ -31,10 +33,12 @@ class TrainingConfig:
     camera_copies: int = 24000
     """Camera-style renderings of training digits added to the clean ones."""
     not_a_digit_count: int = 8000
-    rotation_fraction: float = 0.035
-    """In-training random rotation, as a fraction of a full turn (about 12 degrees)."""
+    rotation_degrees: float = 12.0
+    """Largest random rotation of a training digit, drawn afresh every epoch..."""
     zoom: float = 0.12
+    """...with a zoom of up to this fraction in or out..."""
     shift: float = 0.1
+    """...and a shift of up to this fraction of the image in x and y."""
     train_subset: int | None = None
     """Use only this many MNIST training digits (quick runs)."""
     seed: int = 1
@@ -90,28 +94,23 @@ def assemble_training_set(mnist: DigitDataset, usps: DigitDataset | None, config
     )
 
 
-def _training_pipeline(training_set: TrainingSet, config: TrainingConfig):
-    import keras
-    import tensorflow as tf
-
-    distort = keras.Sequential(
-        [
-            keras.layers.RandomRotation(config.rotation_fraction, fill_mode="constant", seed=config.seed),
-            keras.layers.RandomZoom(config.zoom, fill_mode="constant", seed=config.seed),
-            keras.layers.RandomTranslation(config.shift, config.shift, fill_mode="constant", seed=config.seed),
-        ]
-    )
-    dataset = tf.data.Dataset.from_tensor_slices((training_set.x_train, training_set.y_train))
-    dataset = dataset.shuffle(len(training_set.x_train), seed=config.seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(config.batch_size)
-    dataset = dataset.map(lambda x, y: (distort(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+def jitter_digits(images: np.ndarray, rng: np.random.Generator, config: TrainingConfig) -> np.ndarray:
+    """Random rotation, zoom and shift of (N, 28, 28, 1) digits, one composed affine warp each."""
+    out = np.empty_like(images)
+    centre = (MNIST_SIZE - 1) / 2.0
+    angles = rng.uniform(-config.rotation_degrees, config.rotation_degrees, len(images))
+    zooms = rng.uniform(1.0 - config.zoom, 1.0 + config.zoom, len(images))
+    shifts = rng.uniform(-config.shift, config.shift, (len(images), 2)) * MNIST_SIZE
+    for index, image in enumerate(images):
+        matrix = cv2.getRotationMatrix2D((centre, centre), float(angles[index]), float(zooms[index]))
+        matrix[:, 2] += shifts[index]
+        out[index, :, :, 0] = cv2.warpAffine(image[:, :, 0], matrix, (MNIST_SIZE, MNIST_SIZE),
+                                             flags=cv2.INTER_LINEAR, borderValue=0)
+    return out
 
 
 def train_model(training_set: TrainingSet, config: TrainingConfig):
     """Fit a fresh CNN with Adam and a warmed-up cosine learning rate; returns (model, history)."""
-    import keras
-
     keras.utils.set_random_seed(config.seed)
     model = build_digit_cnn(NUM_CLASSES)
     steps = config.epochs * int(np.ceil(len(training_set.x_train) / config.batch_size))
@@ -119,13 +118,24 @@ def train_model(training_set: TrainingSet, config: TrainingConfig):
         0.0, steps, warmup_target=config.peak_learning_rate, warmup_steps=int(steps * config.warmup_fraction)
     )
     model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(
-        _training_pipeline(training_set, config),
-        epochs=config.epochs,
-        validation_data=(training_set.x_val, training_set.y_val),
-        verbose="auto",
-    )
-    return model, history.history
+    history: dict[str, list[float]] = {}
+    for epoch in range(config.epochs):
+        # Fresh jitter every epoch, made with OpenCV up front: Keras's random-transform layers
+        # cost as much CPU as the training step itself.
+        jittered = jitter_digits(training_set.x_train, np.random.default_rng([config.seed, epoch]), config)
+        epoch_history = model.fit(
+            jittered,
+            training_set.y_train,
+            batch_size=config.batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            shuffle=True,
+            validation_data=(training_set.x_val, training_set.y_val),
+            verbose="auto",
+        )
+        for key, values in epoch_history.history.items():
+            history.setdefault(key, []).extend(float(v) for v in values)
+    return model, history
 
 
 def _digit_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
