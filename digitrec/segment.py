@@ -48,6 +48,12 @@ class SegmentationConfig:
     """A ruled line is at least this fraction of the frame's width long..."""
     vertical_line_length: float = 0.3
     """...and a vertical grid line this fraction of its height."""
+    paper_edge_ratio: float = 0.6
+    """A region whose surroundings on one side are darker than this fraction of the brightest side
+    sits on the edge of the page (desk beside it), where a shadow band looks like a '1'."""
+    off_paper_ratio: float = 0.35
+    """A region whose surroundings are all darker than this fraction of the page's brightness lies
+    on the desk, not the page (a shadow darkens paper less than that)."""
     line_angles: tuple[float, ...] = (-14.0, -7.0, 0.0, 7.0, 14.0)
     """Tilts in degrees at which ruled lines are looked for, for pages held at an angle."""
 
@@ -149,6 +155,7 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
         mask = mask & (1 - cv2.dilate(lines, np.ones((3, 3), np.uint8)))
 
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    paper_level = float(np.percentile(gray[::4, ::4], 90))
     min_h = config.min_digit_height * height
     speck = config.speck_fraction * min_h
     boxes = stats[1:, :4]
@@ -172,6 +179,8 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
         aspect = w / h
         if not (config.min_aspect <= aspect <= config.max_aspect):
             continue
+        if _off_open_paper(gray, (x0, y0, w, h), config, paper_level):
+            continue
         region_labels = labels[y0:y1, x0:x1]
         region_mask = np.isin(region_labels, ids).astype(np.uint8)
         solidity = float(region_mask.mean())
@@ -180,6 +189,25 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
         regions.append(Region(box=_to_frame_box((x0, y0, w, h), scale, frame_w, frame_h), mask=region_mask))
     regions.sort(key=lambda region: (region.box[0], region.box[1]))
     return regions, mask
+
+
+def _off_open_paper(gray: np.ndarray, box: Box, config: SegmentationConfig, paper_level: float) -> bool:
+    """True when a box is not on open paper: the surroundings on one side are much darker than on
+    another (the page's edge), or darker than the page all round (the desk beside it)."""
+    x, y, w, h = box
+    reach_x, reach_y = max(2, w // 2), max(2, h // 4)
+    height, width = gray.shape
+    sides = [
+        gray[y : y + h, max(0, x - reach_x) : x],
+        gray[y : y + h, x + w : min(width, x + w + reach_x)],
+        gray[max(0, y - reach_y) : y, x : x + w],
+        gray[y + h : min(height, y + h + reach_y), x : x + w],
+    ]
+    # The upper quartile sees the paper between strokes of a neighbouring digit.
+    levels = [float(np.percentile(side, 75)) for side in sides if side.size]
+    if len(levels) < 2:
+        return False
+    return min(levels) < config.paper_edge_ratio * max(levels) or max(levels) < config.off_paper_ratio * paper_level
 
 
 def _to_frame_box(box: Box, scale: float, frame_w: int, frame_h: int) -> Box:

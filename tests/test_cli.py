@@ -1,0 +1,165 @@
+"""End to end through live_digits.py: every source kind, every output, every bad input."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import http.server
+import json
+import os
+import socketserver
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import live_digits
+from digitrec.pipeline import read_frames
+from digitrec.reader import DigitReader
+from digitrec.sinks import JsonLinesSink
+from digitrec.sources import open_source
+from digitrec.synth import StrokeGlyphs, make_video, write_video
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "digits.keras"
+SAMPLE = ROOT / "samples" / "page.jpg"
+SAMPLE_NUMBERS = ["6", "168", "4", "838", "08", "48201", "372", "727", "97", "7927", "74", "34468"]
+
+
+def run(*args: str) -> int:
+    return live_digits.main(["--no-display", "--model", str(MODEL), *args])
+
+
+@pytest.fixture(scope="module")
+def video_path(tmp_path_factory) -> Path:
+    video = make_video(5, StrokeGlyphs(), frames=24, size=(640, 480))
+    return write_video(video, tmp_path_factory.mktemp("video") / "clip.mp4", fps=24.0)
+
+
+def test_the_committed_sample_page_is_read_with_its_numbers(tmp_path, capsys):
+    out_json, out_image = tmp_path / "page.jsonl", tmp_path / "page_read.png"
+    assert run("--source", str(SAMPLE), "--json", str(out_json), "--output", str(out_image)) == 0
+    record = json.loads(out_json.read_text())
+    assert record["frame"] == 0 and (record["width"], record["height"]) == (1280, 720)
+    texts = [number["text"] for number in record["numbers"]]
+    assert sum(text in texts for text in SAMPLE_NUMBERS) >= 10, texts
+    for detection in record["detections"]:
+        assert set(detection) >= {"box", "digit", "confidence", "number"}
+        number = record["numbers"][detection["number"]]
+        nx, ny, nw, nh = number["box"]
+        x, y, w, h = detection["box"]
+        assert nx <= x and ny <= y and x + w <= nx + nw and y + h <= ny + nh
+    annotated = cv2.imread(str(out_image))
+    assert annotated.shape == (720, 1280, 3)
+    assert not np.array_equal(annotated, cv2.imread(str(SAMPLE)))
+
+
+def test_json_to_stdout_is_one_object_per_image(capsys):
+    assert run("--source", str(SAMPLE), "--json", "-") == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert len(lines) == 1 and json.loads(lines[0])["source"] == str(SAMPLE)
+
+
+def test_a_folder_with_a_corrupt_photo_reads_the_rest_and_exits_1(tmp_path, capsys):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(SAMPLE.read_bytes())
+    (folder / "b_broken.jpg").write_bytes(SAMPLE.read_bytes()[:2000])
+    (folder / "c.png").write_bytes(b"not an image")
+    out_dir, out_csv = tmp_path / "read", tmp_path / "digits.csv"
+    assert run("--source", str(folder), "--output", str(out_dir), "--csv", str(out_csv)) == 1
+    err = capsys.readouterr().err
+    assert "c.png: not a readable image" in err and "Traceback" not in err
+    written = sorted(p.name for p in out_dir.iterdir())
+    assert "a_read.png" in written
+    rows = list(csv.DictReader(out_csv.open()))
+    assert rows and {row["source"].rsplit("/", 1)[-1] for row in rows} >= {"a.jpg"}
+    assert set(rows[0]) == {"source", "frame", "number", "text", "digit", "confidence", "x", "y", "w", "h", "track"}
+
+
+def test_a_glob_of_photos_is_read(tmp_path):
+    for name in ("p1.jpg", "p2.jpg"):
+        (tmp_path / name).write_bytes(SAMPLE.read_bytes())
+    out_json = tmp_path / "out.jsonl"
+    assert run("--source", str(tmp_path / "p*.jpg"), "--json", str(out_json)) == 0
+    assert [json.loads(line)["source"].rsplit("/", 1)[-1] for line in out_json.read_text().splitlines()] == ["p1.jpg", "p2.jpg"]
+
+
+def test_a_video_gives_one_record_per_frame_and_an_annotated_video_of_the_same_shape(video_path, tmp_path):
+    out_json, out_video = tmp_path / "v.jsonl", tmp_path / "v_read.mp4"
+    assert run("--source", str(video_path), "--json", str(out_json), "--output", str(out_video), "--max-frames", "10") == 0
+    records = [json.loads(line) for line in out_json.read_text().splitlines()]
+    assert [r["frame"] for r in records] == list(range(10))
+    assert sum(len(r["detections"]) for r in records) > 20
+    written = cv2.VideoCapture(str(out_video))
+    assert int(written.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
+    assert (int(written.get(cv2.CAP_PROP_FRAME_WIDTH)), int(written.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (640, 480)
+    assert written.get(cv2.CAP_PROP_FPS) == pytest.approx(24.0)
+
+
+def test_a_stream_url_is_read(video_path, tmp_path):
+    # MJPEG in AVI streams over plain HTTP (MP4 needs seeking, which a stream does not offer).
+    streamed = tmp_path / "stream.avi"
+    capture, writer = cv2.VideoCapture(str(video_path)), cv2.VideoWriter(str(streamed), cv2.VideoWriter_fourcc(*"MJPG"), 24.0, (640, 480))
+    ok, image = capture.read()
+    while ok:
+        writer.write(image)
+        ok, image = capture.read()
+    writer.release()
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    with socketserver.TCPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/{streamed.name}"
+        out_json = tmp_path / "s.jsonl"
+        try:
+            assert run("--source", url, "--json", str(out_json), "--max-frames", "3") == 0
+        finally:
+            server.shutdown()
+    records = [json.loads(line) for line in out_json.read_text().splitlines()]
+    assert len(records) == 3 and records[0]["source"] == url
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_results_are_on_disk_as_soon_as_each_frame_is_read(video_path, tmp_path):
+    out_json = tmp_path / "live.jsonl"
+    with open_source(video_path) as source, JsonLinesSink(out_json) as sink:
+        frames = read_frames(source, DigitReader(MODEL), [sink], [], annotate=False)
+        next(frames)
+        # Nothing closed yet, as after a Ctrl-C or a crash: the first frame is already written.
+        assert len(out_json.read_text().splitlines()) == 1
+        next(frames)
+        assert len(out_json.read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--source", "no/such/photo.jpg"], "no such file or folder"),
+    (["--source", "9"], "no camera at index 9"),
+    (["--source", str(SAMPLE), "--model", "missing.keras"], "no such model file"),
+    (["--source", str(SAMPLE), "--conf", "1.5"], "--conf must be between 0 and 1"),
+    (["--source", str(SAMPLE), "--json", "/no/such/dir/out.jsonl"], "does not exist"),
+], ids=["missing-path", "no-camera", "missing-model", "bad-conf", "unwritable-json"])
+def test_user_mistakes_exit_2_with_the_fix_and_no_traceback(args, message, capsys):
+    assert live_digits.main(["--no-display", "--model", str(MODEL), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_model_that_is_not_a_digit_model_is_refused(tmp_path, capsys):
+    junk = tmp_path / "model.tflite"
+    junk.write_bytes(os.urandom(256))
+    assert live_digits.main(["--no-display", "--source", str(SAMPLE), "--model", str(junk)]) == 2
+    assert "not a readable LiteRT model" in capsys.readouterr().err
+
+
+def test_help_explains_sources_and_keys(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        live_digits.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "camera index, video file, image, folder, glob" in out and "space pause" in out
