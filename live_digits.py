@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import cv2
 
-    from digitrec.annotate import draw_status, mask_view
+    from digitrec.annotate import draw_result, draw_status, mask_view
     from digitrec.classify import ModelFileError
     from digitrec.pipeline import RunSummary, read_frames
     from digitrec.reader import DEFAULT_MODEL, DigitReader
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         except SinkError as error:
             return fail(str(error))
 
-        frames = read_frames(source, reader, result_sinks, image_sinks, annotate=show_window,
+        frames = read_frames(source, reader, result_sinks, image_sinks, annotate=False,
                              max_frames=args.max_frames, show_confidence=lambda: state["confidence"],
                              summary=summary)
         progress = None
@@ -107,10 +107,15 @@ def main(argv: list[str] | None = None) -> int:
                 if progress is not None:
                     progress.update(1)
                 if show_window:
-                    view = mask_view(reader.last_mask, read.annotated.shape[1::-1]) if state["mask"] else read.annotated
-                    view = draw_status(view.copy(), f"{read.fps:.1f} FPS" + ("  paused" if state["paused"] else ""))
-                    cv2.imshow(WINDOW, view)
-                    if not handle_keys(cv2, state, read, view, args.output):
+                    def show(read=read):
+                        annotated = draw_result(read.result.frame.image, read.result, state["confidence"])
+                        view = mask_view(reader.last_mask, annotated.shape[1::-1]) if state["mask"] else annotated
+                        status = f"{read.fps:.1f} FPS" + ("  paused" if state["paused"] else "")
+                        view = draw_status(view, status)
+                        cv2.imshow(WINDOW, view)
+                        return view
+
+                    if not handle_keys(cv2, state, read, show(), show, args.output):
                         break
         except KeyboardInterrupt:
             interrupted = True
@@ -132,18 +137,22 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if summary.problems else 0
 
 
-def handle_keys(cv2, state: dict, read, view, output: str | None) -> bool:
-    """React to the window's keys; False when the user asked to quit. Blocks while paused."""
+def handle_keys(cv2, state: dict, read, view, show, output: str | None) -> bool:
+    """React to the window's keys; False when the user asked to quit. Blocks while paused,
+    redrawing (with `show`) when a key changes what the paused frame should look like."""
     while True:
         key = cv2.waitKey(1 if not state["paused"] else 50) & 0xFF
         if key in (ord("q"), ESCAPE):
             return False
         if key == ord(" "):
             state["paused"] = not state["paused"]
+            view = show()
         elif key == ord("d"):
             state["mask"] = not state["mask"]
+            view = show()
         elif key == ord("c"):
             state["confidence"] = not state["confidence"]
+            view = show()
         elif key == ord("s"):
             folder = Path(output).parent if output and Path(output).suffix else Path(output or ".")
             folder.mkdir(parents=True, exist_ok=True)
