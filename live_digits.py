@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         except SinkError as error:
             return fail(str(error))
 
-        frames = read_frames(source, reader, result_sinks, image_sinks, annotate=False,
+        frames = read_frames(source, reader, result_sinks, image_sinks, annotate=show_window,
                              max_frames=args.max_frames, show_confidence=lambda: state["confidence"],
                              summary=summary)
         progress = None
@@ -107,11 +107,14 @@ def main(argv: list[str] | None = None) -> int:
                 if progress is not None:
                     progress.update(1)
                 if show_window:
-                    def show(read=read):
-                        annotated = draw_result(read.result.frame.image, read.result, state["confidence"])
+                    def show(redraw=False, read=read):
+                        # The loop already drew this frame; draw again only when a key changed the look.
+                        annotated = read.annotated
+                        if redraw:
+                            annotated = draw_result(read.result.frame.image, read.result, state["confidence"])
                         view = mask_view(reader.last_mask, annotated.shape[1::-1]) if state["mask"] else annotated
                         status = f"{read.fps:.1f} FPS" + ("  paused" if state["paused"] else "")
-                        view = draw_status(view, status)
+                        view = draw_status(view.copy(), status)
                         cv2.imshow(WINDOW, view)
                         return view
 
@@ -146,13 +149,13 @@ def handle_keys(cv2, state: dict, read, view, show, output: str | None) -> bool:
             return False
         if key == ord(" "):
             state["paused"] = not state["paused"]
-            view = show()
+            view = show(redraw=True)
         elif key == ord("d"):
             state["mask"] = not state["mask"]
-            view = show()
+            view = show(redraw=True)
         elif key == ord("c"):
             state["confidence"] = not state["confidence"]
-            view = show()
+            view = show(redraw=True)
         elif key == ord("s"):
             folder = Path(output).parent if output and Path(output).suffix else Path(output or ".")
             folder.mkdir(parents=True, exist_ok=True)
