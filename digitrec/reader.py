@@ -87,7 +87,8 @@ class DigitReader:
                 if label == NOT_A_DIGIT_INDEX or confidence < self.min_confidence:
                     rejected += 1
                     continue
-                detections.append(Detection(box=part.box, digit=label, confidence=confidence))
+                detections.append(Detection(box=part.box, digit=label, confidence=confidence,
+                                            probabilities=probabilities[row, :10].copy()))
         numbers = group_numbers(detections, self.grouping)
         timings["group"] = _elapsed_ms(started)
         return FrameResult(frame=frame, detections=detections, numbers=numbers, rejected=rejected, timings=timings)

@@ -42,6 +42,9 @@ class Detection:
     number: int = -1
     """Index into the frame's numbers, -1 until grouped."""
     track_id: int | None = None
+    probabilities: np.ndarray | None = field(default=None, repr=False)
+    """The classifier's (10,) digit probabilities for this crop (not-a-digit column dropped), for
+    voting across frames and showing runners-up; not part of the JSON contract."""
 
 
 @dataclass
