@@ -25,7 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--usps", help=f"path to usps.npz: extra writers for training, and a second test (default: ${USPS_ENV})")
     parser.add_argument("--out", default="models", help="folder for the model, its .tflite export, metrics.json and plots")
     parser.add_argument("--name", default="digits", help="file name of the model, without extension")
-    parser.add_argument("--epochs", type=int, help="training epochs (default: 15; 2 with --quick)")
+    parser.add_argument("--epochs", type=int, help="training epochs (default: 16; 2 with --quick)")
     parser.add_argument("--seed", type=int, default=1, help="seed of every random choice")
     parser.add_argument("--quick", action="store_true", help="a tiny run (3000 digits, 2 epochs) that checks the whole pipeline")
     parser.add_argument("--evaluate", metavar="MODEL", help="only measure this saved .keras or .tflite model")

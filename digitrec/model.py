@@ -21,14 +21,16 @@ BATCH_NORM_MOMENTUM = 0.9
 
 
 def build_digit_cnn(num_classes: int = NUM_CLASSES) -> keras.Model:
-    """A small all-convolutional network; global average pooling keeps it under 300 k parameters."""
+    """A small convolutional network (about 210 k parameters) whose head sees the 7x7 feature map
+    whole: where a loop or a stroke sits (a 6 against a 9, an open or a closed 4) decides the digit,
+    and global average pooling would throw that away."""
     inputs = keras.Input((MNIST_SIZE, MNIST_SIZE, 1), name="digit")
     x = inputs
     for index, (filters, stride) in enumerate(BLOCKS):
         x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"conv{index}")(x)
         x = layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"bn{index}")(x)
         x = layers.ReLU(name=f"relu{index}")(x)
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Flatten(name="flatten")(x)
     x = layers.Dropout(DROPOUT, name="dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="digit_cnn")

@@ -54,9 +54,7 @@ class DigitReader:
         started = time.perf_counter()
         # Each region is read whole and, when it is wide for its line, cut into touching digits;
         # every candidate goes into the one batch, and the classifier's confidences pick the reading.
-        heights = line_heights(regions)
-        hypotheses = [[[region], *split_hypotheses(region, height, self.splitting)]
-                      for region, height in zip(regions, heights)]
+        hypotheses = reading_hypotheses(regions, self.splitting)
         parts = [part for options in hypotheses for option in options for part in option]
         batch, normalised = normalise_regions(parts)
         timings["normalise"] = _elapsed_ms(started)
@@ -92,6 +90,13 @@ class DigitReader:
         numbers = group_numbers(detections, self.grouping)
         timings["group"] = _elapsed_ms(started)
         return FrameResult(frame=frame, detections=detections, numbers=numbers, rejected=rejected, timings=timings)
+
+
+def reading_hypotheses(regions: list[Region], splitting: SplitConfig = DEFAULT_SPLIT) -> list[list[list[Region]]]:
+    """For each region, the ways to read it: whole first, then cut into touching digits when it is
+    wide for its line. The classifier's confidences later pick one per region."""
+    return [[[region], *split_hypotheses(region, height, splitting)]
+            for region, height in zip(regions, line_heights(regions))]
 
 
 def normalise_regions(regions: list[Region]) -> tuple[np.ndarray, list[int]]:

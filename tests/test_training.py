@@ -75,14 +75,13 @@ def test_wrong_model_files_are_refused_with_the_fix(tmp_path):
         DigitClassifier(text)
 
 
-def test_shipped_model_reads_mnist_test_at_99_5_percent_or_better(mnist):
-    # Issue #2 asks for 99.6 %; the shipped model measures 99.58 % (see models/metrics.json).
-    # This guards against regressions below what is shipped, it does not claim the goal.
+def test_shipped_model_reads_mnist_test_at_99_6_percent_or_better(mnist):
+    # Issue #2's goal, on the full MNIST test split through the reader's own runtime (LiteRT).
     classifier = DigitClassifier(SHIPPED_MODEL)
     assert classifier.runtime == "litert"
     probabilities = classifier.probabilities(mnist.x_test[..., None])
     accuracy = float(np.mean(probabilities[:, :10].argmax(axis=1) == mnist.y_test))
-    assert accuracy >= 0.995, accuracy
+    assert accuracy >= 0.996, accuracy
 
 
 def test_shipped_tflite_matches_the_keras_weights(mnist):

@@ -1,0 +1,141 @@
+"""Training crops cut by the reader's own segmenter from synthetic photos of training digits.
+
+Camera-style augmentation imitates what a camera does to one digit; these crops are what the
+reader really feeds the model: thresholded under uneven light, with grid residue, broken or
+merged strokes, and the segmenter's own cuts of touching digits. Regions that lie on no digit
+(marks, fragments, paper texture) become examples of the "not a digit" class.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from digitrec.augment import NOT_A_DIGIT
+from digitrec.normalise import MNIST_SIZE, EmptyCropError, normalise_mask_to_mnist
+from digitrec.reader import reading_hypotheses
+from digitrec.segment import segment_digits
+from digitrec.synth import CONDITIONS, MnistGlyphs, make_page
+from digitrec.types import Box
+
+
+@dataclass(frozen=True)
+class PageCropConfig:
+    pages: int = 500
+    """Synthetic photos to cut crops from, the page conditions taken in turn."""
+    digit_iou: float = 0.5
+    """A crop whose box overlaps a written digit by this much (intersection over union) is that digit..."""
+    not_a_digit_iou: float = 0.2
+    """...and one that overlaps every digit by less than this is not a digit; crops in between are left out."""
+    seed_offset: int = 1_000_003
+    """Added to the run's seed so these pages never coincide with the evaluation's (seeds 700 000+)."""
+
+
+DEFAULT_PAGE_CROPS = PageCropConfig()
+
+
+def _iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in `boxes_a` with every box in `boxes_b` ((x, y, w, h) rows)."""
+    if len(boxes_a) == 0 or len(boxes_b) == 0:
+        return np.zeros((len(boxes_a), len(boxes_b)))
+    a, b = boxes_a[:, None, :].astype(float), boxes_b[None, :, :].astype(float)
+    width = np.minimum(a[..., 0] + a[..., 2], b[..., 0] + b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+    height = np.minimum(a[..., 1] + a[..., 3], b[..., 1] + b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+    inter = np.clip(width, 0, None) * np.clip(height, 0, None)
+    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+def crops_of_page(
+    image: np.ndarray, digit_boxes: list[Box], digit_labels: list[int], ignored: list[Box],
+    config: PageCropConfig = DEFAULT_PAGE_CROPS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every candidate the reader would classify in `image` (whole regions and cuts of wide ones),
+    normalised to 28x28 and labelled from the known digit boxes; only whole regions that lie on
+    no digit are kept as "not a digit".
+
+    Returns:
+        (x, y): (N, 28, 28) float32 crops and (N,) int64 labels, 10 = not a digit.
+    """
+    regions, _ = segment_digits(image)
+    # Each region's first reading is the region whole; the others are cuts of it. A thin slice cut
+    # off a wide region looks, once normalised, just like a '1': slices are only ever examples of
+    # the digit they cover, never of "not a digit".
+    readings = [(part, number == 0) for options in reading_hypotheses(regions)
+                for number, option in enumerate(options) for part in option]
+    parts = [part for part, _ in readings]
+    is_whole = np.array([whole for _, whole in readings], bool)
+    if not parts:
+        return np.zeros((0, MNIST_SIZE, MNIST_SIZE), np.float32), np.zeros(0, np.int64)
+    part_boxes = np.array([part.box for part in parts])
+    overlap = _iou_matrix(part_boxes, np.array(digit_boxes).reshape(-1, 4))
+    near_ignored = _iou_matrix(part_boxes, np.array(ignored).reshape(-1, 4)).max(axis=1, initial=0.0)
+    best = overlap.max(axis=1, initial=0.0)
+    crops, labels = [], []
+    for index, part in enumerate(parts):
+        if near_ignored[index] > 0.0:
+            continue
+        if best[index] >= config.digit_iou:
+            label = int(digit_labels[int(overlap[index].argmax())])
+        elif best[index] < config.not_a_digit_iou and is_whole[index]:
+            label = NOT_A_DIGIT
+        else:
+            continue
+        try:
+            crops.append(normalise_mask_to_mnist(part.mask))
+        except EmptyCropError:
+            continue
+        labels.append(label)
+    if not crops:
+        return np.zeros((0, MNIST_SIZE, MNIST_SIZE), np.float32), np.zeros(0, np.int64)
+    return np.stack(crops).astype(np.float32), np.array(labels, np.int64)
+
+
+_worker_glyphs: MnistGlyphs | None = None
+
+
+def _start_worker(images: np.ndarray, labels: np.ndarray) -> None:
+    global _worker_glyphs
+    _worker_glyphs = MnistGlyphs(images, labels)
+
+
+def _crops_of_seeded_page(task: tuple[int, str, PageCropConfig]) -> tuple[np.ndarray, np.ndarray]:
+    seed, condition, config = task
+    page = make_page(seed, _worker_glyphs, condition)
+    return crops_of_page(
+        page.image, [d.box for d in page.digits], [d.digit for d in page.digits], page.ignored, config
+    )
+
+
+def segmenter_crops(
+    images: np.ndarray, labels: np.ndarray, seed: int, config: PageCropConfig = DEFAULT_PAGE_CROPS,
+    workers: int | None = None, progress=None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw `config.pages` synthetic photos with the given digits and cut them as the reader would.
+
+    Args:
+        images, labels: the handwritten digits to write on the pages (MNIST-style, 28x28 uint8).
+        seed: pages are drawn with seeds from `seed + config.seed_offset`, so a run is reproducible.
+        workers: processes drawing pages in parallel (default: every core).
+        progress: called once per page (e.g. a tqdm bar's update).
+
+    Returns:
+        (x, y): (N, 28, 28) float32 crops in [0, 1], white on black, and (N,) labels, 10 = not a digit.
+    """
+    tasks = [(seed + config.seed_offset + index, CONDITIONS[index % len(CONDITIONS)], config)
+             for index in range(config.pages)]
+    workers = workers or os.cpu_count() or 1
+    # Spawned workers import only the segmenter and the page generator, never TensorFlow.
+    context = multiprocessing.get_context("spawn")
+    xs, ys = [], []
+    with context.Pool(workers, initializer=_start_worker, initargs=(images, labels)) as pool:
+        # imap keeps the pages' order, so the crops come out the same whatever the worker count.
+        for x, y in pool.imap(_crops_of_seeded_page, tasks, chunksize=4):
+            xs.append(x)
+            ys.append(y)
+            if progress is not None:
+                progress()
+    return np.concatenate(xs), np.concatenate(ys)
