@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_UPLOAD_BYTES = 20_000_000
 """Largest accepted upload (a 48-megapixel phone JPEG is about 15 MB)."""
 
 MAX_IMAGE_PIXELS = 50_000_000

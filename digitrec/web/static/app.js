@@ -6,9 +6,11 @@ const BOX_COLOUR = "rgb(0, 200, 0)";      // digitrec.annotate.BOX_COLOUR
 const NUMBER_COLOUR = "rgb(255, 140, 0)"; // digitrec.annotate.NUMBER_COLOUR
 const CAMERA_JPEG_QUALITY = 0.85;
 const DRAW_READ_DELAY_MS = 200;           // debounce: read the drawing this long after the pen last moved
-// The reader skips marks taller than 70 % of the frame (segment.max_digit_height), so the drawing is
-// sent inside a white margin: a digit drawn as tall as the pad is then under that limit.
-const DRAW_MARGIN = 0.25;
+// The reader takes long straight strokes for ruled lines (over 15 % of the frame's width or 30 % of its
+// height) and skips marks taller than 70 % of it, all relative to the frame. So the drawing is sent at half
+// size in the middle of a white 1280x720 frame, where its digits are the size of digits on a photographed page.
+const DRAW_FRAME = { width: 1280, height: 720 };
+const DRAW_SCALE = 0.5;
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -43,7 +45,7 @@ function topText(detection) {
 }
 
 // Boxes, digits and numbers on a canvas the size of the frame, in the colours of digitrec.annotate.
-function drawOverlay(canvas, result, offsetX = 0, offsetY = 0) {
+function drawOverlay(canvas, result) {
   const context = canvas.getContext("2d");
   context.clearRect(0, 0, canvas.width, canvas.height);
   const scale = Math.max(1, canvas.height / 480);
@@ -62,14 +64,14 @@ function drawOverlay(canvas, result, offsetX = 0, offsetY = 0) {
     const [x, y, w, h] = number.box;
     const pad = Math.max(2, h / 10);
     context.strokeStyle = NUMBER_COLOUR;
-    context.strokeRect(x - pad - offsetX, y - pad - offsetY, w + 2 * pad, h + 2 * pad);
-    label(number.text, x - pad - offsetX, y - pad - offsetY - 2, NUMBER_COLOUR);
+    context.strokeRect(x - pad, y - pad, w + 2 * pad, h + 2 * pad);
+    label(number.text, x - pad, y - pad - 2, NUMBER_COLOUR);
   }
   for (const detection of result.detections) {
     const [x, y, w, h] = detection.box;
     context.strokeStyle = BOX_COLOUR;
-    context.strokeRect(x - offsetX, y - offsetY, w, h);
-    label(String(detection.digit), x - offsetX, y + h - offsetY + 22 * scale, BOX_COLOUR);
+    context.strokeRect(x, y, w, h);
+    label(String(detection.digit), x, y + h + 22 * scale, BOX_COLOUR);
   }
 }
 
@@ -371,18 +373,26 @@ const pad = {
     pad.inFlight = true;
     pad.dirty = false;
     const canvas = $("#draw-canvas");
-    const margin = Math.round(canvas.height * DRAW_MARGIN);
     const framed = document.createElement("canvas");
-    framed.width = canvas.width + 2 * margin;
-    framed.height = canvas.height + 2 * margin;
+    framed.width = DRAW_FRAME.width;
+    framed.height = DRAW_FRAME.height;
+    const left = (framed.width - canvas.width * DRAW_SCALE) / 2;
+    const top = (framed.height - canvas.height * DRAW_SCALE) / 2;
     const context = framed.getContext("2d");
     context.fillStyle = "#fff";
     context.fillRect(0, 0, framed.width, framed.height);
-    context.drawImage(canvas, margin, margin);
+    context.drawImage(canvas, left, top, canvas.width * DRAW_SCALE, canvas.height * DRAW_SCALE);
+    // Boxes come back in the frame's pixels; the pad's overlay wants the pad's.
+    const toPad = ([x, y, w, h]) => [(x - left) / DRAW_SCALE, (y - top) / DRAW_SCALE, w / DRAW_SCALE, h / DRAW_SCALE];
     try {
       const blob = await new Promise((resolve) => framed.toBlob(resolve, "image/png"));
       const result = await readImage(blob, "drawing.png", false);
-      if (pad.inked) pad.show(result, margin);
+      if (pad.inked) {
+        pad.show({
+          detections: result.detections.map((d) => ({ ...d, box: toPad(d.box) })),
+          numbers: result.numbers.map((n) => ({ ...n, box: toPad(n.box) })),
+        });
+      }
       pad.reads += 1;
       $("#draw-panel").dataset.reads = String(pad.reads);
       $("#draw-status").textContent = `read in ${result.server_ms} ms`;
@@ -394,9 +404,8 @@ const pad = {
     }
   },
 
-  show(result, margin = 0) {
-    const overlay = $("#draw-overlay");
-    drawOverlay(overlay, result, margin, margin);
+  show(result) {
+    drawOverlay($("#draw-overlay"), result);
     showNumbers($("#draw-numbers"), result.numbers);
     // Reading order: by number, then left to right within it.
     const ordered = [...result.detections].sort((a, b) => a.number - b.number || a.box[0] - b.box[0]);
@@ -416,7 +425,7 @@ const pad = {
           bar.className = "bar";
           bar.style.width = `${Math.max(2, top.probability * 100)}%`;
           const percent = document.createElement("span");
-          percent.textContent = `${(top.probability * 100).toFixed(1)} %`;
+          percent.textContent = top.probability < 0.001 ? "< 0.1 %" : `${(top.probability * 100).toFixed(1)} %`;
           const name = document.createElement("span");
           name.textContent = top.digit;
           item.append(name, bar, percent);
