@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from digitrec.synth import STROKE_TEMPLATES, StrokeGlyphs, SyntheticVideo, make_page, make_video
+from digitrec.web.y4m import write_y4m
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "digits.keras"
@@ -45,17 +46,6 @@ pytestmark = [
 ]
 
 
-def write_y4m(video: SyntheticVideo, path: Path, fps: int = 15) -> Path:
-    """The frames as an uncompressed YUV 4:2:0 .y4m file, the format Chromium's fake camera plays."""
-    height, width = video.frames[0].shape[:2]
-    with open(path, "wb") as file:
-        file.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420\n".encode())
-        for frame in video.frames:
-            file.write(b"FRAME\n")
-            file.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
-    return path
-
-
 @pytest.fixture(scope="module")
 def camera_video() -> SyntheticVideo:
     return make_video(CAMERA_SEED, StrokeGlyphs(), frames=10, size=CAMERA_SIZE, condition="clean")
@@ -76,7 +66,7 @@ def browser(tmp_path_factory, camera_video):
     from playwright.sync_api import sync_playwright
 
     folder = tmp_path_factory.mktemp("chromium")
-    fake_camera = write_y4m(camera_video, folder / "camera.y4m")
+    fake_camera = write_y4m(camera_video.frames, folder / "camera.y4m")
     flags = CHROMIUM_FLAGS + [
         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
         f"--use-file-for-fake-video-capture={fake_camera}",

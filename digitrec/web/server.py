@@ -45,12 +45,15 @@ class WebServer:
             self.socket = socket.create_server((host, port), family=family)
         except OSError as error:
             raise ServerError(
-                f"cannot listen on {host}:{port} ({os.strerror(error.errno) if error.errno else error}); pass another --port or --host"
+                f"cannot listen on {host}:{port} ({os.strerror(error.errno) if error.errno else error}); "
+                "pass another --port or --host"
             ) from None
         self.host = host
         self.port = self.socket.getsockname()[1]
         max_message = app.state.limits.max_bytes + WEBSOCKET_OVERHEAD_BYTES
-        config = uvicorn.Config(app, log_level="warning", ws_max_size=max_message, lifespan="off")
+        # Camera frames are JPEG already: compressing them again per message would only cost CPU.
+        config = uvicorn.Config(app, log_level="warning", ws_max_size=max_message, ws_per_message_deflate=False,
+                                lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 

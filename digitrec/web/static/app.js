@@ -188,6 +188,7 @@ const camera = {
   presentedFrames: 0,
   waitingForFrame: false,
   answers: 0,
+  timings: [], // per answered frame: {round_trip_ms, server_ms}, for python -m digitrec.web.bench --browser
 
   status(text, isError = false) {
     const status = $("#camera-status");
@@ -269,6 +270,8 @@ const camera = {
       drawOverlay(overlay, result);
       showNumbers($("#camera-numbers"), result.numbers);
       camera.answers += 1;
+      camera.timings.push({ round_trip_ms: roundTrip, server_ms: result.server_ms });
+      if (camera.timings.length > 1000) camera.timings.shift();
       camera.status(`${result.width}×${result.height}, round trip ${roundTrip.toFixed(0)} ms ` +
         `(server ${result.server_ms} ms), ${result.detections.length} digits`);
       $("#camera-panel").dataset.answers = String(camera.answers);
