@@ -2,7 +2,8 @@
 
 Needs Debian's chromium (apt-get install -y chromium) and the pip package playwright, which drives it through
 `executable_path` (no browser is ever downloaded); skipped without them. The server runs in a thread on a
-free port. Screenshots go to $DIGITREC_WEB_SHOTS when that is set (the README's screenshot comes from there).
+free port. Screenshots of the camera and drawing modes go to $DIGITREC_WEB_SHOTS when that is set (the README's
+come from `DIGITREC_WEB_SHOTS=docs`).
 """
 
 from __future__ import annotations
@@ -92,9 +93,18 @@ def page(browser, server):
 
 
 def shot(page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / name), full_page=False)
+    """Save what the page shows, down to the end of its content, as a small 64-colour PNG (README-sized)."""
+    if not SHOTS:
+        return
+    import io
+
+    from PIL import Image
+
+    bottom = page.evaluate("Math.ceil(document.querySelector('main').getBoundingClientRect().bottom)")
+    screenshot = Image.open(io.BytesIO(page.screenshot(full_page=False))).convert("RGB")
+    screenshot = screenshot.crop((0, 0, screenshot.width, min(screenshot.height, bottom + 8)))
+    Path(SHOTS).mkdir(parents=True, exist_ok=True)
+    screenshot.quantize(colors=64).save(Path(SHOTS) / name, optimize=True)
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -124,7 +134,6 @@ def test_an_uploaded_photo_shows_its_numbers_annotated_image_and_json(page, serv
     assert [number["text"] for number in record["numbers"]] == [number.text for number in synthetic.numbers]
     assert set(record) >= {"source", "frame", "width", "height", "detections", "numbers"}
     assert "annotated_image" not in record
-    shot(page, "web_photo.png")
 
 
 def test_photos_dropped_together_are_each_read_and_a_non_image_is_explained(page, server):
