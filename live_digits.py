@@ -152,7 +152,8 @@ def serve_page(args: argparse.Namespace) -> int:
     """Run the web page until Ctrl-C."""
     from digitrec.classify import ModelFileError
     from digitrec.reader import DEFAULT_MODEL, DigitReader
-    from digitrec.web import ServerError, WebServer, create_app, is_loopback
+    from digitrec.web.app import create_app
+    from digitrec.web.server import ServerError, WebServer, is_loopback
 
     try:
         server = WebServer(create_app(DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf)),

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import base64
 import re
+import selectors
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -20,8 +26,9 @@ from fastapi.testclient import TestClient  # noqa: E402
 import live_digits  # noqa: E402
 from digitrec.reader import DigitReader  # noqa: E402
 from digitrec.synth import StrokeGlyphs, make_page, make_video  # noqa: E402
-from digitrec.web import ServerError, UploadLimits, WebServer, create_app, is_loopback  # noqa: E402
-from digitrec.web.app import STATIC_DIR, SerialReader  # noqa: E402
+from digitrec.web.app import STATIC_DIR, SerialReader, create_app  # noqa: E402
+from digitrec.web.server import ServerError, WebServer, is_loopback  # noqa: E402
+from digitrec.web.upload import UploadLimits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "digits.keras"
@@ -232,6 +239,33 @@ def test_a_busy_port_is_a_clear_error_for_the_server_and_the_cli(reader, capsys)
             WebServer(create_app(reader), "127.0.0.1", port)
         assert live_digits.main(["--serve", "--port", str(port), "--model", str(MODEL)]) == 2
     assert "pass another --port" in capsys.readouterr().err
+
+
+def test_the_cli_serves_the_page_on_localhost_and_stops_cleanly_on_ctrl_c():
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "live_digits.py"), "--serve", "--port", "0", "--model", str(MODEL)],
+        stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        announced = ""
+        with selectors.DefaultSelector() as waiting:
+            waiting.register(server.stderr, selectors.EVENT_READ)
+            deadline = time.monotonic() + 60
+            while "Ctrl-C" not in announced and time.monotonic() < deadline and server.poll() is None:
+                if waiting.select(timeout=1):
+                    announced += server.stderr.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", announced)
+        assert url, announced
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy from the env
+        with direct.open(url.group(0), timeout=30) as page:
+            assert page.status == 200 and b"digitrec" in page.read()
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+        assert "Traceback" not in server.stderr.read()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
 
 
 def test_only_loopback_addresses_count_as_local():

@@ -55,7 +55,8 @@ def camera_video() -> SyntheticVideo:
 @pytest.fixture(scope="module")
 def server():
     from digitrec.reader import DigitReader
-    from digitrec.web import WebServer, create_app
+    from digitrec.web.app import create_app
+    from digitrec.web.server import WebServer
 
     with WebServer(create_app(DigitReader(MODEL)), "127.0.0.1", 0) as running:
         yield running

@@ -130,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from digitrec.classify import ModelFileError
     from digitrec.reader import DEFAULT_MODEL, DigitReader
     from digitrec.synth import CONDITIONS, StrokeGlyphs, make_video
-    from digitrec.web import ServerError, WebServer, create_app
+    from digitrec.web.app import create_app
+    from digitrec.web.server import ServerError, WebServer
 
     if args.condition not in CONDITIONS:
         print(f"error: --condition must be one of {', '.join(CONDITIONS)}", file=sys.stderr)

@@ -213,11 +213,13 @@ const camera = {
     await video.play();
     camera.watchFrames(video);
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    camera.socket = new WebSocket(`${scheme}://${location.host}/ws/camera`);
-    camera.socket.onopen = () => camera.sendFrame();
-    camera.socket.onmessage = (event) => camera.onAnswer(JSON.parse(event.data));
-    camera.socket.onclose = () => {
-      if (camera.stream) camera.status("The connection to the server closed; press Start to try again.", true);
+    const socket = new WebSocket(`${scheme}://${location.host}/ws/camera`);
+    camera.socket = socket;
+    socket.onopen = () => camera.sendFrame();
+    socket.onmessage = (event) => camera.onAnswer(JSON.parse(event.data));
+    socket.onclose = () => {
+      if (camera.socket !== socket) return; // an earlier session, already stopped
+      camera.status("The connection to the server closed; press Start to try again.", true);
       camera.stop();
     };
     $("#camera-stop").disabled = false;
