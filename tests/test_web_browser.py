@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import cv2
@@ -169,8 +170,14 @@ def test_the_camera_is_read_live_with_boxes_and_numbers_over_the_video(page, ser
     truth = sorted(number.text for number in camera_video.truth[0].numbers)
     page.goto(server.url + "#camera")
     page.click("#camera-start")
-    # Several answers in a row, each sent only after the previous one came back.
-    page.wait_for_function("Number(document.querySelector('#camera-panel').dataset.answers || 0) >= 5")
+    # Several answers in a row, and never more than one frame in flight: the overlay cannot lag behind.
+    in_flight = set()
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while page.evaluate("camera.answers") < 5:
+        assert time.monotonic() < deadline, f"{page.evaluate('camera.answers')} answers; {page.inner_text('#camera-status')}"
+        in_flight.add(page.evaluate("camera.sent - camera.received"))
+        page.wait_for_timeout(20)
+    assert in_flight <= {0, 1}, in_flight
     page.wait_for_function(
         """(truth) => {
             const seen = [...document.querySelectorAll('#camera-numbers .number')].map((chip) => chip.textContent);

@@ -125,9 +125,9 @@ const photo = {
       $(".result-summary", card).textContent = "reading…";
       card.dataset.name = file.name;
       card.dataset.state = "reading";
-      results.prepend(card);
       return card;
     });
+    results.prepend(...cards); // newest batch on top, in the order chosen
     // One at a time: the server reads one image at a time anyway, and answers arrive in order.
     for (const [index, file] of files.entries()) {
       const card = cards[index];
@@ -187,6 +187,8 @@ const camera = {
   lastSentFrame: -1,
   presentedFrames: 0,
   waitingForFrame: false,
+  sent: 0,
+  received: 0, // answers, errors included
   answers: 0,
   timings: [], // per answered frame: {round_trip_ms, server_ms}, for python -m digitrec.web.bench --browser
 
@@ -257,12 +259,15 @@ const camera = {
     grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
     camera.sentAt = performance.now();
     grab.toBlob((blob) => {
-      if (camera.socket && camera.socket.readyState === WebSocket.OPEN) camera.socket.send(blob);
+      if (!camera.socket || camera.socket.readyState !== WebSocket.OPEN) return;
+      camera.socket.send(blob);
+      camera.sent += 1;
     }, "image/jpeg", CAMERA_JPEG_QUALITY);
   },
 
   onAnswer(result) {
     const roundTrip = performance.now() - camera.sentAt;
+    camera.received += 1;
     if (result.error) {
       camera.status(result.error, true);
     } else {
