@@ -69,7 +69,9 @@ def browser(tmp_path_factory, camera_video):
     from playwright.sync_api import sync_playwright
 
     folder = tmp_path_factory.mktemp("chromium")
-    fake_camera = write_y4m(camera_video.frames, folder / "camera.y4m")
+    # Played forwards then backwards, so the loop has no jump from the last frame to the first.
+    frames = camera_video.frames + camera_video.frames[-2:0:-1]
+    fake_camera = write_y4m(frames, folder / "camera.y4m")
     flags = CHROMIUM_FLAGS + [
         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
         f"--use-file-for-fake-video-capture={fake_camera}",
