@@ -268,6 +268,11 @@ def test_the_cli_serves_the_page_on_localhost_and_stops_cleanly_on_ctrl_c():
             server.wait()
 
 
+def test_serving_with_a_missing_model_is_a_clear_error(tmp_path, capsys):
+    assert live_digits.main(["--serve", "--port", "0", "--model", str(tmp_path / "none.keras")]) == 2
+    assert "no such model file" in capsys.readouterr().err
+
+
 def test_only_loopback_addresses_count_as_local():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.20")
