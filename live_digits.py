@@ -3,6 +3,7 @@
     python live_digits.py                                  # the first webcam, in a window
     python live_digits.py --source samples/page.jpg --no-display --json -
     python live_digits.py --source clip.mp4 --output clip_read.mp4 --no-display
+    python live_digits.py --serve                          # the web page on http://127.0.0.1:8000/
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="annotated output: an image file (one photo), a folder (photos) or a video file")
     parser.add_argument("--no-display", action="store_true", help="run headless: no window")
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
+    web = parser.add_argument_group("web page", "--serve reads photos, the browser's camera and drawings "
+                                    "on a web page instead (--model and --conf apply; the other options do not)")
+    web.add_argument("--serve", action="store_true", help="start the web page and its API (POST /api/read)")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 opens it to the network")
+    web.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
     return parser.parse_args(argv)
 
 
@@ -53,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"--conf must be between 0 and 1, not {args.conf}")
     if args.max_frames is not None and args.max_frames < 1:
         return fail("--max-frames must be at least 1")
+    if args.serve:
+        return serve_page(args)
     show_window = not args.no_display
     if show_window and not display_available():
         print("live_digits.py: no display found; running headless (pass --no-display to silence this)",
@@ -138,6 +146,28 @@ def main(argv: list[str] | None = None) -> int:
     if interrupted:
         return 130
     return 1 if summary.problems else 0
+
+
+def serve_page(args: argparse.Namespace) -> int:
+    """Run the web page until Ctrl-C."""
+    from digitrec.classify import ModelFileError
+    from digitrec.reader import DEFAULT_MODEL, DigitReader
+    from digitrec.web.app import create_app
+    from digitrec.web.server import ServerError, WebServer, is_loopback
+
+    try:
+        server = WebServer(create_app(DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf)),
+                           args.host, args.port)
+    except (ModelFileError, ServerError) as error:
+        return fail(str(error))
+    if not is_loopback(args.host):
+        print(f"live_digits.py: warning: listening on {args.host}: other machines can use this page", file=sys.stderr)
+    print(f"digitrec page on {server.url} (API docs: {server.url}docs); Ctrl-C stops", file=sys.stderr)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 def handle_keys(cv2, state: dict, read, view, show, output: str | None) -> bool:

@@ -1,0 +1,278 @@
+"""The web server's API and limits, through FastAPI's TestClient: POST /api/read, the camera WebSocket, the page."""
+
+from __future__ import annotations
+
+import base64
+import re
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="needs fastapi (pip install -r requirements.txt)")
+pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx (pip install -r requirements.txt)")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+import live_digits  # noqa: E402
+from digitrec.reader import DigitReader  # noqa: E402
+from digitrec.synth import StrokeGlyphs, make_page, make_video  # noqa: E402
+from digitrec.web.app import STATIC_DIR, SerialReader, create_app  # noqa: E402
+from digitrec.web.server import ServerError, WebServer, is_loopback  # noqa: E402
+from digitrec.web.upload import UploadLimits  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "digits.keras"
+PAGE_SEED = 2
+"""A clean synthetic page whose ten numbers the shipped reader reads exactly."""
+
+pytestmark = pytest.mark.skipif(not MODEL.is_file(), reason=f"no trained model at {MODEL}: run train.py first")
+
+
+@pytest.fixture(scope="module")
+def reader() -> DigitReader:
+    return DigitReader(MODEL)
+
+
+@pytest.fixture(scope="module")
+def client(reader) -> TestClient:
+    return TestClient(create_app(reader))
+
+
+@pytest.fixture(scope="module")
+def page():
+    return make_page(PAGE_SEED, StrokeGlyphs(), "clean", (1280, 720))
+
+
+def encoded(image: np.ndarray, extension: str = ".png") -> bytes:
+    ok, data = cv2.imencode(extension, image)
+    assert ok
+    return data.tobytes()
+
+
+def test_a_photo_is_answered_with_the_json_contract_and_its_numbers(client, page):
+    response = client.post("/api/read", content=encoded(page.image), headers={"Content-Type": "image/png"})
+    assert response.status_code == 200, response.text
+    record = response.json()
+    assert (record["source"], record["frame"], record["width"], record["height"]) == ("upload", 0, 1280, 720)
+    assert [number["text"] for number in record["numbers"]] == [number.text for number in page.numbers]
+    assert len(record["detections"]) == len(page.digits)
+    for detection in record["detections"]:
+        assert set(detection) >= {"box", "digit", "confidence", "number"}
+        assert 0 <= detection["number"] < len(record["numbers"])
+        top = detection["top"]
+        assert len(top) == 3 and top[0]["digit"] == detection["digit"]
+        assert top[0]["probability"] == pytest.approx(detection["confidence"], abs=1e-4)
+        probabilities = [entry["probability"] for entry in top]
+        assert probabilities == sorted(probabilities, reverse=True)
+        assert len({entry["digit"] for entry in top}) == 3
+    assert "annotated_image" not in record
+
+
+def test_a_form_upload_can_ask_for_the_annotated_image(client, page):
+    jpeg = encoded(page.image, ".jpg")
+    response = client.post("/api/read", params={"annotate": "true"},
+                           files={"image": ("sheet 1.jpg", jpeg, "image/jpeg")})
+    assert response.status_code == 200, response.text
+    record = response.json()
+    assert record["source"] == "sheet 1.jpg"
+    prefix = "data:image/jpeg;base64,"
+    assert record["annotated_image"].startswith(prefix)
+    annotated = cv2.imdecode(np.frombuffer(base64.b64decode(record["annotated_image"][len(prefix):]), np.uint8),
+                             cv2.IMREAD_COLOR)
+    assert annotated.shape == page.image.shape
+    # The green boxes of digitrec.annotate are drawn: many more strongly green pixels than in the photo.
+    def green(image):
+        b, g, r = (image[..., channel].astype(int) for channel in range(3))
+        return int(((g > 150) & (g - r > 80) & (g - b > 80)).sum())
+    assert green(annotated) > green(page.image) + 1000
+
+
+def test_a_name_given_in_the_query_is_only_echoed_as_the_source(client, page):
+    response = client.post("/api/read", params={"name": "../../etc/passwd"}, content=encoded(page.image),
+                           headers={"Content-Type": "image/png"})
+    assert response.status_code == 200
+    assert response.json()["source"] == "../../etc/passwd"
+
+
+def test_bytes_that_are_not_an_image_are_refused_with_400(client):
+    response = client.post("/api/read", content=b"%PDF-1.7 not an image at all",
+                           headers={"Content-Type": "image/jpeg"})
+    assert response.status_code == 400
+    assert "not an image" in response.json()["detail"]
+
+
+def test_a_body_declared_as_text_is_refused_with_415(client):
+    response = client.post("/api/read", content=b"12 34", headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415
+    assert "text/plain" in response.json()["detail"]
+
+
+def test_an_empty_body_is_refused_with_400(client):
+    response = client.post("/api/read", content=b"", headers={"Content-Type": "image/png"})
+    assert response.status_code == 400
+    assert "empty" in response.json()["detail"]
+
+
+def test_a_form_without_the_image_field_is_refused_with_400(client):
+    response = client.post("/api/read", data={"note": "no file here"},
+                           files={"other": ("a.txt", b"x", "text/plain"), "more": ("b.txt", b"y", "text/plain")})
+    assert response.status_code == 400
+    assert "'image' field" in response.json()["detail"]
+
+
+def test_an_upload_over_the_size_cap_is_refused_with_413(client):
+    limit = client.app.state.limits.max_bytes
+    oversized = b"\xff\xd8\xff" + bytes(limit)
+    response = client.post("/api/read", content=oversized, headers={"Content-Type": "image/jpeg"})
+    assert response.status_code == 413
+    assert "limit" in response.json()["detail"]
+
+
+def test_a_streamed_upload_is_cut_off_at_the_size_cap_without_a_length_header(reader):
+    small = TestClient(create_app(reader, UploadLimits(max_bytes=100_000)))
+
+    def chunks():  # no Content-Length: sent chunked, so only the running count can stop it
+        for _ in range(50):
+            yield bytes(10_000)
+
+    response = small.post("/api/read", content=chunks(), headers={"Content-Type": "image/png"})
+    assert response.status_code == 413
+    assert "0.1 MB" in response.json()["detail"]
+
+
+def test_a_small_file_of_huge_pixel_count_is_refused_with_400_before_decoding(client):
+    limit = client.app.state.limits.max_pixels
+    side = int(np.sqrt(limit)) + 100
+    bomb = encoded(np.zeros((side, side), np.uint8))
+    assert len(bomb) < 1_000_000  # small on the wire, huge once decoded
+    response = client.post("/api/read", content=bomb, headers={"Content-Type": "image/png"})
+    assert response.status_code == 400
+    assert "megapixels" in response.json()["detail"]
+
+
+def test_uploads_are_never_written_to_disk(reader, page, monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the server tried to write an upload to a file")
+
+    for name in ("TemporaryFile", "NamedTemporaryFile", "SpooledTemporaryFile", "mkstemp"):
+        monkeypatch.setattr(tempfile, name, refuse)
+    data = encoded(cv2.resize(page.image, (2560, 1440)))
+    assert len(data) > 2 * 1024 * 1024  # over python-multipart's default in-memory size (1 MiB)
+    response = TestClient(create_app(reader)).post("/api/read", files={"image": ("big.png", data, "image/png")})
+    assert response.status_code == 200, response.text
+    assert [number["text"] for number in response.json()["numbers"]] == [number.text for number in page.numbers]
+
+
+def test_the_camera_websocket_answers_each_frame_in_order_and_survives_bad_frames(client):
+    video = make_video(0, StrokeGlyphs(), frames=2, size=(640, 480), condition="clean")
+    with client.websocket_connect("/ws/camera") as socket_:
+        socket_.send_bytes(encoded(video.frames[0], ".jpg"))
+        first = socket_.receive_json()
+        socket_.send_bytes(b"not a jpeg")
+        broken = socket_.receive_json()
+        socket_.send_text("hello")
+        text = socket_.receive_json()
+        socket_.send_bytes(encoded(video.frames[1], ".jpg"))
+        second = socket_.receive_json()
+    assert (first["source"], first["frame"], first["width"], first["height"]) == ("camera", 0, 640, 480)
+    assert sorted(number["text"] for number in first["numbers"]) == sorted(n.text for n in video.truth[0].numbers)
+    assert all(len(detection["top"]) == 3 for detection in first["detections"])
+    assert "not an image" in broken["error"]
+    assert "binary" in text["error"]
+    assert second["frame"] == 2  # frames are counted as received, bad ones included
+    assert sorted(number["text"] for number in second["numbers"]) == sorted(n.text for n in video.truth[1].numbers)
+
+
+def test_concurrent_reads_through_one_reader_give_the_same_answers_as_one_at_a_time(reader):
+    video = make_video(5, StrokeGlyphs(), frames=4, size=(640, 480), condition="clean")
+    serial = SerialReader(reader)
+    expected = [[n.text for n in serial.read(frame, "x").numbers] for frame in video.frames]
+    answers: dict[int, list[str]] = {}
+
+    def read(index: int) -> None:
+        answers[index] = [n.text for n in serial.read(video.frames[index % 4], "x").numbers]
+
+    threads = [threading.Thread(target=read, args=(index,)) for index in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(answers[index] == expected[index % 4] for index in range(12))
+
+
+def test_the_api_is_documented_with_both_ways_to_send_an_image(client):
+    schema = client.get("/openapi.json").json()
+    operation = schema["paths"]["/api/read"]["post"]
+    assert set(operation["requestBody"]["content"]) == {"image/*", "multipart/form-data"}
+    assert {"200", "400", "413", "415"} <= set(operation["responses"])
+    assert client.get("/docs").status_code == 200
+
+
+def test_the_page_and_its_files_load_nothing_from_outside(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "digitrec" in page.text
+    for path in sorted(STATIC_DIR.iterdir()):
+        text = path.read_text(encoding="utf-8")
+        assert client.get(f"/static/{path.name}").status_code == 200
+        # No absolute URL in a src, href, url() or import: everything comes from this server.
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?(https?:)?//|import\s.*//""", text), path
+
+
+def test_a_busy_port_is_a_clear_error_for_the_server_and_the_cli(reader, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ServerError, match=f"127.0.0.1:{port}.*--port"):
+            WebServer(create_app(reader), "127.0.0.1", port)
+        assert live_digits.main(["--serve", "--port", str(port), "--model", str(MODEL)]) == 2
+    assert "pass another --port" in capsys.readouterr().err
+
+
+def test_the_cli_serves_the_page_on_localhost_and_stops_cleanly_on_ctrl_c():
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "live_digits.py"), "--serve", "--port", "0", "--model", str(MODEL)],
+        stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        announced = ""
+        with selectors.DefaultSelector() as waiting:
+            waiting.register(server.stderr, selectors.EVENT_READ)
+            deadline = time.monotonic() + 60
+            while "Ctrl-C" not in announced and time.monotonic() < deadline and server.poll() is None:
+                if waiting.select(timeout=1):
+                    announced += server.stderr.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", announced)
+        assert url, announced
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy from the env
+        with direct.open(url.group(0), timeout=30) as page:
+            assert page.status == 200 and b"digitrec" in page.read()
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+        assert "Traceback" not in server.stderr.read()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def test_serving_with_a_missing_model_is_a_clear_error(tmp_path, capsys):
+    assert live_digits.main(["--serve", "--port", "0", "--model", str(tmp_path / "none.keras")]) == 2
+    assert "no such model file" in capsys.readouterr().err
+
+
+def test_only_loopback_addresses_count_as_local():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.20")
