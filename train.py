@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--finetune", metavar="DIR",
                         help="adapt --model to your handwriting from the crops labelled in the window (key l) "
                         "in DIR; reports accuracy on your held-out crops, and on MNIST test, before and after")
-    parser.add_argument("--model", default="models/digits.keras", help="the .keras model that --finetune starts from")
+    parser.add_argument("--model", help="the .keras model that --finetune starts from (default: models/digits.keras)")
     return parser.parse_args(argv)
 
 
@@ -73,13 +73,14 @@ def main(argv: list[str] | None = None) -> int:
 def finetune(args: argparse.Namespace) -> int:
     """--finetune: adapt the model to the user's labelled crops and print before/after."""
     from digitrec.finetune import DEFAULT_FINETUNE, run_finetune
+    from digitrec.reader import DEFAULT_MODEL
 
     config = replace(DEFAULT_FINETUNE, seed=args.seed)
     if args.epochs is not None:
         if args.epochs < 1:
             raise ValueError("--epochs must be at least 1")
         config = replace(config, epochs=args.epochs)
-    report = run_finetune(args.finetune, args.model, args.out, args.data, config)
+    report = run_finetune(args.finetune, args.model or DEFAULT_MODEL, args.out, args.data, config)
     print(json.dumps(report, indent=2))
     print(f"your held-out crops: {report['held_out_accuracy_before']:.1%} -> {report['held_out_accuracy_after']:.1%} "
           f"({report['user_held_out_crops']} crops); MNIST test: {report['mnist_test_accuracy_before']:.2%} -> "

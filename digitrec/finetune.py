@@ -13,7 +13,7 @@ import numpy as np
 from digitrec.augment import NOT_A_DIGIT, not_a_digit_marks
 from digitrec.classify import DigitClassifier, ModelFileError, export_tflite, tflite_path_for
 from digitrec.data import DigitDataset, load_mnist
-from digitrec.labels import LabelFolderError, load_labelled_crops
+from digitrec.labels import load_labelled_crops
 from digitrec.training import TrainingConfig, jitter_digits
 
 
@@ -34,11 +34,13 @@ class FinetuneConfig:
     not_a_digit_fraction: float = 0.1
     """Share of every epoch given to non-digit marks, so the eleventh class is not forgotten."""
     freeze_batch_norm: bool = True
-    """Keep BatchNormalization's statistics and scales as shipped: a few hundred user crops would
-    otherwise drag the statistics that all of MNIST set."""
+    """Keep BatchNormalization's statistics and scales as shipped, so a few hundred user crops do not
+    drag the statistics all of MNIST set. Measured (README): MNIST 99.51 % frozen vs 99.49 % trained,
+    and a third faster."""
     trained_layers: str = "all"
     """Which weights move: "all", "last_conv" (the last convolution block and the output layer)
-    or "head" (the output layer only)."""
+    or "head" (the output layer only). Measured: fewer trained layers kept less of MNIST
+    (99.40 %, 98.95 %) for no gain on the user's hand."""
     held_out_fraction: float = 0.25
     """Share of each digit's labelled crops kept aside to measure before and after."""
     min_train_per_digit: int = 3
@@ -144,7 +146,10 @@ def finetune_model(
     _freeze(model, config)
     user_count = len(x_user) * config.user_copies
     replay_count = int(round(user_count * config.replay_per_user_crop))
-    marks_count = int(round((user_count + replay_count) * config.not_a_digit_fraction / (1 - config.not_a_digit_fraction)))
+    # A 10-output model (the contract allows one) has no not-a-digit class to keep.
+    keeps_marks = model.output_shape[-1] > NOT_A_DIGIT
+    share = config.not_a_digit_fraction if keeps_marks else 0.0
+    marks_count = int(round((user_count + replay_count) * share / (1 - share)))
     rng = np.random.default_rng(config.seed)
     marks = not_a_digit_marks(marks_count, mnist.x_train[:2000], seed=config.seed) if marks_count else None
     steps = config.epochs * int(np.ceil((user_count + replay_count + marks_count) / config.batch_size))
@@ -212,6 +217,8 @@ def run_finetune(
     split = split_user_crops(crops.images, crops.labels, config)
     model = load_keras_model(model_path)
     mnist = load_mnist(data_path)
+    print(f"{len(crops.labels)} labelled crops {crops.counts()}: {len(split.y_train)} to learn from, "
+          f"{len(split.y_held_out)} held out; measuring {model_path} before ...")
     before = DigitClassifier(model_path)
     report: dict = {
         "labels": str(labels_dir),
@@ -221,11 +228,12 @@ def run_finetune(
         "held_out_accuracy_before": digit_accuracy(before, split.x_held_out, split.y_held_out),
         "mnist_test_accuracy_before": digit_accuracy(before, mnist.x_test, mnist.y_test),
     }
-    print(f"fine-tuning {model_path} on {len(split.y_train)} of your crops (+ replayed MNIST digits) ...")
+    print(f"fine-tuning on {len(split.y_train)} of your crops, {config.epochs} epochs with replayed MNIST digits ...")
     history = finetune_model(model, split.x_train, split.y_train, mnist, config)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     model.save(out_path)
     after = DigitClassifier(export_tflite(model, tflite_path_for(out_path)))
+    print(f"wrote {out_path} and its .tflite; measuring after ...")
     report.update(
         {
             "held_out_accuracy_after": digit_accuracy(after, split.x_held_out, split.y_held_out),
@@ -242,7 +250,6 @@ def run_finetune(
 __all__ = [
     "DEFAULT_FINETUNE",
     "FinetuneConfig",
-    "LabelFolderError",
     "UserSplit",
     "check_model_path",
     "check_output_path",

@@ -118,7 +118,8 @@ def test_finetune_cli_writes_the_model_beside_the_input_and_reports_before_and_a
     code = train.main(["--finetune", str(labels), "--model", str(model_copy), "--data", str(mnist_path), "--epochs", "1"])
     out = capsys.readouterr().out
     assert code == 0, out
-    report = json.loads(out[out.index("{") : out.rindex("}") + 1])
+    lines = out.splitlines()
+    report = json.loads("\n".join(lines[lines.index("{") : lines.index("}") + 1]))
     assert report["user_crops"] == 60 and report["user_held_out_crops"] == 20 and report["user_train_crops"] == 40
     for key in ("held_out_accuracy_before", "held_out_accuracy_after", "mnist_test_accuracy_before", "mnist_test_accuracy_after"):
         assert 0.0 <= report[key] <= 1.0, key
