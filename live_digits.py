@@ -17,7 +17,10 @@ from pathlib import Path
 
 WINDOW = "digitrec"
 ESCAPE = 27
-HELP_KEYS = "keys: q/Esc quit, space pause, s snapshot, d threshold mask, c confidence"
+TAB = 9
+HELP_KEYS = ("keys: q/Esc quit, space pause, s snapshot, d threshold mask, c confidence, "
+             "l label digits for fine-tuning (Tab/n or a click picks a box, 0-9 saves it as that digit, Esc/l done)")
+LABELLING_STATUS = "LABELLING: Tab/n or click = next box, 0-9 = its digit, Esc/l = done"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,6 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="annotated output: an image file (one photo), a folder (photos) or a video file")
     parser.add_argument("--no-display", action="store_true", help="run headless: no window")
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
+    parser.add_argument("--labels", metavar="DIR", default="labels",
+                        help="folder where crops labelled in the window (key l) are saved, for train.py --finetune DIR")
     web = parser.add_argument_group("web page", "--serve reads photos, the browser's camera and drawings "
                                     "on a web page instead (--model and --conf apply; the other options do not)")
     web.add_argument("--serve", action="store_true", help="start the web page and its API (POST /api/read)")
@@ -69,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import cv2
 
-    from digitrec.annotate import draw_result, draw_status, mask_view
+    from digitrec.annotate import draw_result, draw_selection, draw_status, mask_view
     from digitrec.classify import ModelFileError
+    from digitrec.labels import LabelFolderError, LabelStore
     from digitrec.pipeline import RunSummary, read_frames
     from digitrec.reader import DEFAULT_MODEL, DigitReader
     from digitrec.sinks import AnnotatedImageSink, CsvSink, JsonLinesSink, SinkError, VideoSink
@@ -79,11 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf)
         source = open_source(args.source)
-    except (ModelFileError, SourceError) as error:
+        labels = LabelStore(args.labels)
+    except (ModelFileError, SourceError, LabelFolderError) as error:
         return fail(str(error))
 
     summary = RunSummary()
-    state = {"paused": False, "mask": False, "confidence": False}
+    state = {"paused": False, "mask": False, "confidence": False, "labelling": False, "selected": 0, "click": None}
     interrupted = False
     with source, contextlib.ExitStack() as outputs:
         try:
@@ -110,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
             total = source.total if args.max_frames is None else min(source.total or args.max_frames, args.max_frames)
             progress = tqdm(total=total, unit="frame" if not isinstance(source, ImageSource) else "image",
                             desc="reading", file=sys.stderr)
+        if show_window:
+            cv2.namedWindow(WINDOW)
+            cv2.setMouseCallback(WINDOW, lambda event, x, y, *_: remember_click(state, event, x, y, cv2))
         try:
             for read in frames:
                 if progress is not None:
@@ -121,12 +131,18 @@ def main(argv: list[str] | None = None) -> int:
                         if redraw:
                             annotated = draw_result(read.result.frame.image, read.result, state["confidence"])
                         view = mask_view(reader.last_mask, annotated.shape[1::-1]) if state["mask"] else annotated
+                        view = view.copy()
                         status = f"{read.fps:.1f} FPS" + ("  paused" if state["paused"] else "")
-                        view = draw_status(view.copy(), status)
+                        if state["labelling"]:
+                            detections = read.result.detections
+                            if detections:
+                                draw_selection(view, detections[state["selected"] % len(detections)].box)
+                            status = LABELLING_STATUS if detections else "LABELLING: no digit boxes here (try --conf 0); Esc/l = done"
+                        view = draw_status(view, status)
                         cv2.imshow(WINDOW, view)
                         return view
 
-                    if not handle_keys(cv2, state, read, show(), show, args.output):
+                    if not handle_keys(cv2, state, read, show(), show, args.output, labels):
                         break
         except KeyboardInterrupt:
             interrupted = True
@@ -170,13 +186,61 @@ def serve_page(args: argparse.Namespace) -> int:
     return 0
 
 
-def handle_keys(cv2, state: dict, read, view, show, output: str | None) -> bool:
+def remember_click(state: dict, event: int, x: int, y: int, cv2) -> None:
+    """Mouse callback: keep the last left click for the key loop to pick a box with."""
+    if event == cv2.EVENT_LBUTTONDOWN:
+        state["click"] = (x, y)
+
+
+def handle_label_keys(state: dict, key: int, read, labels) -> bool:
+    """Keys of labelling mode; True when the key was one of them (the view needs redrawing)."""
+    from digitrec.labels import box_at
+
+    detections = read.result.detections
+    if key in (ord("l"), ESCAPE):
+        state["labelling"] = False
+        print(f"labelling done: {labels.added} crops saved in {labels.folder}/ this session; "
+              f"fine-tune with: python3 train.py --finetune {labels.folder}", file=sys.stderr)
+        return True
+    if key in (TAB, ord("n")) and detections:
+        state["selected"] = (state["selected"] + 1) % len(detections)
+        return True
+    if ord("0") <= key <= ord("9") and detections:
+        detection = detections[state["selected"] % len(detections)]
+        saved = labels.add_detection(read.result.frame, detection, key - ord("0"))
+        print(f"labelled box {list(detection.box)} (read as {detection.digit}) as {saved.digit}: {saved.image_path}",
+              file=sys.stderr)
+        state["selected"] = (state["selected"] + 1) % len(detections)
+        return True
+    if state["click"] is not None:
+        picked = box_at([detection.box for detection in detections], state["click"])
+        state["click"] = None
+        if picked is not None:
+            state["selected"] = picked
+            return True
+    return False
+
+
+def handle_keys(cv2, state: dict, read, view, show, output: str | None, labels) -> bool:
     """React to the window's keys; False when the user asked to quit. Blocks while paused,
     redrawing (with `show`) when a key changes what the paused frame should look like."""
     while True:
         key = cv2.waitKey(1 if not state["paused"] else 50) & 0xFF
+        if state["labelling"]:
+            if key == ord("q"):
+                return False
+            if handle_label_keys(state, key, read, labels):
+                view = show(redraw=True)
+            if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
+                return False
+            continue
         if key in (ord("q"), ESCAPE):
             return False
+        if key == ord("l"):
+            # Labelling works on a still frame: pause, and start at the first box.
+            state.update(paused=True, labelling=True, selected=0, click=None)
+            view = show(redraw=True)
+            continue
         if key == ord(" "):
             state["paused"] = not state["paused"]
             view = show(redraw=True)

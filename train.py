@@ -2,6 +2,7 @@
 
     python train.py --data ../shared/data/mnist.npz --usps ../shared/data/usps.npz
     python train.py --evaluate models/digits.keras --data ../shared/data/mnist.npz
+    python train.py --finetune labels/ --data ../shared/data/mnist.npz   # adapt to your hand
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import replace
 
 from digitrec.classify import ModelFileError
 from digitrec.data import MNIST_ENV, USPS_ENV, DataFileError
+from digitrec.labels import LabelFolderError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -23,12 +25,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--data", help=f"path to mnist.npz (default: ${MNIST_ENV}, else Keras's download)")
     parser.add_argument("--usps", help=f"path to usps.npz: extra writers for training, and a second test (default: ${USPS_ENV})")
-    parser.add_argument("--out", default="models", help="folder for the model, its .tflite export, metrics.json and plots")
+    parser.add_argument("--out", help="training: folder for the model, its .tflite export, metrics.json and plots "
+                        "(default: models); --finetune: the fine-tuned .keras file (default: beside --model, "
+                        "as <name>-finetuned.keras; never the input model)")
     parser.add_argument("--name", default="digits", help="file name of the model, without extension")
     parser.add_argument("--epochs", type=int, help="training epochs (default: 16; 2 with --quick)")
     parser.add_argument("--seed", type=int, default=1, help="seed of every random choice")
     parser.add_argument("--quick", action="store_true", help="a tiny run (3000 digits, 2 epochs) that checks the whole pipeline")
     parser.add_argument("--evaluate", metavar="MODEL", help="only measure this saved .keras or .tflite model")
+    parser.add_argument("--finetune", metavar="DIR",
+                        help="adapt --model to your handwriting from the crops labelled in the window (key l) "
+                        "in DIR; reports accuracy on your held-out crops, and on MNIST test, before and after")
+    parser.add_argument("--model", help="the .keras model that --finetune starts from (default: models/digits.keras)")
     return parser.parse_args(argv)
 
 
@@ -42,21 +50,42 @@ def main(argv: list[str] | None = None) -> int:
             metrics.pop("mnist_test_confusion")
             print(json.dumps(metrics, indent=2))
             return 0
+        if args.finetune:
+            return finetune(args)
         config = QUICK_CONFIG if args.quick else TrainingConfig()
         config = replace(config, seed=args.seed)
         if args.epochs is not None:
             if args.epochs < 1:
                 raise ValueError("--epochs must be at least 1")
             config = replace(config, epochs=args.epochs)
-        metrics = run_training(args.data, args.usps, args.out, config, model_name=args.name)
-    except (DataFileError, ModelFileError, ValueError) as error:
+        metrics = run_training(args.data, args.usps, args.out or "models", config, model_name=args.name)
+    except (DataFileError, ModelFileError, LabelFolderError, ValueError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
     summary = {key: metrics[key] for key in ("mnist_test_accuracy", "usps_test_accuracy", "camera_style_mnist_test_accuracy",
                                               "not_a_digit_marks_rejected", "tflite_max_probability_difference",
                                               "parameters", "training_seconds") if key in metrics}
     print(json.dumps(summary, indent=2))
-    print(f"wrote {args.out}/{args.name}.keras, {args.name}.tflite, metrics.json and plots")
+    print(f"wrote {args.out or 'models'}/{args.name}.keras, {args.name}.tflite, metrics.json and plots")
+    return 0
+
+
+def finetune(args: argparse.Namespace) -> int:
+    """--finetune: adapt the model to the user's labelled crops and print before/after."""
+    from digitrec.finetune import DEFAULT_FINETUNE, run_finetune
+    from digitrec.reader import DEFAULT_MODEL
+
+    config = replace(DEFAULT_FINETUNE, seed=args.seed)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise ValueError("--epochs must be at least 1")
+        config = replace(config, epochs=args.epochs)
+    report = run_finetune(args.finetune, args.model or DEFAULT_MODEL, args.out, args.data, config)
+    print(json.dumps(report, indent=2))
+    print(f"your held-out crops: {report['held_out_accuracy_before']:.1%} -> {report['held_out_accuracy_after']:.1%} "
+          f"({report['user_held_out_crops']} crops); MNIST test: {report['mnist_test_accuracy_before']:.2%} -> "
+          f"{report['mnist_test_accuracy_after']:.2%}")
+    print(f"wrote {report['model']} and {report['tflite']}; read with it: python3 live_digits.py --model {report['model']}")
     return 0
 
 

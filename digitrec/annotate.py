@@ -54,3 +54,15 @@ def mask_view(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The thresholded ink as a BGR image of the frame's size, for the window's 'd' view."""
     view = cv2.resize(mask * 255, size, interpolation=cv2.INTER_NEAREST)
     return cv2.cvtColor(view, cv2.COLOR_GRAY2BGR)
+
+
+SELECTION_COLOUR = (255, 0, 255)
+
+
+def draw_selection(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The image with a thick magenta frame round the box chosen in labelling mode, drawn in place."""
+    x, y, w, h = box
+    pad = max(3, h // 8)
+    thickness = max(2, int(round(image.shape[0] / 240)))
+    cv2.rectangle(image, (x - pad, y - pad), (x + w + pad, y + h + pad), SELECTION_COLOUR, thickness, cv2.LINE_AA)
+    return image

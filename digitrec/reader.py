@@ -86,7 +86,8 @@ class DigitReader:
                     rejected += 1
                     continue
                 detections.append(Detection(box=part.box, digit=label, confidence=confidence,
-                                            probabilities=probabilities[row, :10].copy()))
+                                            probabilities=probabilities[row, :10].copy(),
+                                            image=batch[row, :, :, 0].copy()))
         numbers = group_numbers(detections, self.grouping)
         timings["group"] = _elapsed_ms(started)
         return FrameResult(frame=frame, detections=detections, numbers=numbers, rejected=rejected, timings=timings)

@@ -278,6 +278,22 @@ STROKE_TEMPLATES: dict[int, tuple[str, ...]] = {
 points) or "-" (straight segments), with x,y in percent of a unit box (x right, y down)."""
 
 
+BOXY_TEMPLATES: dict[int, tuple[str, ...]] = {
+    0: ("- 10,0 90,0 90,100 10,100 10,0",),
+    1: ("- 80,0 80,100",),
+    2: ("- 10,0 90,0 90,50 10,50 10,100 90,100",),
+    3: ("- 10,0 90,0 90,50 10,50 | - 90,50 90,100 10,100",),
+    4: ("- 10,0 10,50 90,50 | - 90,0 90,100",),
+    5: ("- 90,0 10,0 10,50 90,50 90,100 10,100",),
+    6: ("- 90,0 10,0 10,100 90,100 90,50 10,50",),
+    7: ("- 10,0 90,0 90,100",),
+    8: ("- 10,50 10,0 90,0 90,100 10,100 10,50 90,50",),
+    9: ("- 90,50 10,50 10,0 90,0 90,100 10,100",),
+}  # fmt: skip
+"""A boxy hand that writes digits like a seven-segment display (an open-top 4, a square 0): one
+that a model trained on MNIST reads poorly, for testing fine-tuning on a user's hand."""
+
+
 def _parse_template(template: str) -> list[tuple[bool, np.ndarray]]:
     """[(smooth, (n, 2) points in [0, 1])] of one STROKE_TEMPLATES entry."""
     strokes = []
@@ -316,13 +332,16 @@ def _catmull_rom(points: np.ndarray, samples: int) -> np.ndarray:
 class StrokeGlyphs:
     """Digits drawn by code from jittered pen-stroke templates: no data needed."""
 
-    def __init__(self, style: StrokeStyle | None = None) -> None:
+    def __init__(self, style: StrokeStyle | None = None,
+                 templates: dict[int, tuple[str, ...]] | None = None) -> None:
+        """`templates` replaces STROKE_TEMPLATES (same format) to draw another hand's digits."""
         self.style = style or StrokeStyle()
+        self.templates = templates or STROKE_TEMPLATES
 
     def sample(self, digit: int, rng: np.random.Generator) -> np.ndarray:
         """One freshly jittered `digit`, about 100 px high, antialiased."""
         s = self.style
-        variants = STROKE_TEMPLATES[digit]
+        variants = self.templates[digit]
         variant = _parse_template(variants[rng.integers(len(variants))])
         slant, aspect = rng.uniform(*s.slant), rng.uniform(*s.aspect)
         angle = np.deg2rad(rng.uniform(-s.rotation, s.rotation))

@@ -45,6 +45,8 @@ class Detection:
     probabilities: np.ndarray | None = field(default=None, repr=False)
     """The classifier's (10,) digit probabilities for this crop (not-a-digit column dropped), for
     voting across frames and showing runners-up; not part of the JSON contract."""
+    image: np.ndarray | None = field(default=None, repr=False)
+    """The (28, 28) normalised crop the classifier read, for saving labelled crops; not in the JSON."""
 
 
 @dataclass

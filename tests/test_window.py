@@ -7,6 +7,7 @@ Screenshots go to the test's tmp_path, and also to $DIGITREC_WINDOW_SHOTS when t
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import select
 import shutil
@@ -144,19 +145,26 @@ class Window:
         pytest.fail(f"{count} snapshot_*.png not saved in {folder} within {timeout:.0f} s:\n{self.tail()}")
 
 
-def frame_area(window: np.ndarray) -> np.ndarray:
-    """The shown frame: the longest run of rows between rows of plain toolbar/status-bar colour (Qt's chrome)."""
+def frame_rows(window: np.ndarray) -> tuple[int, int]:
+    """First and past-last row of the shown frame: the longest run of rows between rows of plain
+    toolbar/status-bar colour (Qt's chrome)."""
     colours, counts = np.unique(window[0], axis=0, return_counts=True)
     chrome = colours[counts.argmax()]
     if chrome.min() == chrome.max() and chrome[0] in (0, 255):  # no chrome: the first row is the frame itself
-        return window
+        return 0, len(window)
     plain = np.r_[True, np.mean(np.all(window == chrome, axis=2), axis=1) > 0.95, True]
     edges = np.flatnonzero(np.diff(plain.astype(np.int8)))  # alternating starts and ends of runs of frame rows
     if edges.size < 2:
-        return window
+        return 0, len(window)
     starts, ends = edges[0::2], edges[1::2]
     longest = int(np.argmax(ends - starts))
-    return window[starts[longest] : ends[longest]]
+    return int(starts[longest]), int(ends[longest])
+
+
+def frame_area(window: np.ndarray) -> np.ndarray:
+    """The shown frame, without Qt's toolbar and status bar."""
+    top, bottom = frame_rows(window)
+    return window[top:bottom]
 
 
 def box_pixels(image: np.ndarray) -> int:
@@ -249,6 +257,101 @@ def test_the_window_shows_the_annotated_video_and_obeys_its_keys(display, video,
         # q: the program ends cleanly.
         window.key("q")
         assert process.wait(timeout=20) == 0, window.tail()
+    finally:
+        if window is not None:
+            window.screen.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+SELECTION_BGR = np.array((255, 0, 255))  # digitrec.annotate.SELECTION_COLOUR
+
+
+def selection_centre(image: np.ndarray) -> tuple[float, float] | None:
+    """Centre (x, y) of the magenta frame round the box chosen in labelling mode; None when none is drawn."""
+    ys, xs = np.nonzero(np.all(np.abs(image.astype(int) - SELECTION_BGR) <= 40, axis=2))
+    return (float(xs.mean()), float(ys.mean())) if len(xs) > 40 else None
+
+
+def test_labelling_mode_saves_the_chosen_box_under_the_typed_digit(display, video, tmp_path):
+    shots = Path(os.environ.get("DIGITREC_WINDOW_SHOTS") or tmp_path / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    log, labels = tmp_path / "live_digits.log", tmp_path / "my_labels"
+    env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("WAYLAND_DISPLAY", None)
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "live_digits.py"), "--source", str(video), "--model", str(MODEL),
+             "--labels", str(labels)],
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    window = None
+    try:
+        window = Window(display, process, log, shots)
+        window.wait_for_window()
+        window.xdotool("mousemove", "1270", "790")
+        window.wait_until("live", lambda image: live_view(image) and box_pixels(image) > 300)
+
+        def saved() -> list[dict]:
+            index = labels / "index.jsonl"
+            return [json.loads(line) for line in index.read_text().splitlines()] if index.exists() else []
+
+        def wait_for_saved(count: int) -> list[dict]:
+            deadline = time.monotonic() + 10
+            while len(saved()) < count:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{count} labelled crops not saved in {labels}:\n{window.tail()}")
+                time.sleep(0.2)
+            return saved()
+
+        # l: paused, in labelling mode, the first box framed in magenta.
+        window.key("l")
+        first = window.wait_until("labelling", lambda image: selection_centre(image) is not None)
+        first_centre = selection_centre(first)
+
+        # 3: the framed box is saved as a 3, and the frame moves on to the next box.
+        window.key("3")
+        records = wait_for_saved(1)
+        assert records[0]["digit"] == 3 and (labels / records[0]["image"]).is_file()
+        moved = window.wait_until("next_box", lambda image: selection_centre(image) not in (None, first_centre))
+
+        # Tab: on to another box; 7 saves that one, a different box, as a 7.
+        window.key("Tab")
+        window.wait_until("tab", lambda image: selection_centre(image) not in (None, selection_centre(moved)))
+        window.key("7")
+        records = wait_for_saved(2)
+        assert records[1]["digit"] == 7 and records[1]["box"] != records[0]["box"]
+
+        # A click on the first box picks it again; 5 saves it as a 5.
+        grab = window.grab("before_click")
+        top, _ = frame_rows(grab)
+        x, y, w, h = records[0]["box"]
+        window.xdotool("mousemove", "--window", window.id, str(x + w // 2), str(top + y + h // 2))
+        window.xdotool("click", "1")
+        window.wait_until("clicked", lambda image: selection_centre(image) is not None
+                          and np.hypot(*np.subtract(selection_centre(image), first_centre)) < 5)  # fmt: skip
+        window.key("5")
+        records = wait_for_saved(3)
+        assert records[2]["digit"] == 5 and records[2]["box"] == records[0]["box"]
+
+        # Esc leaves labelling mode (and does not quit): the magenta frame goes.
+        window.xdotool("mousemove", "1270", "790")
+        window.key("Escape")
+        window.wait_until("done", lambda image: selection_centre(image) is None)
+        assert process.poll() is None
+
+        # The crops are the 28x28 images the model read, in digit folders, with raw crops beside.
+        crops = sorted(path.relative_to(labels).parts[0] for path in labels.glob("[0-9]/*.png"))
+        assert crops == ["3", "5", "7"]
+        for record in records:
+            assert cv2.imread(str(labels / record["image"]), cv2.IMREAD_UNCHANGED).shape == (28, 28)
+            raw = cv2.imread(str(labels / record["raw"]))
+            assert raw.shape[0] > record["box"][3] and raw.shape[1] > record["box"][2]
+
+        window.key("q")
+        assert process.wait(timeout=20) == 0, window.tail()
+        assert "labelled box" in window.tail()
     finally:
         if window is not None:
             window.screen.close()
