@@ -12,7 +12,14 @@ from digitrec.classify import NOT_A_DIGIT_INDEX, DigitClassifier
 from digitrec.group import DEFAULT_GROUPING, GroupingConfig, group_numbers
 from digitrec.normalise import MNIST_SIZE, EmptyCropError, normalise_mask_to_mnist
 from digitrec.segment import DEFAULT_SEGMENTATION, SegmentationConfig, segment_digits
-from digitrec.split import DEFAULT_SPLIT, SplitConfig, choose_hypothesis, line_heights, split_hypotheses
+from digitrec.split import (
+    DEFAULT_SPLIT,
+    SplitConfig,
+    cannot_beat_whole,
+    choose_hypothesis,
+    line_heights,
+    split_hypotheses,
+)
 from digitrec.types import Detection, Frame, FrameResult, Region
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "digits.keras"
@@ -52,29 +59,39 @@ class DigitReader:
         timings["segment"] = _elapsed_ms(started)
 
         started = time.perf_counter()
-        # Each region is read whole and, when it is wide for its line, cut into touching digits;
-        # every candidate goes into the one batch, and the classifier's confidences pick the reading.
-        heights = line_heights(regions)
-        hypotheses = [[[region], *split_hypotheses(region, height, self.splitting)]
-                      for region, height in zip(regions, heights)]
-        parts = [part for options in hypotheses for option in options for part in option]
-        batch, normalised = normalise_regions(parts)
+        wholes, whole_rows = _batch_rows(regions)
         timings["normalise"] = _elapsed_ms(started)
-
         started = time.perf_counter()
-        probabilities = self.classifier.probabilities(batch)
+        whole_probabilities = self.classifier.probabilities(wholes)
         timings["classify"] = _elapsed_ms(started)
 
         started = time.perf_counter()
-        row_of = np.full(len(parts), -1)
-        row_of[normalised] = np.arange(len(normalised))
+        # Each region is read whole and, when it is wide for its line, cut into touching digits; the
+        # classifier's confidences pick the reading. A cut can only win against a whole that is not
+        # read confidently, so only those regions' cuts are normalised and classified (one more batch).
+        whole_scores = _log_confidences(whole_probabilities, whole_rows)
+        heights = line_heights(regions)
+        splits = [
+            [] if cannot_beat_whole(score, self.splitting) else split_hypotheses(region, height, self.splitting)
+            for region, height, score in zip(regions, heights, whole_scores)
+        ]
+        parts = [part for options in splits for option in options for part in option]
+        split_batch, split_rows = _batch_rows(parts)
+        timings["normalise"] += _elapsed_ms(started)
+        started = time.perf_counter()
+        split_probabilities = self.classifier.probabilities(split_batch) if len(split_batch) else whole_probabilities[:0]
+        timings["classify"] += _elapsed_ms(started)
+
+        started = time.perf_counter()
+        probabilities = np.concatenate([whole_probabilities, split_probabilities])
+        split_rows = np.where(split_rows >= 0, split_rows + len(whole_probabilities), -1)
         detections: list[Detection] = []
         rejected = 0
         cursor = 0
-        for options in hypotheses:
-            scored = []
+        for index, options in enumerate(splits):
+            scored = [([regions[index]], whole_rows[index : index + 1], whole_scores[index : index + 1])]
             for option in options:
-                rows = row_of[cursor : cursor + len(option)]
+                rows = split_rows[cursor : cursor + len(option)]
                 cursor += len(option)
                 scored.append((option, rows, _log_confidences(probabilities, rows)))
             option, rows, _ = scored[choose_hypothesis([scores for _, _, scores in scored], self.splitting)]
@@ -105,6 +122,14 @@ def normalise_regions(regions: list[Region]) -> tuple[np.ndarray, list[int]]:
             continue
         kept.append(index)
     return batch[: len(kept)], kept
+
+
+def _batch_rows(regions: list[Region]) -> tuple[np.ndarray, np.ndarray]:
+    """The normalised batch of `regions` and, per region, its row in the batch (-1 when it held no ink)."""
+    batch, kept = normalise_regions(regions)
+    rows = np.full(len(regions), -1)
+    rows[kept] = np.arange(len(kept))
+    return batch, rows
 
 
 def _log_confidences(probabilities: np.ndarray, rows: np.ndarray) -> np.ndarray:

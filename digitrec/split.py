@@ -90,6 +90,12 @@ def split_hypotheses(region: Region, line_height: float, config: SplitConfig = D
     return hypotheses
 
 
+def cannot_beat_whole(whole_log_confidence: float, config: SplitConfig = DEFAULT_SPLIT) -> bool:
+    """True when no split can be chosen over a whole read with this log-confidence, whatever the
+    parts score: a part's log-confidence is at most 0, and a split must win by `whole_bonus`."""
+    return whole_log_confidence + config.whole_bonus > 0.0
+
+
 def choose_hypothesis(log_scores: list[np.ndarray], config: SplitConfig = DEFAULT_SPLIT) -> int:
     """Index of the best reading: the first (whole) unless a split's mean log-confidence beats it by a margin.
 
