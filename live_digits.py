@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                             annotated = draw_result(read.result.frame.image, read.result, state["confidence"])
                         view = mask_view(reader.last_mask, annotated.shape[1::-1]) if state["mask"] else annotated
                         status = f"{read.fps:.1f} FPS" + ("  paused" if state["paused"] else "")
+                        if read.latency is not None:  # cameras and streams: capture to this overlay
+                            status += f"  {1000 * read.latency:.0f} ms behind"
                         view = draw_status(view.copy(), status)
                         cv2.imshow(WINDOW, view)
                         return view

@@ -186,13 +186,14 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
         if _off_open_paper(gray, (x0, y0, w, h), config, paper_level):
             continue
         region_labels = labels[y0:y1, x0:x1]
-        region_mask = np.isin(region_labels, ids).astype(np.uint8)
-        solidity = float(region_mask.mean())
+        region = Region(box=(x0, y0, w, h), mask=np.isin(region_labels, ids).astype(np.uint8))
+        if scale < 1.0:
+            # Judged on the full-resolution mask: at working size a small '0' closes into a blob.
+            region = recut_at_full_resolution(region, full_gray, ink, scale)
+        solidity = float(region.mask.mean())
         if aspect > config.one_aspect and solidity > config.max_solidity:
             continue
-        regions.append(Region(box=_to_frame_box((x0, y0, w, h), scale, frame_w, frame_h), mask=region_mask))
-    if scale < 1.0:
-        regions = recut_at_full_resolution(regions, full_gray, ink, scale)
+        regions.append(region)
     regions.sort(key=lambda region: (region.box[0], region.box[1]))
     return regions, mask
 
@@ -211,45 +212,38 @@ def _block_kernel(size: int) -> np.ndarray:
     return np.ones((size, size), np.uint8)
 
 
-def recut_at_full_resolution(regions: list[Region], full_gray: np.ndarray, ink: InkOnPaper, scale: float) -> list[Region]:
-    """Regions found at working resolution with their masks cut again from the full-resolution ink channel.
+def recut_at_full_resolution(region: Region, full_gray: np.ndarray, ink: InkOnPaper, scale: float) -> Region:
+    """A region found at working resolution (box and mask in working pixels), cut again from the
+    full-resolution ink channel: box in frame pixels, tight around the ink, and a mask of the frame's pixels.
 
     The same darkness threshold is applied to the full-resolution pixels, against the paper's light
     scaled up (it varies slowly, so scaling loses nothing), and only inside the working mask grown by
-    one working pixel: a region keeps exactly its own strokes, never a neighbour's or a ruled line's.
-    Boxes become tight around the full-resolution ink.
+    one working pixel: the region keeps exactly its own strokes, never a neighbour's or a ruled line's.
     """
     frame_h, frame_w = full_gray.shape
+    x, y, w, h = _to_frame_box(region.box, scale, frame_w, frame_h)
     grow = int(np.ceil(1.0 / scale))
-    support_kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * grow + 1, 2 * grow + 1))
-    low = HYSTERESIS_LOW * ink.threshold
-    recut: list[Region] = []
-    for region in regions:
-        x, y, w, h = region.box
-        x0, y0 = max(0, x - grow), max(0, y - grow)
-        x1, y1 = min(frame_w, x + w + grow), min(frame_h, y + h + grow)
-        # The working mask covers the box; place it in the padded crop, then grow it.
-        support = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        support[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = cv2.resize(region.mask, (w, h), interpolation=cv2.INTER_NEAREST)
-        support = cv2.dilate(support, support_kernel)
-        # The paper's light over the crop, from the working-resolution estimate.
-        px0, py0 = int(x0 * scale), int(y0 * scale)
-        px1 = min(ink.paper.shape[1], int(np.ceil(x1 * scale)) + 1)
-        py1 = min(ink.paper.shape[0], int(np.ceil(y1 * scale)) + 1)
-        paper = cv2.resize(ink.paper[py0:py1, px0:px1], (int(round((px1 - px0) / scale)), int(round((py1 - py0) / scale))),
-                           interpolation=cv2.INTER_LINEAR)
-        offset_x, offset_y = x0 - int(round(px0 / scale)), y0 - int(round(py0 / scale))
-        paper = _crop_padded(paper, offset_x, offset_y, x1 - x0, y1 - y0)
-        blurred = cv2.GaussianBlur(full_gray[y0:y1, x0:x1], (3, 3), 0)
-        darkness = 1.0 - blurred.astype(np.float32) / paper
-        mask = ((darkness > low) & (support > 0)).astype(np.uint8)
-        points = cv2.findNonZero(mask)
-        if points is None:
-            recut.append(region)
-            continue
-        bx, by, bw, bh = cv2.boundingRect(points)
-        recut.append(Region(box=(x0 + bx, y0 + by, bw, bh), mask=mask[by : by + bh, bx : bx + bw]))
-    return recut
+    x0, y0 = max(0, x - grow), max(0, y - grow)
+    x1, y1 = min(frame_w, x + w + grow), min(frame_h, y + h + grow)
+    # The working mask covers the box; place it in the padded crop, then grow it.
+    support = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    support[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = cv2.resize(region.mask, (w, h), interpolation=cv2.INTER_NEAREST)
+    support = cv2.dilate(support, _block_kernel(2 * grow + 1))
+    # The paper's light over the crop, from the working-resolution estimate.
+    px0, py0 = int(x0 * scale), int(y0 * scale)
+    px1 = min(ink.paper.shape[1], int(np.ceil(x1 * scale)) + 1)
+    py1 = min(ink.paper.shape[0], int(np.ceil(y1 * scale)) + 1)
+    paper = cv2.resize(ink.paper[py0:py1, px0:px1], (int(round((px1 - px0) / scale)), int(round((py1 - py0) / scale))),
+                       interpolation=cv2.INTER_LINEAR)
+    paper = _crop_padded(paper, x0 - int(round(px0 / scale)), y0 - int(round(py0 / scale)), x1 - x0, y1 - y0)
+    blurred = cv2.GaussianBlur(full_gray[y0:y1, x0:x1], (3, 3), 0)
+    darkness = 1.0 - blurred.astype(np.float32) / paper
+    mask = ((darkness > HYSTERESIS_LOW * ink.threshold) & (support > 0)).astype(np.uint8)
+    points = cv2.findNonZero(mask)
+    if points is None:  # cannot happen for real ink; keep the working mask rather than lose the region
+        return Region(box=(x, y, w, h), mask=region.mask)
+    bx, by, bw, bh = cv2.boundingRect(points)
+    return Region(box=(x0 + bx, y0 + by, bw, bh), mask=mask[by : by + bh, bx : bx + bw])
 
 
 def _crop_padded(image: np.ndarray, x: int, y: int, width: int, height: int) -> np.ndarray:
