@@ -35,16 +35,20 @@ CONDITION = "ruled"
 SEEDS: dict[tuple[int, int, int], int] = {
     (640, 480, 4): 1035,
     (640, 480, 16): 1073,
-    (640, 480, 40): 1006,
-    (1280, 720, 4): 1011,
-    (1280, 720, 16): 1000,
-    (1280, 720, 40): 1007,
+    (640, 480, 40): 1677,
+    (1280, 720, 4): 1002,
+    (1280, 720, 16): 1009,
+    (1280, 720, 40): 1156,
 }
-"""Seeds of `synth.make_video` whose first frame holds exactly that many whole digits (with MNIST
-glyphs); when the synthesiser or the glyphs change, the nearest seed after it that does is used."""
+"""Seeds of `synth.make_video` (ruled paper, MNIST glyphs) whose first frame holds that many whole
+digits (39 for 640x480/40: no seed in 1000-2000 gives 40 there). When the synthesiser or the glyphs
+change, the nearest seed after it within SEED_TOLERANCE digits is used."""
 
-SEED_SEARCH = 400
-"""How many seeds past the pinned one are tried for an exact digit count before taking the closest."""
+SEED_SEARCH = 40
+"""How many seeds past the pinned one are tried before taking the closest count found."""
+
+SEED_TOLERANCE = 1
+"""Digits a video may hold more or fewer than asked (a 640x480 page rarely fits exactly 40)."""
 
 UNIQUE_FRAMES = 60
 """Distinct frames drawn per video; longer videos play them forwards and backwards (drawing costs)."""
@@ -101,7 +105,7 @@ def _pick_seed(glyphs, size: tuple[int, int], digits: int, search: int) -> tuple
     best = (first, -1)
     for seed in range(first, first + max(1, search)):
         found = len(make_video(seed, glyphs, frames=1, size=size, condition=CONDITION).truth[0].digits)
-        if found == digits:
+        if abs(found - digits) <= SEED_TOLERANCE:
             return seed, found
         if best[1] < 0 or abs(found - digits) < abs(best[1] - digits):
             best = (seed, found)
