@@ -11,6 +11,7 @@ reads them (`digitrec.pipeline.read_frames` into a `JsonLinesSink`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -171,20 +172,14 @@ def time_reader(path: Path, reader, json_path: Path, video_path: Path | None = N
     summary = RunSummary()
     stages: dict[str, float] = {}
     started = time.perf_counter()
-    with open_source(str(path)) as source, JsonLinesSink(json_path) as json_sink:
-        image_sinks = []
-        video_sink = None
-        if video_path is not None:
-            video_sink = VideoSink(video_path, fps=source.fps or 30.0).__enter__()
-            image_sinks.append(video_sink)
-        try:
-            for read in read_frames(source, reader, [json_sink], image_sinks, annotate=False,
-                                    max_frames=max_frames, summary=summary):
-                for stage, ms in read.result.timings.items():
-                    stages[stage] = stages.get(stage, 0.0) + ms
-        finally:
-            if video_sink is not None:
-                video_sink.__exit__(None, None, None)
+    with contextlib.ExitStack() as outputs:
+        source = outputs.enter_context(open_source(str(path)))
+        json_sink = outputs.enter_context(JsonLinesSink(json_path))
+        image_sinks = [] if video_path is None else [outputs.enter_context(VideoSink(video_path, source.fps or 30.0))]
+        for read in read_frames(source, reader, [json_sink], image_sinks, annotate=False,
+                                max_frames=max_frames, summary=summary):
+            for stage, ms in read.result.timings.items():
+                stages[stage] = stages.get(stage, 0.0) + ms
     seconds = time.perf_counter() - started
     frames = max(summary.frames, 1)
     return {
