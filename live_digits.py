@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                         view = mask_view(reader.last_mask, annotated.shape[1::-1]) if state["mask"] else annotated
                         view = view.copy()
                         status = f"{read.fps:.1f} FPS" + ("  paused" if state["paused"] else "")
+                        if read.latency is not None:  # cameras and streams: capture to this overlay
+                            status += f"  {1000 * read.latency:.0f} ms behind"
                         if state["labelling"]:
                             detections = read.result.detections
                             if detections:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -30,9 +32,14 @@ def flatten_paper(gray: np.ndarray, paper_kernel: int) -> np.ndarray:
     The paper's brightness is estimated by a grey closing, which erases strokes narrower
     than `paper_kernel` but follows gradients, so shadows and light falloff cancel out.
     """
+    return gray.astype(np.float32) / paper_brightness(gray, paper_kernel)
+
+
+def paper_brightness(gray: np.ndarray, paper_kernel: int) -> np.ndarray:
+    """The light on the paper, (h, w) float32 >= 1: a grey closing that erases strokes narrower than the kernel."""
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (paper_kernel, paper_kernel))
     paper = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, kernel)
-    return gray.astype(np.float32) / np.maximum(paper.astype(np.float32), 1.0)
+    return np.maximum(paper.astype(np.float32), 1.0)
 
 
 def ink_darkness_threshold(darkness: np.ndarray) -> float:
@@ -50,9 +57,27 @@ def binarise_ink(gray: np.ndarray, paper_kernel: int, threshold: float | None = 
         paper_kernel: odd size in pixels larger than the widest stroke.
         threshold: darkness (1 - ink/paper) above which a pixel is ink; Otsu's choice if None.
     """
+    return binarise_ink_on_paper(gray, paper_kernel, threshold).mask
+
+
+@dataclass
+class InkOnPaper:
+    """The ink mask, and the paper's light and the darkness threshold it was cut with (to cut
+    the same ink again elsewhere, e.g. at a higher resolution)."""
+
+    mask: np.ndarray
+    paper: np.ndarray
+    """(h, w) float32 brightness of the paper, from `paper_brightness` of the blurred image."""
+    threshold: float
+
+
+def binarise_ink_on_paper(gray: np.ndarray, paper_kernel: int, threshold: float | None = None) -> InkOnPaper:
+    """`binarise_ink`, also returning the paper's light and the threshold used."""
     # Smooth sensor noise first: the closing would otherwise track the brightest noise and
     # make plain paper look inked.
-    darkness = 1.0 - flatten_paper(cv2.GaussianBlur(gray, (3, 3), 0), paper_kernel)
+    blurred = cv2.GaussianBlur(gray, (3, 3), 0)
+    paper = paper_brightness(blurred, paper_kernel)
+    darkness = 1.0 - blurred.astype(np.float32) / paper
     if threshold is None:
         threshold = ink_darkness_threshold(darkness)
     sure = darkness > threshold
@@ -61,7 +86,7 @@ def binarise_ink(gray: np.ndarray, paper_kernel: int, threshold: float | None = 
     keep = np.zeros(count, np.uint8)
     keep[np.unique(labels[sure])] = 1
     keep[0] = 0
-    return keep[labels]
+    return InkOnPaper(keep[labels], paper, threshold)
 
 
 SPECK_AREA_FRACTION = 0.04

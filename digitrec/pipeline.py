@@ -32,6 +32,8 @@ class ReadFrame:
     result: FrameResult
     annotated: np.ndarray | None
     fps: float
+    latency: float | None = None
+    """Seconds from capture to this result being drawn, for cameras and streams (None for files)."""
 
 
 def read_frames(
@@ -66,13 +68,20 @@ def read_frames(
         last = now
         annotated = None
         if annotate or image_sinks:
+            drawing = time.perf_counter()
             annotated = draw_result(frame.image, result, show_confidence=show_confidence())
+            result.timings["annotate"] = (time.perf_counter() - drawing) * 1000.0
+            encoding = time.perf_counter()
             for sink in image_sinks:
                 sink.write(annotated, result)
+            if image_sinks:
+                result.timings["encode"] = (time.perf_counter() - encoding) * 1000.0
+        # Frame.time is the monotonic capture time only for live sources.
+        latency = time.monotonic() - frame.time if source.live else None
         summary.frames += 1
         summary.digits += len(result.detections)
         summary.seconds = time.perf_counter() - started
-        yield ReadFrame(result=result, annotated=annotated, fps=fps)
+        yield ReadFrame(result=result, annotated=annotated, fps=fps, latency=latency)
         if max_frames is not None and summary.frames >= max_frames:
             break
     summary.problems.extend(source.problems)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from imutils.video import WebcamVideoStream
 
 from digitrec.types import Frame
 
@@ -20,6 +22,10 @@ STREAM_RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 CAMERA_START_TIMEOUT = 5.0
 """Seconds to wait for a camera's first frame before declaring it absent."""
+
+PREFETCH_FRAMES = 4
+"""Decoded frames a video file may hold ready ahead of the reader: enough to ride out a slow
+frame, few enough that memory stays flat (a 720p frame is 2.7 MB)."""
 
 
 class SourceError(RuntimeError):
@@ -88,10 +94,13 @@ def _read_image(path: Path) -> np.ndarray | None:
 
 
 class VideoFileSource(FrameSource):
-    """Frames of a recorded video; a video that breaks off keeps what was decoded before."""
+    """Frames of a recorded video, decoded on their own thread a few frames ahead of the reader,
+    so decoding overlaps the reading; a video that breaks off keeps what was decoded before."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, prefetch: int = PREFETCH_FRAMES):
         super().__init__()
+        if prefetch < 1:
+            raise ValueError(f"prefetch must be at least 1 frame, not {prefetch}")
         self.path = path
         self.name = str(path)
         self._capture = cv2.VideoCapture(str(path))
@@ -101,12 +110,45 @@ class VideoFileSource(FrameSource):
         self.total = count if count > 0 else None
         fps = float(self._capture.get(cv2.CAP_PROP_FPS))
         self.fps = fps if fps > 0 else None
+        # Bounded, so a reader slower than the decoder holds only `prefetch` frames, never the video.
+        self._decoded: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=prefetch)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ended = False
+
+    def _decode_all(self) -> None:
+        """The decoding thread: every frame into the queue in order, then None to say it ended."""
+        try:
+            while not self._stop.is_set():
+                ok, image = self._capture.read()
+                if not ok or image is None:
+                    break
+                if not self._put(image):
+                    return
+        finally:
+            self._put(None)
+
+    def _put(self, item: np.ndarray | None) -> bool:
+        """Wait for room in the queue; False when the source was closed meanwhile."""
+        while not self._stop.is_set():
+            try:
+                self._decoded.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def __iter__(self) -> Iterator[Frame]:
+        if self._ended:
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._decode_all, name=f"decode {self.path.name}", daemon=True)
+            self._thread.start()
         index = 0
         while True:
-            ok, image = self._capture.read()
-            if not ok or image is None:
+            image = self._decoded.get()
+            if image is None:
+                self._ended = True
                 break
             yield Frame(index=index, image=image, source=self.name, time=index / (self.fps or 30.0))
             index += 1
@@ -116,20 +158,42 @@ class VideoFileSource(FrameSource):
             self.problems.append(f"{self.path}: no frame could be decoded")
 
     def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
         self._capture.release()
 
 
+class _TimedWebcamStream(WebcamVideoStream):
+    """imutils' threaded webcam, also noting when each frame was captured (for the latency figure)."""
+
+    def __init__(self, src: int):
+        super().__init__(src=src)
+        self.captured = (self.frame, time.monotonic())
+
+    def update(self) -> None:
+        while not self.stopped:
+            self.grabbed, frame = self.stream.read()
+            # One tuple assignment, so the reader never pairs a frame with another frame's time.
+            self.captured = (frame, time.monotonic())
+
+    def read(self) -> tuple[np.ndarray | None, float]:
+        return self.captured
+
+
 class CameraSource(FrameSource):
-    """A webcam read on its own thread (imutils' WebcamVideoStream): the newest frame wins."""
+    """A webcam read on its own thread (imutils' WebcamVideoStream): the newest frame wins.
+
+    Frame.time is time.monotonic() when the frame was captured, so capture-to-overlay latency
+    can be measured.
+    """
 
     live = True
 
     def __init__(self, index: int):
         super().__init__()
-        from imutils.video import WebcamVideoStream
-
         self.name = f"camera:{index}"
-        self._stream = WebcamVideoStream(src=index)
+        self._stream = _TimedWebcamStream(index)
         if not self._stream.stream.isOpened() or not self._stream.grabbed:
             self._stream.stream.release()
             raise SourceError(
@@ -144,7 +208,7 @@ class CameraSource(FrameSource):
         index, last = 0, None
         started = time.monotonic()
         while not self._stream.stopped:
-            image = self._stream.read()
+            image, captured_at = self._stream.read()
             if image is None or image is last:
                 # No new frame yet: do not read the same picture twice.
                 if time.monotonic() - started > CAMERA_START_TIMEOUT and last is None:
@@ -152,7 +216,7 @@ class CameraSource(FrameSource):
                 time.sleep(0.002)
                 continue
             last = image
-            yield Frame(index=index, image=image, source=self.name, time=time.monotonic())
+            yield Frame(index=index, image=image, source=self.name, time=captured_at)
             index += 1
         if not self._stream.grabbed:
             self.problems.append(f"{self.name}: the camera stopped delivering frames")
@@ -163,7 +227,10 @@ class CameraSource(FrameSource):
 
 
 class StreamSource(FrameSource):
-    """A network stream (rtsp://, http://) read on its own thread, reconnecting when it drops."""
+    """A network stream (rtsp://, http://) read on its own thread, reconnecting when it drops.
+
+    The newest frame wins; Frame.time is time.monotonic() when the frame was captured.
+    """
 
     live = True
 
@@ -182,7 +249,8 @@ class StreamSource(FrameSource):
         if not self._capture.isOpened():
             raise SourceError(f"{url}: the stream cannot be opened. Check the address and that it is live.")
         self.reconnects = 0
-        self._latest: np.ndarray | None = None
+        self._latest: tuple[np.ndarray, float] | None = None
+        """The newest frame not yet read, with its capture time."""
         self._condition = threading.Condition()
         self._finished = False
         self._stop = threading.Event()
@@ -194,7 +262,7 @@ class StreamSource(FrameSource):
             ok, image = self._capture.read()
             if ok and image is not None:
                 with self._condition:
-                    self._latest = image
+                    self._latest = (image, time.monotonic())
                     self._condition.notify()
                 continue
             if not self._reconnect():
@@ -214,7 +282,7 @@ class StreamSource(FrameSource):
                 ok, image = self._capture.read()
                 if ok and image is not None:
                     with self._condition:
-                        self._latest = image
+                        self._latest = (image, time.monotonic())
                         self._condition.notify()
                     return True
             self._capture.release()
@@ -229,8 +297,8 @@ class StreamSource(FrameSource):
                     self._condition.wait(0.5)
                 if self._latest is None:
                     return
-                image, self._latest = self._latest, None
-            yield Frame(index=index, image=image, source=self.name, time=time.monotonic())
+                (image, captured_at), self._latest = self._latest, None
+            yield Frame(index=index, image=image, source=self.name, time=captured_at)
             index += 1
 
     def close(self) -> None:
