@@ -71,13 +71,14 @@ class DigitReader:
         detections: list[Detection] = []
         rejected = 0
         cursor = 0
-        for options in hypotheses:
+        for options, height in zip(hypotheses, heights):
             scored = []
             for option in options:
                 rows = row_of[cursor : cursor + len(option)]
                 cursor += len(option)
                 scored.append((option, rows, _log_confidences(probabilities, rows)))
-            option, rows, _ = scored[choose_hypothesis([scores for _, _, scores in scored], self.splitting)]
+            width_ratio = options[0][0].box[2] / max(float(height), 1.0)
+            option, rows, _ = scored[choose_hypothesis([scores for _, _, scores in scored], self.splitting, width_ratio)]
             for part, row in zip(option, rows):
                 if row < 0:
                     rejected += 1
