@@ -24,6 +24,8 @@ class SplitConfig:
     """Cost of a cut moving one column sideways, against 1 per ink pixel it crosses."""
     whole_bonus: float = 0.15
     """Log-probability margin a split must win by: a wide digit ('5' with a long flag) stays whole."""
+    non_digit_split_floor: float = 0.97
+    """A region read whole as 'not a digit' is split only if every part is read at least this surely."""
     wide_favour: float = 0.5
     wide_from: float = 0.9
     """The margin shrinks by `wide_favour` per line height the region is wider than `wide_from` heights."""
@@ -151,5 +153,7 @@ def choose_hypothesis(log_scores: list[np.ndarray], config: SplitConfig = DEFAUL
     if len(weakest) < 2:
         return 0
     best = 1 + int(np.argmax(weakest[1:]))
+    if weakest[0] == -np.inf and weakest[best] < np.log(config.non_digit_split_floor):
+        return 0  # a wide scribble the classifier rejects is not cut into loops that pass for "1"s
     margin = config.whole_bonus - config.wide_favour * (width_ratio - config.wide_from)
     return best if weakest[best] >= weakest[0] + margin else 0

@@ -126,3 +126,32 @@ def test_a_new_unsure_detection_waits_for_a_second_frame():
     again = _frame(2)
     again.detections.append(Detection((501, 400, 24, 40), 7, 0.6, probabilities=_probabilities(7, 0.6)))
     assert any(d.box == (501, 400, 24, 40) and d.digit == 7 for d in tracker.update(again).detections)
+
+
+def test_track_ids_are_in_the_json_of_a_generated_video(tmp_path):
+    import json
+
+    import live_digits
+    from digitrec.synth import StrokeGlyphs, make_video, write_video
+
+    video = write_video(make_video(5, StrokeGlyphs(), frames=10, size=(640, 480)), tmp_path / "clip.mp4", fps=10.0)
+    out = tmp_path / "clip.jsonl"
+    assert live_digits.main(["--no-display", "--source", str(video), "--json", str(out)]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 10
+    tracks_per_frame = [{d["track"] for d in record["detections"]} for record in records]
+    assert all(len(tracks) == len(record["detections"]) > 0 for tracks, record in zip(tracks_per_frame, records))
+    # The same page throughout: most digits keep their id from the first frame to the last.
+    assert len(tracks_per_frame[0] & tracks_per_frame[-1]) >= 0.8 * len(tracks_per_frame[0])
+
+
+def test_a_still_image_is_read_without_track_ids(tmp_path):
+    import json
+
+    import live_digits
+
+    sample = live_digits.__file__.rsplit("/", 1)[0] + "/samples/page.jpg"
+    out = tmp_path / "page.jsonl"
+    assert live_digits.main(["--no-display", "--source", sample, "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["detections"] and all("track" not in d for d in record["detections"])
