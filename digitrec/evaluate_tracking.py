@@ -14,15 +14,11 @@ from digitrec.group import union_box
 from digitrec.synth import SyntheticPage, TouchingPair
 from digitrec.types import FrameResult
 
-VIDEO_SPECS: tuple[tuple[tuple[int, int], str], ...] = (
-    ((640, 480), "clean"),
-    ((1280, 720), "ruled"),
-    ((640, 480), "mixed"),
-    ((1280, 720), "blue_pen"),
-    ((640, 480), "grid"),
-    ((1280, 720), "shadow"),
-)
-"""Frame size and page condition of each generated hand-held video, taken in turn."""
+REJECTIONS = ("class", "threshold", "both")
+
+VIDEO_SIZES: tuple[tuple[int, int], ...] = ((640, 480), (1280, 720))
+VIDEO_CONDITIONS: tuple[str, ...] = ("clean", "ruled", "shadow", "blue_pen", "perspective", "marker")
+"""Frame sizes and page conditions of the generated hand-held videos, each taken in turn."""
 
 
 @dataclass
@@ -125,12 +121,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", help="mnist.npz (default: $DIGITREC_MNIST, else Keras's download)")
     parser.add_argument("--model", default="models/digits.keras", help="trained model (default: %(default)s)")
     parser.add_argument("--videos", type=int, default=6, help="hand-held videos, sizes and conditions in turn")
+    parser.add_argument("--conditions", default=",".join(VIDEO_CONDITIONS),
+                        help="page conditions of the videos, comma-separated, taken in turn (default: %(default)s)")
     parser.add_argument("--frames", type=int, default=60, help="frames per video")
     parser.add_argument("--mark-pages", type=int, default=20, help="pages with 10-16 non-digit marks each")
     parser.add_argument("--pairs", type=int, default=200, help="touching digit pairs")
-    parser.add_argument("--rejection", choices=("class", "threshold", "both"), default="both",
-                        help="how non-digits are rejected: the not-a-digit class only, the confidence "
-                        "floor only, or both (default: %(default)s)")
+    parser.add_argument("--rejection", default="both",
+                        help="how non-digits are rejected, comma-separated to compare them on the same marked "
+                        "pages (the first also reads the videos and pairs): 'class' (the not-a-digit class "
+                        "only), 'threshold' (the confidence floor only) or 'both' (default: %(default)s)")
     parser.add_argument("--conf", type=float, default=0.5, help="the confidence floor (default: %(default)s)")
     parser.add_argument("--no-tracking", action="store_true", help="score the videos frame by frame, untracked")
     parser.add_argument("--seed", type=int, default=11, help="the same seed gives the same data")
@@ -140,6 +139,18 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: generate, read and score; prints one section per goal."""
     args = _parser().parse_args(argv)
+    from digitrec.synth import CONDITIONS
+
+    modes = args.rejection.split(",")
+    if set(modes) - set(REJECTIONS):
+        print(f"error: --rejection takes {', '.join(REJECTIONS)} (comma-separated), not {args.rejection}",
+              file=sys.stderr)
+        return 2
+    unknown = set(args.conditions.split(",")) - set(CONDITIONS)
+    if unknown:
+        print(f"error: unknown --conditions {', '.join(sorted(unknown))}; choose from {', '.join(CONDITIONS)}",
+              file=sys.stderr)
+        return 2
     if min(args.videos, args.mark_pages, args.pairs) < 0 or args.frames < 2:
         print("error: counts must be 0 or more and --frames 2 or more", file=sys.stderr)
         return 2
@@ -161,24 +172,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         from digitrec.reader import DigitReader
 
         classifier = DigitClassifier(args.model)
-        floor = 0.0 if args.rejection == "class" else args.conf
-        reader = DigitReader(classifier=DigitsOnly(classifier) if args.rejection == "threshold" else classifier,
-                             min_confidence=floor)
+        readers = {
+            mode: DigitReader(classifier=DigitsOnly(classifier) if mode == "threshold" else classifier,
+                              min_confidence=0.0 if mode == "class" else args.conf)
+            for mode in modes
+        }
     except (OSError, ValueError, ImportError) as error:
         print(f"error: could not load the reader with model {args.model}: {error}", file=sys.stderr)
         return 2
 
-    def read(image, index: int = 0, source: str = "synthetic") -> FrameResult:
-        return reader.read(Frame(index=index, image=image, source=source, time=index / 30.0))
+    def read(image, index: int = 0, source: str = "synthetic", mode: str = modes[0]) -> FrameResult:
+        return readers[mode].read(Frame(index=index, image=image, source=source, time=index / 30.0))
 
-    bar: Callable = tqdm(total=args.videos * args.frames + 2 * args.mark_pages + args.pairs, unit="frame",
-                         file=sys.stderr).update
+    total = args.videos * args.frames + 2 * len(modes) * args.mark_pages + args.pairs
+    bar: Callable = tqdm(total=total, unit="frame", file=sys.stderr).update
     base = args.seed * 1_000_000
     if args.videos:
         print(f"hand-held videos ({'untracked' if args.no_tracking else 'tracked'}), {args.frames} frames each")
         overall = VideoCounts(Counts())
+        conditions = args.conditions.split(",")
         for i in range(args.videos):
-            size, condition = VIDEO_SPECS[i % len(VIDEO_SPECS)]
+            size, condition = VIDEO_SIZES[i % len(VIDEO_SIZES)], conditions[i % len(conditions)]
             video = make_video(base + i, glyphs, args.frames, size, condition)
             tracker = DigitTracker()
             results = []
@@ -195,20 +209,24 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{_pct(overall.counts.false_rate)}, label changes {_pct(overall.label_change_rate)} of "
               f"{overall.steady_pairs} digit-frames (goal <= 0.5 %), id changes {_pct(overall.id_change_rate)}")
     if args.mark_pages:
-        marked, unmarked = [], []
+        marked: dict[str, list] = {mode: [] for mode in modes}
+        unmarked: dict[str, list] = {mode: [] for mode in modes}
         for i in range(args.mark_pages):
             page = make_page(base + 100_000 + i, glyphs, "marks")
-            marked.append((page, read(page.image)))
+            for mode in modes:
+                marked[mode].append((page, read(page.image, mode=mode)))
             clean = make_page(base + 100_000 + i, glyphs, "marks", without_marks=True)
-            unmarked.append((clean, read(clean.image)))
-            bar(2)
-        figures = score_marks(marked, unmarked)
-        print(f"pages with non-digit marks ({args.mark_pages} pages, {figures['marks']} marks, "
-              f"rejection: {args.rejection})")
-        print(f"  false detections {figures['false']}/{figures['detections']} = {_pct(figures['false_rate'])} "
-              f"(goal <= 1 %), {figures['false_on_marks']} of them on marks")
-        print(f"  read rate {_pct(figures['read_rate_marked'])} with marks, "
-              f"{_pct(figures['read_rate_unmarked'])} on the same pages without them (goal: unchanged)")
+            for mode in modes:
+                unmarked[mode].append((clean, read(clean.image, mode=mode)))
+            bar(2 * len(modes))
+        marks = sum(len(page.marks) for page, _ in marked[modes[0]])
+        print(f"pages with non-digit marks ({args.mark_pages} pages, {marks} marks; confidence floor {args.conf})")
+        for mode in modes:
+            figures = score_marks(marked[mode], unmarked[mode])
+            print(f"  rejection {mode:9s}: false detections {figures['false']}/{figures['detections']} = "
+                  f"{_pct(figures['false_rate'])} (goal <= 1 %), {figures['false_on_marks']} on marks; read rate "
+                  f"{_pct(figures['read_rate_marked'])} with marks, {_pct(figures['read_rate_unmarked'])} "
+                  f"without (goal: unchanged)")
     if args.pairs:
         right = 0
         for i in range(args.pairs):

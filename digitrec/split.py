@@ -11,14 +11,14 @@ from digitrec.types import Region
 
 @dataclass(frozen=True)
 class SplitConfig:
-    candidate_width: float = 0.6
+    candidate_width: float = 0.85
     """A region wider than this multiple of its line's digit height may hold touching digits."""
     max_parts: int = 4
     min_part_width: float = 0.3
     """Each cut-off part is at least this fraction of the line's digit height wide."""
-    cut_search: float = 0.1
+    cut_search: float = 0.15
     """A cut runs within this fraction of a part's width of the even cut."""
-    off_centre: tuple[float, ...] = (0.0, -0.15, 0.15, -0.3, 0.3, -0.45, 0.45)
+    off_centre: tuple[float, ...] = (0.0, -0.2, 0.2, -0.4, 0.4)
     """Where two-part cuts are centred, as shifts from the middle in part widths."""
     step_cost: float = 0.3
     """Cost of a cut moving one column sideways, against 1 per ink pixel it crosses."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 
@@ -154,6 +155,7 @@ class DigitTracker:
 
     def update(self, result: FrameResult) -> FrameResult:
         """The frame's result with track ids, voted labels, coasting digits and numbers regrouped."""
+        started = time.perf_counter()
         config = self.config
         detections = result.detections
         boxes = [d.box for d in detections]
@@ -200,7 +202,8 @@ class DigitTracker:
                                       probabilities=np.mean(np.stack(track.evidence), axis=0)))
         self.tracks = [t for t in self.tracks if t.missed <= config.max_missed]
         numbers = group_numbers(reported, self.grouping)
-        return replace(result, detections=reported, numbers=numbers)
+        timings = {**result.timings, "track": (time.perf_counter() - started) * 1000.0}
+        return replace(result, detections=reported, numbers=numbers, timings=timings)
 
 
 def tracks_source(source: FrameSource) -> bool:

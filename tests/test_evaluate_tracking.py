@@ -57,3 +57,11 @@ def test_digits_only_classifier_drops_the_not_a_digit_column_and_renormalises():
 
     probabilities = DigitsOnly(Fixed()).probabilities(np.zeros((1, 28, 28, 1)))
     assert probabilities.shape == (1, 10) and probabilities[0, 0] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("args", [["--rejection", "never"], ["--conditions", "clean,underwater"], ["--frames", "1"]])
+def test_the_command_refuses_bad_options_with_exit_2(args, capsys):
+    from digitrec.evaluate_tracking import main
+
+    assert main(args) == 2
+    assert "error:" in capsys.readouterr().err

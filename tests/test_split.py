@@ -33,7 +33,8 @@ def test_touching_pairs_are_read_as_two_digits_that_a_whole_reading_misses(reade
                           classifier=reader.classifier)
     split_right = sum(pair_read_right(pair, _read(reader, pair.page.image)) for pair in pairs)
     whole_right = sum(pair_read_right(pair, _read(unsplit, pair.page.image)) for pair in pairs)
-    assert split_right >= 5 and split_right > whole_right
+    # Whole, none is read right; split, some are (the rate on MNIST writing: python -m digitrec.evaluate_tracking).
+    assert whole_right == 0 and split_right >= 3
 
 
 def test_a_wide_blob_favours_the_split_but_a_narrow_one_stays_whole():
