@@ -11,7 +11,7 @@ from digitrec.types import Region
 
 @dataclass(frozen=True)
 class SplitConfig:
-    candidate_width: float = 0.85
+    candidate_width: float = 1.1
     """A region wider than this multiple of its line's digit height may hold touching digits."""
     max_parts: int = 4
     min_part_width: float = 0.3

@@ -28,13 +28,13 @@ def _read(reader: DigitReader, image: np.ndarray):
 
 
 def test_touching_pairs_are_read_as_two_digits_that_a_whole_reading_misses(reader):
-    pairs = [make_touching_pair(seed, StrokeGlyphs()) for seed in range(20)]
+    pairs = [make_touching_pair(seed, StrokeGlyphs()) for seed in range(40)]
     unsplit = DigitReader(MODEL, splitting=dataclasses.replace(DEFAULT_SPLIT, candidate_width=99.0),
                           classifier=reader.classifier)
     split_right = sum(pair_read_right(pair, _read(reader, pair.page.image)) for pair in pairs)
     whole_right = sum(pair_read_right(pair, _read(unsplit, pair.page.image)) for pair in pairs)
     # Whole, none is read right; split, some are (the rate on MNIST writing: python -m digitrec.evaluate_tracking).
-    assert whole_right == 0 and split_right >= 3
+    assert whole_right == 0 and split_right >= 5
 
 
 def test_a_wide_blob_favours_the_split_but_a_narrow_one_stays_whole():
