@@ -46,27 +46,35 @@ def line_heights(regions: list[Region]) -> np.ndarray:
     return np.nanmedian(heights, axis=1)
 
 
-def _seam(mask: np.ndarray, low: int, high: int, step_cost: float) -> np.ndarray:
-    """Per row, the column of the top-to-bottom path within columns [low, high) that crosses the least ink.
+def _seams(mask: np.ndarray, bands: list[tuple[int, int]], step_cost: float) -> np.ndarray:
+    """For each band of columns [low, high), the top-to-bottom path inside it that crosses the least ink.
 
-    The path moves at most one column per row (each move costs `step_cost`), so it can follow a slanted
-    gap or slip between overlapping strokes where a straight cut would slice through a digit.
+    A path moves at most one column per row (each move costs `step_cost`), so it can follow a slanted
+    gap or slip between overlapping strokes where a straight cut would slice through a digit. All
+    bands run through one dynamic programme, row by row. Returns (bands, rows) columns of the mask.
     """
-    cost = mask[:, low:high].astype(np.float64)
-    rows, columns = cost.shape
-    total = cost[0].copy()
-    moves = np.zeros((rows, columns), np.int8)
+    rows = mask.shape[0]
+    width = max(high - low for low, high in bands)
+    cost = np.full((len(bands), rows, width), np.inf)
+    for index, (low, high) in enumerate(bands):
+        cost[index, :, : high - low] = mask[:, low:high]
+    wall = np.full((len(bands), 1), np.inf)
+    total = cost[:, 0].copy()
+    moves = np.zeros((rows, len(bands), width), np.int8)
     for row in range(1, rows):
-        from_left = np.r_[np.inf, total[:-1]] + step_cost
-        from_right = np.r_[total[1:], np.inf] + step_cost
-        options = np.stack([from_left, total, from_right])
+        options = np.stack([
+            np.hstack([wall, total[:, :-1]]) + step_cost,
+            total,
+            np.hstack([total[:, 1:], wall]) + step_cost,
+        ])
         moves[row] = options.argmin(axis=0) - 1
-        total = options.min(axis=0) + cost[row]
-    path = np.empty(rows, np.int64)
-    path[-1] = int(total.argmin())
+        total = options.min(axis=0) + cost[:, row]
+    which = np.arange(len(bands))
+    path = np.empty((len(bands), rows), np.int64)
+    path[:, -1] = total.argmin(axis=1)
     for row in range(rows - 1, 0, -1):
-        path[row - 1] = path[row] + moves[row, path[row]]
-    return path + low
+        path[:, row - 1] = path[:, row] + moves[row, which, path[:, row]]
+    return path + np.array([low for low, _ in bands])[:, None]
 
 
 def _cut_region(region: Region, seams: list[np.ndarray], scale: float) -> list[Region] | None:
@@ -106,32 +114,39 @@ def split_hypotheses(region: Region, line_height: float, config: SplitConfig = D
     line_height_mask = line_height / scale
     if width < config.candidate_width * line_height_mask:
         return []
-    hypotheses = []
-    seen: set[tuple[int, ...]] = set()
+    # Every cut of every hypothesis is a band of columns; their paths are found together.
+    plans: list[list[int]] = []
+    bands: list[tuple[int, int]] = []
     for parts in range(2, config.max_parts + 1):
         part_width = width / parts
         if part_width < config.min_part_width * line_height_mask:
             break
         # Two-part cuts are also tried off-centre: touching digits are rarely equally wide ("1" beside "8").
-        offsets = config.off_centre if parts == 2 else (0.0,)
-        for offset in offsets:
-            seams = []
+        for offset in config.off_centre if parts == 2 else (0.0,):
+            plan = []
             for k in range(1, parts):
                 centre = int(round((k + offset) * part_width))
                 reach = max(1, int(config.cut_search * part_width))
                 low, high = max(1, centre - reach), min(width - 1, centre + reach)
-                if high <= low:
-                    break
-                seams.append(_seam(mask, low, high, config.step_cost))
-            if len(seams) != parts - 1:
-                continue
-            key = tuple(int(seam.mean()) for seam in seams)
-            if key in seen:
-                continue
-            seen.add(key)
-            pieces = _cut_region(region, seams, scale)
-            if pieces is not None:
-                hypotheses.append(pieces)
+                if high > low:
+                    plan.append(len(bands))
+                    bands.append((low, high))
+            if len(plan) == parts - 1:
+                plans.append(plan)
+    if not plans:
+        return []
+    paths = _seams(mask, bands, config.step_cost)
+    hypotheses = []
+    seen: set[tuple[int, ...]] = set()
+    for plan in plans:
+        seams = [paths[index] for index in plan]
+        key = tuple(int(seam.mean()) for seam in seams)
+        if key in seen or key != tuple(sorted(set(key))):
+            continue
+        seen.add(key)
+        pieces = _cut_region(region, seams, scale)
+        if pieces is not None:
+            hypotheses.append(pieces)
     return hypotheses
 
 
