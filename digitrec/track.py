@@ -23,6 +23,9 @@ class TrackingConfig:
     """A track changes label only when the new label's averaged probability beats the current one's by this."""
     max_jump: float = 3.0
     """Largest whole-page shift between two frames that the motion estimate considers."""
+    shift_neighbours: int = 3
+    max_shift_candidates: int = 64
+    """Candidate page shifts: the moves of each digit to its `shift_neighbours` nearest, at most this many."""
     inlier_distance: float = 0.35
     """A track agrees with a candidate page shift when a detection lies this close to where it moved."""
     match_distance: float = 0.5
@@ -80,8 +83,8 @@ def estimate_shift(previous: np.ndarray, current: np.ndarray, scale: float, conf
                    guess: np.ndarray | None = None) -> np.ndarray:
     """The (dx, dy) that moves most of the `previous` centres onto some `current` centre.
 
-    Every displacement from a previous centre to a current one within `max_jump` digit heights is a
-    candidate; the one that the most previous centres agree with (a current centre within
+    The moves of each previous centre to its nearest current ones (within `max_jump` digit heights)
+    are the candidates; the one that the most previous centres agree with (a current centre within
     `inlier_distance` of where it sends them) wins, refined as the median of its agreeing displacements.
     A page moves as one, so this holds even when the shift is larger than the gap between digits.
     """
@@ -90,7 +93,14 @@ def estimate_shift(previous: np.ndarray, current: np.ndarray, scale: float, conf
         return guess
     offsets = current[None, :, :] - previous[:, None, :]  # (p, c, 2)
     lengths = np.linalg.norm(offsets, axis=2)
-    candidates = np.vstack([guess[None], offsets[lengths <= config.max_jump * scale]])
+    # Candidates: each previous centre's moves to its few nearest current centres, at most a bounded
+    # number of them, so a page of many digits costs no more than a page of a few dozen.
+    nearest = np.argsort(lengths, axis=1)[:, : config.shift_neighbours]
+    rows = np.arange(len(previous))[:, None]
+    near = offsets[rows, nearest][lengths[rows, nearest] <= config.max_jump * scale]
+    if len(near) > config.max_shift_candidates:
+        near = near[np.linspace(0, len(near) - 1, config.max_shift_candidates).astype(int)]
+    candidates = np.vstack([guess[None], near])
     tolerance = config.inlier_distance * scale
     # For each candidate shift: how far each previous centre lands from its nearest current centre.
     landed = np.linalg.norm(offsets[None] - candidates[:, None, None, :], axis=3).min(axis=2)  # (k, p)
