@@ -11,6 +11,7 @@ import numpy as np
 from digitrec.annotate import draw_result
 from digitrec.reader import DigitReader
 from digitrec.sources import FrameSource
+from digitrec.track import DigitTracker, tracks_source
 from digitrec.types import FrameResult
 
 FPS_SMOOTHING = 0.1
@@ -58,8 +59,11 @@ def read_frames(
     summary = summary if summary is not None else RunSummary()
     fps = 0.0
     started = last = time.perf_counter()
+    tracker = DigitTracker() if tracks_source(source) else None
     for frame in source:
         result = reader.read(frame)
+        if tracker is not None:
+            result = tracker.update(result)
         for sink in result_sinks:
             sink.write(result)
         now = time.perf_counter()

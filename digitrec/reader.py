@@ -54,7 +54,8 @@ class DigitReader:
         started = time.perf_counter()
         # Each region is read whole and, when it is wide for its line, cut into touching digits;
         # every candidate goes into the one batch, and the classifier's confidences pick the reading.
-        hypotheses = reading_hypotheses(regions, self.splitting)
+        heights = line_heights(regions)
+        hypotheses = reading_hypotheses(regions, self.splitting, heights)
         parts = [part for options in hypotheses for option in options for part in option]
         batch, normalised = normalise_regions(parts)
         timings["normalise"] = _elapsed_ms(started)
@@ -69,13 +70,14 @@ class DigitReader:
         detections: list[Detection] = []
         rejected = 0
         cursor = 0
-        for options in hypotheses:
+        for options, height in zip(hypotheses, heights):
             scored = []
             for option in options:
                 rows = row_of[cursor : cursor + len(option)]
                 cursor += len(option)
                 scored.append((option, rows, _log_confidences(probabilities, rows)))
-            option, rows, _ = scored[choose_hypothesis([scores for _, _, scores in scored], self.splitting)]
+            width_ratio = options[0][0].box[2] / max(float(height), 1.0)
+            option, rows, _ = scored[choose_hypothesis([scores for _, _, scores in scored], self.splitting, width_ratio)]
             for part, row in zip(option, rows):
                 if row < 0:
                     rejected += 1
@@ -93,11 +95,13 @@ class DigitReader:
         return FrameResult(frame=frame, detections=detections, numbers=numbers, rejected=rejected, timings=timings)
 
 
-def reading_hypotheses(regions: list[Region], splitting: SplitConfig = DEFAULT_SPLIT) -> list[list[list[Region]]]:
+def reading_hypotheses(
+    regions: list[Region], splitting: SplitConfig = DEFAULT_SPLIT, heights: np.ndarray | None = None
+) -> list[list[list[Region]]]:
     """For each region, the ways to read it: whole first, then cut into touching digits when it is
     wide for its line. The classifier's confidences later pick one per region."""
     return [[[region], *split_hypotheses(region, height, splitting)]
-            for region, height in zip(regions, line_heights(regions))]
+            for region, height in zip(regions, line_heights(regions) if heights is None else heights)]
 
 
 def normalise_regions(regions: list[Region]) -> tuple[np.ndarray, list[int]]:

@@ -15,6 +15,9 @@ from digitrec.types import Box
 
 Range = tuple[float, float]
 
+MARK_KINDS = ("dot", "dash", "box", "smudge", "scribble", "letters", "line")
+"""The non-digit marks: dots, dashes, checkbox squares, smudges, wavy scribbles, cursive loops, long lines."""
+
 CONDITIONS = (
     "clean", "ruled", "grid", "shadow", "perspective", "blue_pen", "marker", "noisy", "marks", "mixed",
 )  # fmt: skip
@@ -127,6 +130,11 @@ class Layout:
     frame_margin: float = 0.03
     """Smallest gap between the written area and the frame edge, fraction of the frame."""
     mark_size: Range = (0.15, 0.8)
+    letter_loops: tuple[int, int] = (2, 5)
+    """Loops of a letter-like scribble (upper bound exclusive)."""
+    letter_height: Range = (0.35, 0.6)
+    """x-height of a letter-like scribble, in digit heights."""
+    line_length: Range = (1.5, 3.0)
     mark_clearance: float = 0.35
     mark_tries: int = 600
     smudge_strength: Range = (0.25, 0.45)
@@ -186,6 +194,8 @@ class TruthDigit:
     box: Box
     digit: int
     number: int
+    ident: int = -1
+    """Which written digit of the sheet this is: the same in every frame of a video (-1 when unknown)."""
 
 
 @dataclass
@@ -568,7 +578,7 @@ def _draw_mark(rng: np.random.Generator, height: float, stroke: float) -> tuple[
     canvas = np.zeros((side, side), np.uint8)
     thick = max(1, int(round(stroke)))
     centre = np.array([side / 2, side / 2])
-    kind = rng.choice(["dot", "dash", "box", "smudge", "scribble"])
+    kind = rng.choice(MARK_KINDS)
     alpha = 1.0
     if kind == "dot":
         cv2.circle(
@@ -589,6 +599,10 @@ def _draw_mark(rng: np.random.Generator, height: float, stroke: float) -> tuple[
         cv2.ellipse(canvas, (side // 2, side // 2), axes, rng.uniform(0, 180), 0, 360, 255, -1)
         canvas = cv2.GaussianBlur(canvas, (0, 0), max(1.0, size / 8))
         alpha = _uniform(rng, LAYOUT.smudge_strength)
+    elif kind == "letters":
+        return _draw_letters(rng, height, stroke), 1.0
+    elif kind == "line":
+        return _draw_line(rng, height, stroke), 1.0
     else:
         count = int(rng.integers(5, 10))
         xs = np.linspace(-size / 2, size / 2, count)
@@ -598,6 +612,40 @@ def _draw_mark(rng: np.random.Generator, height: float, stroke: float) -> tuple[
     return canvas.astype(np.float32) / 255.0, alpha
 
 
+def _draw_letters(rng: np.random.Generator, height: float, stroke: float) -> np.ndarray:
+    """Cursive-looking loops, like a hurried word ("ele", "mm"): letter-like, never a digit."""
+    loops = int(rng.integers(*LAYOUT.letter_loops))
+    x_height = _uniform(rng, LAYOUT.letter_height) * height
+    step = x_height * rng.uniform(0.5, 0.8)
+    points = []
+    for index in range(loops):
+        tall = rng.random() < 0.35  # an ascender, as in "l" or "h"
+        top = -x_height * (1.9 if tall else 1.0)
+        points += [(index * step, 0.0), ((index + 0.7) * step, top), ((index + 0.35) * step, top * 0.9),
+                   ((index + 0.55) * step, 0.0)]
+    curve = _catmull_rom(np.array(points) + rng.normal(0, 0.05 * x_height, (len(points), 2)), 6)
+    return _polyline_canvas([curve], max(1, int(round(stroke))))
+
+
+def _draw_line(rng: np.random.Generator, height: float, stroke: float) -> np.ndarray:
+    """A long, slightly tilted stroke: an underline or a crossing-out."""
+    length = _uniform(rng, LAYOUT.line_length) * height
+    tilt = np.deg2rad(rng.uniform(-15, 15))
+    end = length * np.array([np.cos(tilt), np.sin(tilt)])
+    return _polyline_canvas([np.array([[0.0, 0.0], end])], max(1, int(round(stroke))))
+
+
+def _polyline_canvas(curves: list[np.ndarray], thickness: int) -> np.ndarray:
+    """Curves drawn antialiased on a canvas just big enough for them, as a float ink image."""
+    every = np.vstack(curves)
+    low = every.min(axis=0) - thickness - 2
+    width, height = np.ceil(every.max(axis=0) - low + thickness + 2).astype(int)
+    canvas = np.zeros((height, width), np.uint8)
+    lines = [np.round((curve - low) * 8).astype(np.int32) for curve in curves]
+    cv2.polylines(canvas, lines, False, 255, thickness, cv2.LINE_AA, 3)
+    return canvas.astype(np.float32) / 255.0
+
+
 def _render_sheet(
     rng: np.random.Generator,
     glyphs: DigitGlyphs,
@@ -605,6 +653,7 @@ def _render_sheet(
     frame: tuple[int, int],
     sheet_scale: float,
     margin: float,
+    draw_marks: bool = True,
 ) -> tuple[_Sheet, np.ndarray]:
     """Write a page of numbers (and marks) and choose the camera that sees it; returns (sheet, homography)."""
     fw, fh = frame
@@ -699,7 +748,11 @@ def _render_sheet(
                 x += gw + (gaps[index] if index < len(gaps) else 0)
             previous = number_height
 
-    marks = _place_marks(rng, style, ink, labels, boxes, content, height, stroke, len(digits))
+    if draw_marks:
+        marks = _place_marks(rng, style, ink, labels, boxes, content, height, stroke, len(digits))
+    else:  # draw them where nothing sees them, so the rest of the page comes out the same
+        _place_marks(rng, style, ink.copy(), labels.copy(), boxes, content, height, stroke, len(digits))
+        marks = 0
     pen = np.array(PENS[style.pens[rng.integers(len(style.pens))]], np.float32)
     strength = _uniform(rng, style.ink_strength)
     texture = 1 - CAMERA.ink_texture * np.abs(_low_frequency(rng, (ph, pw), 40))
@@ -884,7 +937,7 @@ def _photograph(
             renumber[number] = len(numbers)
             numbers.append(TruthNumber(text, _union(members)))
     digits = [
-        TruthDigit(box, sheet.digits[i], renumber.get(sheet.number_of[i], -1))
+        TruthDigit(box, sheet.digits[i], renumber.get(sheet.number_of[i], -1), i)
         for i, box in enumerate(boxes[:count])
         if box is not None and not cut[i]
     ]
@@ -904,12 +957,20 @@ def _touches_edge(box: Box | None, size: tuple[int, int]) -> bool:
 
 
 def make_page(
-    seed: int, glyphs: DigitGlyphs, condition: str = "mixed", size: tuple[int, int] = (1280, 720)
+    seed: int,
+    glyphs: DigitGlyphs,
+    condition: str = "mixed",
+    size: tuple[int, int] = (1280, 720),
+    without_marks: bool = False,
 ) -> SyntheticPage:
-    """A synthetic photo (width, height = `size`) of a handwritten page under `condition`, with its truth."""
+    """A synthetic photo (width, height = `size`) of a handwritten page under `condition`, with its truth.
+
+    `without_marks` gives the same page with its non-digit marks left off, to compare reading with and
+    without them.
+    """
     rng = np.random.default_rng(seed)
     style = style_for(condition, rng)
-    sheet, homography = _render_sheet(rng, glyphs, style, size, 1.0, LAYOUT.frame_margin)
+    sheet, homography = _render_sheet(rng, glyphs, style, size, 1.0, LAYOUT.frame_margin, not without_marks)
     desk, light, shot = _desk(rng, size), _light(rng, style, size), _Shot.draw(rng, style)
     return _photograph(rng, sheet, homography, shot, size, desk, light, condition)
 
@@ -974,6 +1035,88 @@ def _motion_kernel(rng: np.random.Generator, direction: np.ndarray) -> np.ndarra
     end = (int(round(half + half * math.cos(angle))), int(round(half + half * math.sin(angle))))
     cv2.line(kernel, start, end, 1.0, 1, cv2.LINE_AA)
     return kernel / kernel.sum()
+
+
+@dataclass(frozen=True)
+class TouchingStyle:
+    """Ranges of a touching-pair photo; heights in pixels, the rest in units of the digit height."""
+
+    digit_px: Range = (28.0, 70.0)
+    overlap: Range = (0.0, 0.12)
+    """How far the right digit is pushed into the left one after their strokes first touch."""
+    baseline_jitter: float = 0.06
+    neighbour_gap: Range = (0.3, 0.6)
+    """Gap to the untouched digits on either side, which give the line its digit height."""
+
+
+TOUCHING = TouchingStyle()
+
+
+@dataclass
+class TouchingPair:
+    """A photo of a line of digits where two neighbours touch; `page.digits[pair[0]]` and `[pair[1]]` touch."""
+
+    page: SyntheticPage
+    pair: tuple[int, int]
+
+
+def _touching_offset(left: np.ndarray, right: np.ndarray, dy: int) -> int:
+    """The largest x offset of `right` from `left` (its top `dy` px lower) at which their inks touch."""
+    left_mask, right_mask = (left > 0.5).astype(np.uint8), right > 0.5
+    first_row = min(0, dy)
+    rows = max(left.shape[0], dy + right.shape[0]) - first_row
+    canvas = np.zeros((rows, left.shape[1] + right.shape[1]), np.uint8)
+    canvas[-first_row : -first_row + left.shape[0], : left.shape[1]] = left_mask
+    top = dy - first_row
+    for offset in range(left.shape[1], 0, -1):
+        if (canvas[top : top + right.shape[0], offset : offset + right.shape[1]] & right_mask).any():
+            return offset
+    return 0
+
+
+def make_touching_pair(seed: int, glyphs: DigitGlyphs, size: tuple[int, int] = (640, 240)) -> TouchingPair:
+    """A photo of four digits on a line, the middle two written so that their strokes touch or overlap."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    digit_px = _uniform(rng, TOUCHING.digit_px)
+    stroke = max(LAYOUT.min_stroke_px, _uniform(rng, BASE_STYLE.stroke) * digit_px)
+    slant = _uniform(rng, LAYOUT.slant)
+    values = [int(v) for v in rng.integers(0, 10, 4)]
+    inks = [
+        _render_glyph(glyphs.sample(value, rng), digit_px * rng.uniform(0.96, 1.04), stroke,
+                      slant + rng.uniform(-LAYOUT.slant_jitter, LAYOUT.slant_jitter),
+                      rng.uniform(-LAYOUT.rotation_jitter, LAYOUT.rotation_jitter), _uniform(rng, LAYOUT.aspect))
+        for value in values
+    ]
+    ink = np.zeros((height, width), np.float32)
+    labels = np.zeros((height, width), np.uint16)
+    baseline = height / 2 + digit_px / 2
+    placed: list[tuple[np.ndarray, int, int]] = []  # (tight ink, left, top)
+    x = 0.15 * width
+    for index, glyph in enumerate(inks):
+        gx, gy, gw, gh = _ink_bbox(glyph)
+        tight = glyph[gy : gy + gh, gx : gx + gw]
+        top = int(round(baseline - gh + rng.uniform(-1, 1) * TOUCHING.baseline_jitter * digit_px))
+        if index == 2:  # slide the third digit left until it touches the second, then a little further
+            previous, previous_left, previous_top = placed[-1]
+            offset = _touching_offset(previous, tight, top - previous_top)
+            x = previous_left + offset - _uniform(rng, TOUCHING.overlap) * digit_px
+        elif index:
+            x += _uniform(rng, TOUCHING.neighbour_gap) * digit_px
+        left = int(round(x))
+        _paste(ink, labels, tight, left, top, index + 1, _uniform(rng, LAYOUT.pressure))
+        placed.append((tight, left, top))
+        x = left + gw
+    paper = _paper(rng, BASE_STYLE, (height, width))
+    pen = np.array(PENS[BASE_STYLE.pens[rng.integers(len(BASE_STYLE.pens))]], np.float32)
+    alpha = (ink * _uniform(rng, BASE_STYLE.ink_strength))[:, :, None]
+    scene = paper * (1 - alpha * (1 - pen)) * _light(rng, BASE_STYLE, size)[:, :, None]
+    image = _sensor(rng, _Shot.draw(rng, BASE_STYLE), scene)
+    boxes = _label_boxes(labels, len(values))
+    digits = [TruthDigit(box, value, 0, index) for index, (box, value) in enumerate(zip(boxes, values)) if box]
+    text = "".join(str(v) for v in values)
+    page = SyntheticPage(image, digits, [TruthNumber(text, _union([d.box for d in digits]))], [], "touching")
+    return TouchingPair(page, (1, 2))
 
 
 def write_video(video: SyntheticVideo, path: str | Path, fps: float | None = None) -> Path:

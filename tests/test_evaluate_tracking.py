@@ -1,0 +1,67 @@
+"""Scoring issue #4's goals on hand-made cases: label changes across frames, marks, touching pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitrec.evaluate_tracking import DigitsOnly, pair_read_right, score_marks, score_video
+from digitrec.synth import SyntheticPage, TouchingPair, TruthDigit, TruthNumber
+from digitrec.types import Detection, Frame, FrameResult
+
+IMAGE = np.zeros((100, 200, 3), np.uint8)
+TRUTH = SyntheticPage(IMAGE, [TruthDigit((10, 10, 20, 30), 3, 0, ident=0), TruthDigit((40, 10, 20, 30), 7, 0, ident=1)],
+                      [TruthNumber("37", (10, 10, 50, 30))], [(120, 60, 10, 10)], "clean")
+
+
+def _result(*detections: Detection) -> FrameResult:
+    return FrameResult(Frame(0, IMAGE, "test", 0.0), list(detections), [])
+
+
+def test_one_label_change_in_a_video_is_counted_once_per_pair_of_frames():
+    frames = [
+        _result(Detection((10, 10, 20, 30), 3, 0.9, track_id=0), Detection((40, 10, 20, 30), 7, 0.9, track_id=1)),
+        _result(Detection((10, 10, 20, 30), 8, 0.9, track_id=0), Detection((40, 10, 20, 30), 7, 0.9, track_id=1)),
+        _result(Detection((10, 10, 20, 30), 8, 0.9, track_id=0), Detection((40, 10, 20, 30), 7, 0.9, track_id=2)),
+        _result(Detection((40, 10, 20, 30), 7, 0.9, track_id=2)),
+    ]
+    scored = score_video([TRUTH] * 4, frames)
+    assert scored.counts.frames == 4 and scored.counts.true_digits == 8 and scored.counts.right == 5
+    assert scored.steady_pairs == 5  # digit 0 in frames 0-1, 1-2; digit 1 in 0-1, 1-2, 2-3
+    assert scored.label_changes == 1 and scored.id_changes == 1
+    assert scored.label_change_rate == pytest.approx(1 / 5)
+
+
+def test_marks_scoring_counts_false_detections_and_both_read_rates():
+    marked = [(TRUTH, _result(Detection((10, 10, 20, 30), 3, 0.9), Detection((120, 60, 10, 10), 1, 0.9)))]
+    unmarked = [(TRUTH, _result(Detection((10, 10, 20, 30), 3, 0.9), Detection((40, 10, 20, 30), 7, 0.9)))]
+    figures = score_marks(marked, unmarked)
+    assert figures["false"] == 1 and figures["false_on_marks"] == 1 and figures["false_rate"] == 0.5
+    assert figures["read_rate_marked"] == 0.5 and figures["read_rate_unmarked"] == 1.0
+
+
+def test_a_touching_pair_counts_only_when_read_as_its_two_digits_in_order():
+    page = SyntheticPage(IMAGE, [TruthDigit((0, 10, 20, 30), 5, 0), TruthDigit((40, 10, 20, 30), 3, 0),
+                                 TruthDigit((58, 10, 20, 30), 7, 0)], [], [], "touching")
+    pair = TouchingPair(page, (1, 2))
+    neighbour = Detection((0, 10, 20, 30), 5, 0.9)
+    assert pair_read_right(pair, _result(neighbour, Detection((58, 10, 20, 30), 7, 0.9), Detection((40, 10, 18, 30), 3, 0.9)))
+    assert not pair_read_right(pair, _result(neighbour, Detection((40, 10, 38, 30), 8, 0.9)))
+    assert not pair_read_right(pair, _result(Detection((40, 10, 18, 30), 7, 0.9), Detection((58, 10, 20, 30), 3, 0.9)))
+
+
+def test_digits_only_classifier_drops_the_not_a_digit_column_and_renormalises():
+    class Fixed:
+        def probabilities(self, batch):
+            return np.array([[0.1] + [0.0] * 8 + [0.1, 0.8]])
+
+    probabilities = DigitsOnly(Fixed()).probabilities(np.zeros((1, 28, 28, 1)))
+    assert probabilities.shape == (1, 10) and probabilities[0, 0] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("args", [["--rejection", "never"], ["--conditions", "clean,underwater"], ["--frames", "1"]])
+def test_the_command_refuses_bad_options_with_exit_2(args, capsys):
+    from digitrec.evaluate_tracking import main
+
+    assert main(args) == 2
+    assert "error:" in capsys.readouterr().err
