@@ -26,7 +26,7 @@ class SplitConfig:
     """Log-probability margin a split must win by: a wide digit ('5' with a long flag) stays whole."""
     non_digit_split_floor: float = 0.97
     """A region read whole as 'not a digit' is split only if every part is read at least this surely."""
-    wide_favour: float = 0.5
+    wide_favour: float = 0.25
     wide_from: float = 0.9
     """The margin shrinks by `wide_favour` per line height the region is wider than `wide_from` heights."""
 

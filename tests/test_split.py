@@ -40,7 +40,7 @@ def test_touching_pairs_are_read_as_two_digits_that_a_whole_reading_misses(reade
 def test_a_wide_blob_favours_the_split_but_a_narrow_one_stays_whole():
     whole, split = np.log([0.95]), np.log([0.9, 0.9])
     assert choose_hypothesis([whole, split], DEFAULT_SPLIT, width_ratio=0.8) == 0
-    assert choose_hypothesis([whole, split], DEFAULT_SPLIT, width_ratio=1.6) == 1
+    assert choose_hypothesis([whole, split], DEFAULT_SPLIT, width_ratio=2.0) == 1
 
 
 def test_a_rejected_scribble_is_not_cut_into_unsure_digits():
