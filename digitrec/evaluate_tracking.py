@@ -165,17 +165,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from tqdm import tqdm
 
-    from digitrec.data import DataFileError, load_mnist
-    from digitrec.synth import MnistGlyphs, make_page, make_touching_pair, make_video
+    from digitrec.data import DataFileError
+    from digitrec.evaluation import load_test_glyphs
+    from digitrec.synth import make_page, make_touching_pair, make_video
     from digitrec.track import DigitTracker
     from digitrec.types import Frame
 
     try:
-        mnist = load_mnist(args.data)
+        glyphs = load_test_glyphs(args.data)
     except DataFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    glyphs = MnistGlyphs(mnist.x_test, mnist.y_test)
     try:
         from digitrec.classify import DigitClassifier
         from digitrec.reader import DigitReader

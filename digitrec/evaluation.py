@@ -300,6 +300,19 @@ def evaluate_reader(
     return report
 
 
+def load_test_glyphs(data_path: str | None):
+    """Digits of the MNIST test split (never trained on) to write synthetic pages with.
+
+    Raises:
+        DataFileError: the MNIST file is missing or malformed; the message names the fix.
+    """
+    from digitrec.data import load_mnist
+    from digitrec.synth import MnistGlyphs
+
+    mnist = load_mnist(data_path)
+    return MnistGlyphs(mnist.x_test, mnist.y_test)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m digitrec.evaluation",
@@ -324,16 +337,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from tqdm import tqdm
 
-    from digitrec.data import DataFileError, load_mnist
-    from digitrec.synth import MnistGlyphs, make_page, make_video
+    from digitrec.data import DataFileError
+    from digitrec.synth import make_page, make_video
     from digitrec.types import Frame
 
     try:
-        mnist = load_mnist(args.data)
+        glyphs = load_test_glyphs(args.data)
     except DataFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    glyphs = MnistGlyphs(mnist.x_test, mnist.y_test)
     try:
         from digitrec.reader import DigitReader
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from digitrec.augment import NOT_A_DIGIT
+from digitrec.evaluation import IOU_THRESHOLD, iou
 from digitrec.normalise import MNIST_SIZE, EmptyCropError, normalise_mask_to_mnist
 from digitrec.reader import reading_hypotheses
 from digitrec.segment import segment_digits
@@ -26,8 +27,9 @@ from digitrec.types import Box
 class PageCropConfig:
     pages: int = 500
     """Synthetic photos to cut crops from, the page conditions taken in turn."""
-    digit_iou: float = 0.5
-    """A crop whose box overlaps a written digit by this much (intersection over union) is that digit..."""
+    digit_iou: float = IOU_THRESHOLD
+    """A crop whose box overlaps a written digit by this much (intersection over union) is that digit,
+    the overlap at which the evaluation counts a digit found..."""
     not_a_digit_iou: float = 0.2
     """...and one that overlaps every digit by less than this is not a digit; crops in between are left out."""
     seed_offset: int = 1_000_003
@@ -37,16 +39,9 @@ class PageCropConfig:
 DEFAULT_PAGE_CROPS = PageCropConfig()
 
 
-def _iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """Intersection over union of every box in `boxes_a` with every box in `boxes_b` ((x, y, w, h) rows)."""
-    if len(boxes_a) == 0 or len(boxes_b) == 0:
-        return np.zeros((len(boxes_a), len(boxes_b)))
-    a, b = boxes_a[:, None, :].astype(float), boxes_b[None, :, :].astype(float)
-    width = np.minimum(a[..., 0] + a[..., 2], b[..., 0] + b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
-    height = np.minimum(a[..., 1] + a[..., 3], b[..., 1] + b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
-    inter = np.clip(width, 0, None) * np.clip(height, 0, None)
-    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
-    return inter / np.maximum(union, 1e-9)
+def _iou_matrix(boxes_a: list[Box], boxes_b: list[Box]) -> np.ndarray:
+    """Intersection over union of every box in `boxes_a` with every box in `boxes_b`, as the evaluation scores it."""
+    return np.array([[iou(a, b) for b in boxes_b] for a in boxes_a], float).reshape(len(boxes_a), len(boxes_b))
 
 
 def crops_of_page(
@@ -70,9 +65,9 @@ def crops_of_page(
     is_whole = np.array([whole for _, whole in readings], bool)
     if not parts:
         return np.zeros((0, MNIST_SIZE, MNIST_SIZE), np.float32), np.zeros(0, np.int64)
-    part_boxes = np.array([part.box for part in parts])
-    overlap = _iou_matrix(part_boxes, np.array(digit_boxes).reshape(-1, 4))
-    near_ignored = _iou_matrix(part_boxes, np.array(ignored).reshape(-1, 4)).max(axis=1, initial=0.0)
+    part_boxes = [part.box for part in parts]
+    overlap = _iou_matrix(part_boxes, list(digit_boxes))
+    near_ignored = _iou_matrix(part_boxes, list(ignored)).max(axis=1, initial=0.0)
     best = overlap.max(axis=1, initial=0.0)
     crops, labels = [], []
     for index, part in enumerate(parts):
