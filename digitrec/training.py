@@ -36,7 +36,11 @@ class TrainingConfig:
     """Camera-style renderings of training digits added to the clean ones."""
     segmenter_pages: int = 500
     """Synthetic photos of training digits whose crops, cut by the reader's own segmenter, are
-    added (digits and "not a digit" regions alike; see `digitrec.page_crops`)."""
+    added (digits and "not a digit" regions alike; see `digitrec.page_crops`)..."""
+    segmenter_marked_pages: int = 100
+    """...with this many more pages of 10-16 non-digit marks each..."""
+    segmenter_touching_pairs: int = 1500
+    """...and this many photos of two touching digits, whose merged blobs are "not a digit"."""
     not_a_digit_count: int = 8000
     rotation_degrees: float = 12.0
     """Largest random rotation of a training digit, drawn afresh every epoch..."""
@@ -50,7 +54,8 @@ class TrainingConfig:
 
 
 QUICK_CONFIG = TrainingConfig(
-    epochs=2, validation_size=300, camera_copies=600, segmenter_pages=12, not_a_digit_count=300, train_subset=3000
+    epochs=2, validation_size=300, camera_copies=600, segmenter_pages=12, segmenter_marked_pages=2,
+    segmenter_touching_pairs=20, not_a_digit_count=300, train_subset=3000,
 )
 """A tiny run that exercises every step in a minute or two, for tests."""
 
@@ -92,11 +97,12 @@ def assemble_training_set(mnist: DigitDataset, usps: DigitDataset | None, config
     composition["not_a_digit"] = config.not_a_digit_count
     if config.segmenter_pages:
         # Pages written with the training digits only: the validation and test digits stay unseen.
-        with tqdm(total=config.segmenter_pages, unit="page", desc="segmenter crops") as bar:
-            page_x, page_y = segmenter_crops(
-                clean_x, clean_y, config.seed, replace(DEFAULT_PAGE_CROPS, pages=config.segmenter_pages),
-                progress=bar.update,
-            )
+        crop_config = replace(DEFAULT_PAGE_CROPS, pages=config.segmenter_pages,
+                              marked_pages=config.segmenter_marked_pages,
+                              touching_pairs=config.segmenter_touching_pairs)
+        photos = crop_config.pages + crop_config.marked_pages + crop_config.touching_pairs
+        with tqdm(total=photos, unit="photo", desc="segmenter crops") as bar:
+            page_x, page_y = segmenter_crops(clean_x, clean_y, config.seed, crop_config, progress=bar.update)
         parts_x.append(page_x)
         parts_y.append(page_y)
         composition["segmenter_crops"] = int(np.sum(page_y != NOT_A_DIGIT))
