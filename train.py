@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
     summary = {key: metrics[key] for key in ("mnist_test_accuracy", "usps_test_accuracy", "camera_style_mnist_test_accuracy",
-                                              "not_a_digit_marks_rejected", "tflite_max_probability_difference",
+                                              "not_a_digit_marks_rejected", "tflite_same_reading",
                                               "parameters", "training_seconds") if key in metrics}
     print(json.dumps(summary, indent=2))
     print(f"wrote {args.out or 'models'}/{args.name}.keras, {args.name}.tflite, metrics.json and plots")

@@ -26,7 +26,9 @@ def test_quick_training_writes_model_export_metrics_and_plots(quick_run):
     for name in ("digits.keras", "digits.tflite", "metrics.json", "training_curves.png", "confusion_matrix.png"):
         assert (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["tflite_max_probability_difference"] < 1e-3
+    # The export is quantised to 8 bits: nearly every reading is the Keras model's, probabilities close.
+    assert metrics["tflite_same_reading"] >= 0.99
+    assert metrics["tflite_mean_probability_difference"] < 0.01
     assert metrics["epochs"] == 2 and metrics["seed"] == 3
     assert sum(sum(row) for row in metrics["mnist_test_confusion"]) == 10000
     assert set(metrics["mnist_test_per_class_accuracy"]) == {str(d) for d in range(10)}
@@ -54,7 +56,9 @@ def test_keras_and_tflite_runtimes_agree_on_the_quick_model(quick_run, mnist):
     lite = DigitClassifier(tflite_path)
     assert compiled.runtime == "keras-compiled" and lite.runtime == "litert"
     batch = mnist.x_test[:37, ..., None]
-    assert np.abs(compiled.probabilities(batch) - lite.probabilities(batch)).max() < 1e-3
+    compiled_probabilities, lite_probabilities = compiled.probabilities(batch), lite.probabilities(batch)
+    assert np.mean(compiled_probabilities.argmax(axis=1) == lite_probabilities.argmax(axis=1)) >= 0.97
+    assert np.abs(compiled_probabilities - lite_probabilities).mean() < 0.01
 
 
 def test_training_refuses_a_missing_data_file(tmp_path, capsys):
@@ -90,4 +94,7 @@ def test_shipped_tflite_matches_the_keras_weights(mnist):
     model = keras.saving.load_model(SHIPPED_MODEL, compile=False)
     batch = mnist.x_test[:500, ..., None]
     expected = model(batch, training=False).numpy()
-    assert np.abs(DigitClassifier(SHIPPED_MODEL.with_suffix(".tflite")).probabilities(batch) - expected).max() < 1e-3
+    lite = DigitClassifier(SHIPPED_MODEL.with_suffix(".tflite")).probabilities(batch)
+    # 8-bit weights: the same reading for all but a few crops in a thousand, probabilities close.
+    assert np.mean(lite.argmax(axis=1) == expected.argmax(axis=1)) >= 0.998
+    assert np.abs(lite - expected).mean() < 1e-3 and np.abs(lite - expected).max() < 0.2
