@@ -75,10 +75,9 @@ def estimate_stroke_width(mask: np.ndarray) -> float:
 
 
 def _crop_to_ink(mask: np.ndarray) -> np.ndarray:
-    points = cv2.findNonZero(mask)
-    if points is None:
+    x, y, w, h = cv2.boundingRect(mask)  # of the nonzero pixels of a uint8 image
+    if w == 0:
         raise EmptyCropError("the crop holds no ink")
-    x, y, w, h = cv2.boundingRect(points)
     return mask[y : y + h, x : x + w]
 
 
@@ -137,13 +136,14 @@ def normalise_mask_to_mnist(mask: np.ndarray) -> np.ndarray:
     centre_x = float(digit.sum(axis=0) @ np.arange(box_w)) / mass
     centre_y = float(digit.sum(axis=1) @ np.arange(box_h)) / mass
     # Shift the centre of mass onto (14, 14) as MNIST does, but never push ink off the image.
-    shift_x = float(np.clip(MNIST_SIZE / 2 - centre_x, 0, MNIST_SIZE - box_w))
-    shift_y = float(np.clip(MNIST_SIZE / 2 - centre_y, 0, MNIST_SIZE - box_h))
+    shift_x = min(max(MNIST_SIZE / 2 - centre_x, 0.0), float(MNIST_SIZE - box_w))
+    shift_y = min(max(MNIST_SIZE / 2 - centre_y, 0.0), float(MNIST_SIZE - box_h))
     transform = np.float32([[1, 0, shift_x], [0, 1, shift_y]])
     placed = cv2.warpAffine(
         digit, transform, (MNIST_SIZE, MNIST_SIZE), flags=cv2.INTER_LINEAR, borderValue=0
     )
-    return np.clip(placed, 0.0, 1.0)
+    # Area and linear interpolation of values in [0, 1] stay in it, but for rounding above 1.
+    return np.minimum(placed, 1.0, out=placed)
 
 
 def normalise_to_mnist(crop: np.ndarray, ink: InkPolarity = "auto") -> np.ndarray:

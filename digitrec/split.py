@@ -58,17 +58,18 @@ def _seams(mask: np.ndarray, bands: list[tuple[int, int]], step_cost: float) -> 
     cost = np.full((len(bands), rows, width), np.inf)
     for index, (low, high) in enumerate(bands):
         cost[index, :, : high - low] = mask[:, low:high]
-    wall = np.full((len(bands), 1), np.inf)
-    total = cost[:, 0].copy()
+    # The running cost of the best path to each column, between walls that no path can cross.
+    walled = np.full((len(bands), width + 2), np.inf)
+    total = walled[:, 1:-1]
+    total[:] = cost[:, 0]
     moves = np.zeros((rows, len(bands), width), np.int8)
     for row in range(1, rows):
-        options = np.stack([
-            np.hstack([wall, total[:, :-1]]) + step_cost,
-            total,
-            np.hstack([total[:, 1:], wall]) + step_cost,
-        ])
-        moves[row] = options.argmin(axis=0) - 1
-        total = options.min(axis=0) + cost[:, row]
+        from_left = walled[:, :-2] + step_cost
+        from_right = walled[:, 2:] + step_cost
+        best = np.minimum(np.minimum(from_left, total), from_right)
+        # Ties go left, then straight down, then right.
+        moves[row] = np.where(from_left == best, -1, np.where(total == best, 0, 1))
+        total[:] = best + cost[:, row]
     which = np.arange(len(bands))
     path = np.empty((len(bands), rows), np.int64)
     path[:, -1] = total.argmin(axis=1)

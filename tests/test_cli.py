@@ -19,8 +19,9 @@ import live_digits
 from digitrec.pipeline import read_frames
 from digitrec.reader import DigitReader
 from digitrec.sinks import JsonLinesSink
-from digitrec.sources import open_source
+from digitrec.sources import FrameSource, SourceError, open_source
 from digitrec.synth import StrokeGlyphs, make_video, write_video
+from digitrec.types import Frame
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "digits.keras"
@@ -135,6 +136,45 @@ def test_results_are_on_disk_as_soon_as_each_frame_is_read(video_path, tmp_path)
         assert len(out_json.read_text().splitlines()) == 1
         next(frames)
         assert len(out_json.read_text().splitlines()) == 2
+
+
+class _FailingSource(FrameSource):
+    """The sample photo as `good` frames of a video, then the error a dead stream raises."""
+
+    def __init__(self, good: int):
+        super().__init__()
+        self.good = good
+        self.fetched = 0
+
+    def __iter__(self):
+        image = cv2.imread(str(SAMPLE))
+        for index in range(self.good):
+            self.fetched += 1
+            yield Frame(index=index, image=image, source="failing", time=index / 30.0)
+        raise SourceError("the stream died")
+
+
+def test_segmenting_ahead_gives_the_frame_by_frame_results_and_loses_nothing_before_an_error(tmp_path):
+    reader = DigitReader(MODEL)
+    image = cv2.imread(str(SAMPLE))
+    expected = reader.read(Frame(index=0, image=image, source="failing", time=0.0))
+    out_json = tmp_path / "failing.jsonl"
+    source = _FailingSource(good=3)
+    read = []
+    with JsonLinesSink(out_json) as sink, pytest.raises(SourceError, match="died"):
+        for frame in read_frames(source, reader, [sink], [], annotate=False):
+            read.append(frame.result)
+    # Every good frame was read, in order, as reading it alone does, and written before the error.
+    assert [result.frame.index for result in read] == [0, 1, 2]
+    for result in read:
+        assert [(d.box, d.digit) for d in result.detections] == [(d.box, d.digit) for d in expected.detections]
+    assert len(out_json.read_text().splitlines()) == 3
+
+
+def test_segmenting_ahead_fetches_no_frame_past_max_frames():
+    source = _FailingSource(good=10)
+    frames = list(read_frames(source, DigitReader(MODEL), [], [], annotate=False, max_frames=2))
+    assert len(frames) == 2 and source.fetched == 2
 
 
 @pytest.mark.parametrize("args, message", [
