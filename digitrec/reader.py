@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +20,6 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "digits.kera
 
 DEFAULT_MIN_CONFIDENCE = 0.5
 """Digits read with less confidence than this are not reported."""
-
-
-@dataclass
-class SegmentedFrame:
-    """What `DigitReader.segment` finds in a frame: candidate digits and the ways to read each."""
-
-    regions: list[Region]
-    line_heights: np.ndarray
-    """Per region, the digit height of its line."""
-    hypotheses: list[list[list[Region]]]
-    """Per region, its readings: whole, then cut into touching digits (see `reading_hypotheses`)."""
-    mask: np.ndarray
-    """The frame's thresholded ink."""
-    milliseconds: float
 
 
 class DigitReader:
@@ -59,26 +44,18 @@ class DigitReader:
         self.last_mask: np.ndarray | None = None
         """The thresholded ink of the last frame, for the window's mask view."""
 
-    def segment(self, frame: Frame) -> SegmentedFrame:
-        """The first stage alone: the frame's candidate digits and the cuts proposed for touching
-        ones. Safe to run on another thread while `read` finishes the previous frame (it touches no
-        state of the reader)."""
+    def read(self, frame: Frame) -> FrameResult:
+        """Find, read and group the digits of one frame."""
+        timings: dict[str, float] = {}
         started = time.perf_counter()
-        regions, mask = segment_digits(frame.image, self.segmentation)
-        # Each region is read whole and, when it is wide for its line, also cut into touching digits.
+        regions, self.last_mask = segment_digits(frame.image, self.segmentation)
+        timings["segment"] = _elapsed_ms(started)
+
+        started = time.perf_counter()
+        # Each region is read whole and, when it is wide for its line, cut into touching digits;
+        # every candidate goes into the one batch, and the classifier's confidences pick the reading.
         heights = line_heights(regions)
         hypotheses = reading_hypotheses(regions, self.splitting, heights)
-        return SegmentedFrame(regions, heights, hypotheses, mask, _elapsed_ms(started))
-
-    def read(self, frame: Frame, segmented: SegmentedFrame | None = None) -> FrameResult:
-        """Find, read and group the digits of one frame (`segmented`: its `segment`, if done already)."""
-        segmented = segmented if segmented is not None else self.segment(frame)
-        self.last_mask = segmented.mask
-        hypotheses, heights = segmented.hypotheses, segmented.line_heights
-        timings: dict[str, float] = {"segment": segmented.milliseconds}
-
-        started = time.perf_counter()
-        # Every candidate goes into the one batch, and the classifier's confidences pick the reading.
         parts = [part for options in hypotheses for option in options for part in option]
         batch, normalised = normalise_regions(parts)
         timings["normalise"] = _elapsed_ms(started)

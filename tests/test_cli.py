@@ -154,7 +154,7 @@ class _FailingSource(FrameSource):
         raise SourceError("the stream died")
 
 
-def test_segmenting_ahead_gives_the_frame_by_frame_results_and_loses_nothing_before_an_error(tmp_path):
+def test_every_frame_before_a_source_error_is_read_and_written(tmp_path):
     reader = DigitReader(MODEL)
     image = cv2.imread(str(SAMPLE))
     expected = reader.read(Frame(index=0, image=image, source="failing", time=0.0))
@@ -171,7 +171,7 @@ def test_segmenting_ahead_gives_the_frame_by_frame_results_and_loses_nothing_bef
     assert len(out_json.read_text().splitlines()) == 3
 
 
-def test_segmenting_ahead_fetches_no_frame_past_max_frames():
+def test_no_frame_past_max_frames_is_fetched():
     source = _FailingSource(good=10)
     frames = list(read_frames(source, DigitReader(MODEL), [], [], annotate=False, max_frames=2))
     assert len(frames) == 2 and source.fetched == 2
