@@ -46,6 +46,9 @@ class SegmentationConfig:
     half of a broken '4'), not a digit of its own..."""
     piece_overlap: float = 0.1
     """...and joins that neighbour when their x-ranges overlap by this fraction of the narrower one."""
+    whole_digit_height: float = 0.7
+    """Two components one above the other that are both at least this fraction of the frame's
+    typical digit height are digits of two lines written close together, never one broken digit."""
     horizontal_line_length: float = 0.15
     """A ruled line is at least this fraction of the frame's width long..."""
     vertical_line_length: float = 0.3
@@ -134,8 +137,11 @@ def _max_pool_2x2(mask: np.ndarray) -> np.ndarray:
     return padded[0::2, 0::2] | padded[1::2, 0::2] | padded[0::2, 1::2] | padded[1::2, 1::2]
 
 
-def _merge_groups(boxes: np.ndarray, config: SegmentationConfig) -> list[list[int]]:
-    """Union components stacked one above the other (a broken stroke, a '5''s flag) into digits."""
+def _merge_groups(boxes: np.ndarray, config: SegmentationConfig, digit_height: float) -> list[list[int]]:
+    """Union components stacked one above the other (a broken stroke, a '5''s flag) into digits.
+
+    `digit_height` is the frame's typical digit height: two whole digits one above the other
+    (lines written close together) stay apart."""
     parent = list(range(len(boxes)))
 
     def find(i: int) -> int:
@@ -157,7 +163,8 @@ def _merge_groups(boxes: np.ndarray, config: SegmentationConfig) -> list[list[in
         & (overlap_x >= config.piece_overlap * narrower)
         & (gap_y <= config.merge_gap * taller)
     )
-    mergeable = stacked | piece
+    two_lines = (gap_y > 0) & (shorter >= config.whole_digit_height * digit_height)
+    mergeable = (stacked | piece) & ~two_lines
     for i, j in zip(*np.nonzero(np.triu(mergeable, 1))):
         root_i, root_j = find(int(i)), find(int(j))
         if root_i != root_j:
@@ -199,7 +206,9 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
     regions: list[Region] = []
     if len(boxes) == 0:
         return regions, mask
-    for group in _merge_groups(boxes, config):
+    digit_sized = boxes[:, 3][boxes[:, 3] >= min_h]
+    digit_height = float(np.median(digit_sized)) if len(digit_sized) else float("inf")
+    for group in _merge_groups(boxes, config, digit_height):
         ids = component_ids[group]
         x0 = int(boxes[group, 0].min())
         y0 = int(boxes[group, 1].min())

@@ -1,0 +1,44 @@
+"""Segmentation: which strokes make one digit."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from digitrec.segment import segment_digits
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _page_with(texts: list[tuple[str, tuple[int, int]]], height: int = 40) -> np.ndarray:
+    """A white 640x480 page with each text written in dark ink, its baseline-left at the point given."""
+    page = np.full((480, 640, 3), 245, np.uint8)
+    scale = cv2.getFontScaleFromHeight(FONT, height, 3)
+    for text, origin in texts:
+        cv2.putText(page, text, origin, FONT, scale, (40, 30, 30), 3, cv2.LINE_AA)
+    return page
+
+
+def _boxes(page: np.ndarray) -> list[tuple[int, int, int, int]]:
+    regions, _ = segment_digits(page)
+    return sorted(region.box for region in regions)
+
+
+def test_digits_of_two_lines_written_close_together_stay_apart():
+    # A line of digits, and below its '0' a '9' of the next line, 6 px under it.
+    page = _page_with([("40 7 2", (100, 140)), ("9", (133, 178))])
+    boxes = _boxes(page)
+    tall = [box for box in boxes if box[3] > 60]
+    assert tall == [], f"two lines merged into one region: {boxes}"
+    column = [box for box in boxes if box[0] < 145 < box[0] + box[2]]
+    assert len(column) == 2, boxes
+
+
+def test_a_digit_broken_across_its_waist_is_still_one_region():
+    page = _page_with([("8 3 5 2", (100, 140))])
+    # Break the '8' into a top and a bottom loop with a thin strip of paper.
+    region = _boxes(page)[0]
+    x, y, w, h = region
+    page[y + h // 2 - 1 : y + h // 2 + 2, x - 2 : x + w + 2] = 245
+    broken = _boxes(page)
+    assert len(broken) == 4 and broken[0][3] >= 0.9 * h, broken
