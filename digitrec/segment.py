@@ -46,6 +46,9 @@ class SegmentationConfig:
     half of a broken '4'), not a digit of its own..."""
     piece_overlap: float = 0.1
     """...and joins that neighbour when their x-ranges overlap by this fraction of the narrower one."""
+    fragments_height: float = 1.2
+    """Pieces of a broken digit may lie `merge_gap` of the frame's typical digit height apart when
+    together they are at most this multiple of it tall."""
     whole_digit_height: float = 0.7
     """Two components one above the other that are both at least this fraction of the frame's
     typical digit height are digits of two lines written close together, never one broken digit."""
@@ -157,12 +160,14 @@ def _merge_groups(boxes: np.ndarray, config: SegmentationConfig, digit_height: f
     gap_y = np.maximum(y0[:, None], y0[None, :]) - np.minimum(y1[:, None], y1[None, :])
     taller = np.maximum(boxes[:, 3][:, None], boxes[:, 3][None, :])
     shorter = np.minimum(boxes[:, 3][:, None], boxes[:, 3][None, :])
-    stacked = (overlap_x >= config.merge_overlap * narrower) & (gap_y <= config.merge_gap * taller)
-    piece = (
-        (shorter < config.piece_height * taller)
-        & (overlap_x >= config.piece_overlap * narrower)
-        & (gap_y <= config.merge_gap * taller)
+    # Fragments of a digit whose middle faded out are small beside the gap between them: measure
+    # that gap against the digit height too, as long as together they are no taller than a digit.
+    union_h = np.maximum(y1[:, None], y1[None, :]) - np.minimum(y0[:, None], y0[None, :])
+    close = (gap_y <= config.merge_gap * taller) | (
+        (gap_y <= config.merge_gap * digit_height) & (union_h <= config.fragments_height * digit_height)
     )
+    stacked = (overlap_x >= config.merge_overlap * narrower) & close
+    piece = (shorter < config.piece_height * taller) & (overlap_x >= config.piece_overlap * narrower) & close
     two_lines = (gap_y > 0) & (shorter >= config.whole_digit_height * digit_height)
     mergeable = (stacked | piece) & ~two_lines
     for i, j in zip(*np.nonzero(np.triu(mergeable, 1))):
