@@ -49,6 +49,9 @@ class SegmentationConfig:
     fragments_height: float = 1.2
     """Pieces of a broken digit may lie `merge_gap` of the frame's typical digit height apart when
     together they are at most this multiple of it tall."""
+    components_for_height: int = 4
+    """The frame's typical digit height (for the two rules above and below) is the median height
+    of its digit-sized components, when it has at least this many; else those rules are off."""
     whole_digit_height: float = 0.7
     """Two components one above the other that are both at least this fraction of the frame's
     typical digit height are digits of two lines written close together, never one broken digit."""
@@ -140,11 +143,12 @@ def _max_pool_2x2(mask: np.ndarray) -> np.ndarray:
     return padded[0::2, 0::2] | padded[1::2, 0::2] | padded[0::2, 1::2] | padded[1::2, 1::2]
 
 
-def _merge_groups(boxes: np.ndarray, config: SegmentationConfig, digit_height: float) -> list[list[int]]:
+def _merge_groups(boxes: np.ndarray, config: SegmentationConfig, digit_height: float | None) -> list[list[int]]:
     """Union components stacked one above the other (a broken stroke, a '5''s flag) into digits.
 
-    `digit_height` is the frame's typical digit height: two whole digits one above the other
-    (lines written close together) stay apart."""
+    `digit_height` is the frame's typical digit height, None when unknown: with it, two whole
+    digits one above the other (lines written close together) stay apart, and the fragments of
+    a digit whose middle faded out join."""
     parent = list(range(len(boxes)))
 
     def find(i: int) -> int:
@@ -162,14 +166,15 @@ def _merge_groups(boxes: np.ndarray, config: SegmentationConfig, digit_height: f
     shorter = np.minimum(boxes[:, 3][:, None], boxes[:, 3][None, :])
     # Fragments of a digit whose middle faded out are small beside the gap between them: measure
     # that gap against the digit height too, as long as together they are no taller than a digit.
-    union_h = np.maximum(y1[:, None], y1[None, :]) - np.minimum(y0[:, None], y0[None, :])
-    close = (gap_y <= config.merge_gap * taller) | (
-        (gap_y <= config.merge_gap * digit_height) & (union_h <= config.fragments_height * digit_height)
-    )
+    close = gap_y <= config.merge_gap * taller
+    if digit_height is not None:
+        union_h = np.maximum(y1[:, None], y1[None, :]) - np.minimum(y0[:, None], y0[None, :])
+        close |= (gap_y <= config.merge_gap * digit_height) & (union_h <= config.fragments_height * digit_height)
     stacked = (overlap_x >= config.merge_overlap * narrower) & close
     piece = (shorter < config.piece_height * taller) & (overlap_x >= config.piece_overlap * narrower) & close
-    two_lines = (gap_y > 0) & (shorter >= config.whole_digit_height * digit_height)
-    mergeable = (stacked | piece) & ~two_lines
+    mergeable = stacked | piece
+    if digit_height is not None:
+        mergeable &= ~((gap_y > 0) & (shorter >= config.whole_digit_height * digit_height))  # two lines
     for i, j in zip(*np.nonzero(np.triu(mergeable, 1))):
         root_i, root_j = find(int(i)), find(int(j))
         if root_i != root_j:
@@ -212,7 +217,8 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
     if len(boxes) == 0:
         return regions, mask
     digit_sized = boxes[:, 3][boxes[:, 3] >= min_h]
-    digit_height = float(np.median(digit_sized)) if len(digit_sized) else float("inf")
+    # Too few components to tell a digit's height from its pieces' (one broken digit alone).
+    digit_height = float(np.median(digit_sized)) if len(digit_sized) >= config.components_for_height else None
     for group in _merge_groups(boxes, config, digit_height):
         ids = component_ids[group]
         x0 = int(boxes[group, 0].min())
