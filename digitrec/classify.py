@@ -49,7 +49,7 @@ def export_tflite(model, path: str | os.PathLike, quantize: bool = True) -> Path
     With `quantize` (the default) the weights are stored as 8-bit integers and LiteRT quantises
     each batch's activations on the fly (post-training dynamic-range quantisation; inputs and
     outputs stay float32). On this project's CNN that classifies a batch 3.7 times faster than
-    float32 and changed no MNIST test reading but one: probabilities move by 1e-4 on average.
+    float32 and changed one MNIST test reading in 10 000: probabilities move by 4e-5 on average.
     """
     import tensorflow as tf
 

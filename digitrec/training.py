@@ -285,6 +285,8 @@ def run_training(
             "tflite_max_probability_difference": float(tflite_difference.max()),
             "tflite_mean_probability_difference": float(tflite_difference.mean()),
             "tflite_same_reading": float(np.mean(tflite_probabilities.argmax(1) == keras_probabilities.argmax(1))),
+            "keras_mnist_test_accuracy": float(np.mean(keras_probabilities[:, :10].argmax(1) == mnist.y_test)),
+            "measured_through": f"{out_dir / tflite_path.name} (8-bit weights), as the reader runs it",
             "parameters": int(model.count_params()),
             "training_seconds": round(train_seconds, 1),
             "total_seconds": round(time.perf_counter() - started, 1),

@@ -29,6 +29,7 @@ def test_quick_training_writes_model_export_metrics_and_plots(quick_run):
     # The export is quantised to 8 bits: nearly every reading is the Keras model's, probabilities close.
     assert metrics["tflite_same_reading"] >= 0.99
     assert metrics["tflite_mean_probability_difference"] < 0.01
+    assert abs(metrics["keras_mnist_test_accuracy"] - metrics["mnist_test_accuracy"]) < 0.02
     assert metrics["epochs"] == 2 and metrics["seed"] == 3
     assert sum(sum(row) for row in metrics["mnist_test_confusion"]) == 10000
     assert set(metrics["mnist_test_per_class_accuracy"]) == {str(d) for d in range(10)}
