@@ -24,16 +24,21 @@ ReadFn = Callable[[np.ndarray], FrameResult]
 """read_fn(image_bgr) -> FrameResult."""
 
 
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
+def intersection(a: Box, b: Box) -> int:
+    """Area shared by two (x, y, w, h) boxes."""
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
     inter_w = min(ax + aw, bx + bw) - max(ax, bx)
     inter_h = min(ay + ah, by + bh) - max(ay, by)
-    if inter_w <= 0 or inter_h <= 0:
+    return inter_w * inter_h if inter_w > 0 and inter_h > 0 else 0
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    inter = intersection(a, b)
+    if inter == 0:
         return 0.0
-    inter = inter_w * inter_h
-    return inter / float(aw * ah + bw * bh - inter)
+    return inter / float(a[2] * a[3] + b[2] * b[3] - inter)
 
 
 def _greedy_pairs(truth: Sequence[Box], found: Sequence[Box], threshold: float) -> list[tuple[int, int]]:

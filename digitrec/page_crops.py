@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from digitrec.augment import NOT_A_DIGIT
-from digitrec.evaluation import IOU_THRESHOLD, iou
+from digitrec.evaluation import IOU_THRESHOLD, intersection, iou
 from digitrec.normalise import MNIST_SIZE, EmptyCropError, normalise_mask_to_mnist
 from digitrec.reader import reading_hypotheses
 from digitrec.segment import segment_digits
@@ -60,14 +60,8 @@ def _iou_matrix(boxes_a: list[Box], boxes_b: list[Box]) -> np.ndarray:
 
 def _cover_matrix(boxes_a: list[Box], boxes_b: list[Box]) -> np.ndarray:
     """The fraction of each box in `boxes_b` that each box in `boxes_a` covers."""
-    cover = np.zeros((len(boxes_a), len(boxes_b)))
-    for i, (ax, ay, aw, ah) in enumerate(boxes_a):
-        for j, (bx, by, bw, bh) in enumerate(boxes_b):
-            width = min(ax + aw, bx + bw) - max(ax, bx)
-            height = min(ay + ah, by + bh) - max(ay, by)
-            if width > 0 and height > 0:
-                cover[i, j] = width * height / max(bw * bh, 1)
-    return cover
+    return np.array([[intersection(a, b) / max(b[2] * b[3], 1) for b in boxes_b] for a in boxes_a],
+                    float).reshape(len(boxes_a), len(boxes_b))
 
 
 def crops_of_page(
