@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -184,6 +185,36 @@ def exact_numbers(
     )
 
 
+def frame_misses(truth: SyntheticPage, result: FrameResult, iou_threshold: float = IOU_THRESHOLD) -> list[dict]:
+    """What one frame got wrong, one record each, matched as `score_frame` counts them.
+
+    "missed": a truth digit no detection overlaps enough; "misread": one read as another digit
+    (`read_as`, `confidence`); "false": a detection lying on no digit (`on_mark` when on a mark).
+    Truth records carry the digit's `glyph` (the same in every frame of a video), so one hard
+    digit misread in 57 frames shows up as one glyph.
+    """
+    match = match_detections(truth.digits, result.detections, iou_threshold, truth.marks, truth.ignored)
+    found = dict(match.pairs)
+    records = []
+    for index, digit in enumerate(truth.digits):
+        record = {"kind": "missed", "digit": digit.digit, "box": list(digit.box), "glyph": digit.ident}
+        if index in found:
+            detection = result.detections[found[index]]
+            if detection.digit == digit.digit:
+                continue
+            record.update(kind="misread", read_as=detection.digit, confidence=round(detection.confidence, 3),
+                          read_box=list(detection.box))
+        records.append(record)
+    matched = set(found.values())
+    for index, detection in enumerate(result.detections):
+        if index in matched or any(iou(detection.box, box) >= IGNORE_IOU for box in truth.ignored):
+            continue
+        records.append({"kind": "false", "read_as": detection.digit, "confidence": round(detection.confidence, 3),
+                        "box": list(detection.box),
+                        "on_mark": any(iou(detection.box, box) >= IGNORE_IOU for box in truth.marks)})
+    return records
+
+
 def score_frame(truth: SyntheticPage, result: FrameResult, iou_threshold: float = IOU_THRESHOLD) -> Counts:
     """All the tallies of one frame against its truth."""
     counts = match_detections(
@@ -286,20 +317,24 @@ def evaluate_reader(
     pages: Iterable[SyntheticPage],
     condition: str | None = None,
     progress: Callable[[], object] | None = None,
+    misses: Callable[[int, list[dict]], object] | None = None,
 ) -> EvaluationReport:
     """Run `read_fn(image_bgr) -> FrameResult` on each page (in order) and tally per page condition.
 
     `condition` files every page under that name instead (used for videos); `progress` is
-    called once per page (e.g. a tqdm bar's update).
+    called once per page (e.g. a tqdm bar's update); `misses(frame_index, records)` gets each
+    frame's `frame_misses`.
     """
     report = EvaluationReport()
-    for page in pages:
+    for index, page in enumerate(pages):
         start = time.perf_counter()
         result = read_fn(page.image)
         elapsed = time.perf_counter() - start
         counts = score_frame(page, result)
         counts.seconds = elapsed
         report.add(condition or page.condition, counts)
+        if misses is not None:
+            misses(index, frame_misses(page, result))
         if progress is not None:
             progress()
     return report
@@ -331,6 +366,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", type=int, default=60, help="frames per video")
     parser.add_argument("--seed", type=int, default=7, help="the same seed gives the same pages and videos")
     parser.add_argument("--json", help="also write the report as JSON to this path")
+    parser.add_argument("--misses", metavar="PATH",
+                        help="also write every missed or misread digit and every false detection to this "
+                        "JSON Lines file, with its source, frame, box and reading, to see what the figures lose")
     return parser
 
 
@@ -369,18 +407,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return read
 
     report = EvaluationReport()
-    with tqdm(total=args.pages + args.videos * args.frames, unit="frame", file=sys.stderr) as bar:
+    try:
+        misses_to = open(args.misses, "w", encoding="utf-8") if args.misses else contextlib.nullcontext()
+    except OSError as error:
+        print(f"error: cannot write --misses {args.misses}: {error.strerror}", file=sys.stderr)
+        return 2
+    with misses_to as misses_file, tqdm(total=args.pages + args.videos * args.frames, unit="frame",
+                                        file=sys.stderr) as bar:
+
+        def misses_of(source: str) -> Callable[[int, list[dict]], object] | None:
+            if misses_file is None:
+                return None
+
+            def write(frame: int, records: list[dict]) -> None:
+                for record in records:
+                    misses_file.write(json.dumps({"source": source, "frame": frame, **record}) + "\n")
+                misses_file.flush()  # what was read is on disk even if the run is stopped
+
+            return write
+
         for i in range(args.pages):
             condition = CONDITIONS[i % len(CONDITIONS)]
             page = make_page(args.seed * 100_000 + i, glyphs, condition)
             source = f"synthetic/page{i:03d}-{condition}.png"
-            report = report.merge(evaluate_reader(read_with(reader, source), [page], progress=bar.update))
+            report = report.merge(evaluate_reader(read_with(reader, source), [page], progress=bar.update,
+                                                  misses=misses_of(source)))
         for i in range(args.videos):
             condition = CONDITIONS[i % len(CONDITIONS)]
             video = make_video(args.seed * 100_000 + 50_000 + i, glyphs, args.frames, condition=condition)
             fresh = DigitReader(args.model)  # one reader per video, so its tracker starts clean
-            read = read_with(fresh, f"synthetic/video{i:02d}-{condition}.mp4", video.fps)
-            report = report.merge(evaluate_reader(read, video.truth, f"video:{condition}", bar.update))
+            source = f"synthetic/video{i:02d}-{condition}.mp4"
+            report = report.merge(evaluate_reader(read_with(fresh, source, video.fps), video.truth,
+                                                  f"video:{condition}", bar.update, misses=misses_of(source)))
     print(report.format_table())
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:

@@ -16,6 +16,7 @@ from digitrec.evaluation import (
     Counts,
     EvaluationReport,
     evaluate_reader,
+    frame_misses,
     iou,
     main,
     match_detections,
@@ -73,6 +74,26 @@ def test_one_wrong_label_costs_exactly_its_share():
     assert counts.recall == 1.0 and counts.precision == 1.0
     assert counts.label_accuracy == pytest.approx(4 / 5) and counts.read_rate == pytest.approx(4 / 5)
     assert counts.number_accuracy == pytest.approx(1 / 2)
+
+
+def test_misses_list_each_missed_misread_and_false_digit_once():
+    page = _page()
+    result = _perfect(page, page.image)
+    result.detections[1].digit = 8  # the '0' of "305" read as 8
+    del result.detections[4]  # the '7' of "27" not found
+    result.detections.append(Detection((250, 58, 12, 8), 1, 0.7, -1))  # a '1' on the mark
+    result.detections.append(Detection((200, 100, 10, 20), 4, 0.9, -1))  # a '4' on blank paper
+    misses = frame_misses(page, result)
+    assert sorted(m["kind"] for m in misses) == ["false", "false", "misread", "missed"]
+    misread = next(m for m in misses if m["kind"] == "misread")
+    assert (misread["digit"], misread["read_as"], misread["box"]) == (0, 8, [125, 50, 20, 30])
+    missed = next(m for m in misses if m["kind"] == "missed")
+    assert (missed["digit"], missed["box"]) == (7, [126, 149, 20, 31])
+    false = sorted((m["read_as"], m["on_mark"]) for m in misses if m["kind"] == "false")
+    assert false == [(1, True), (4, False)]
+    counts = score_frame(page, result)
+    assert counts.true_digits - counts.right == 2 and counts.false == 2  # the same errors the figures count
+    assert frame_misses(page, _perfect(page, page.image)) == []
 
 
 def test_an_extra_detection_lowers_precision_by_exactly_its_share():
@@ -191,6 +212,8 @@ def test_command_line_reads_pages_and_videos_in_order(tmp_path, capsys, monkeypa
         "m.keras",
         "--json",
         str(out),
+        "--misses",
+        str(tmp_path / "misses.jsonl"),
     ]
     assert main(argv) == 0
     table = capsys.readouterr().out
@@ -200,3 +223,17 @@ def test_command_line_reads_pages_and_videos_in_order(tmp_path, capsys, monkeypa
     assert seen[2][0] == seen[4][0] != seen[0][0] and seen[4][2] > seen[3][2]
     data = json.loads(out.read_text())
     assert data["overall"]["frames"] == 5 and data["overall"]["recall"] == 0.0
+    # The fake reader finds nothing, so every digit of every frame is listed as missed, once.
+    misses = [json.loads(line) for line in (tmp_path / "misses.jsonl").read_text().splitlines()]
+    assert len(misses) == data["overall"]["true_digits"] > 0
+    assert {m["kind"] for m in misses} == {"missed"}
+    assert {(m["source"], m["frame"]) for m in misses} == {(s[0], s[1]) for s in seen}
+
+
+def test_command_line_says_when_it_cannot_write_the_misses(tmp_path, capsys):
+    path = Path(os.environ.get("DIGITREC_MNIST") or MNIST_BESIDE_PROJECT)
+    if not path.exists():
+        pytest.skip(f"MNIST not found at {path}; set DIGITREC_MNIST")
+    argv = ["--data", str(path), "--pages", "1", "--videos", "0", "--misses", str(tmp_path / "no" / "m.jsonl")]
+    assert main(argv) == 2
+    assert "--misses" in capsys.readouterr().err
