@@ -139,6 +139,10 @@ class DigitMatch:
     pairs: list[tuple[int, int]]
     """(truth index, detection index)."""
     counts: Counts
+    false: list[int] = field(default_factory=list)
+    """Indices of the detections that match no truth digit (those on ignored boxes left out)..."""
+    false_on_marks: list[int] = field(default_factory=list)
+    """...and of those among them that lie on a non-digit mark."""
 
 
 def match_detections(
@@ -163,17 +167,17 @@ def match_detections(
     ]
     right = sum(truth_digits[ti].digit == detections[di].digit for ti, di in pairs)
     matched = {di for _, di in pairs}
-    unmatched = [detections[i] for i in kept if i not in matched]
-    on_marks = sum(any(iou(d.box, box) >= IGNORE_IOU for box in marks) for d in unmatched)
+    false = [i for i in kept if i not in matched]
+    on_marks = [i for i in false if any(iou(detections[i].box, box) >= IGNORE_IOU for box in marks)]
     counts = Counts(
         true_digits=len(truth_digits),
         detections=len(kept),
         found=len(pairs),
         right=right,
-        false=len(unmatched),
-        false_on_marks=on_marks,
+        false=len(false),
+        false_on_marks=len(on_marks),
     )
-    return DigitMatch(pairs, counts)
+    return DigitMatch(pairs, counts, false, on_marks)
 
 
 def exact_numbers(
@@ -190,8 +194,8 @@ def frame_misses(truth: SyntheticPage, result: FrameResult, iou_threshold: float
 
     "missed": a truth digit no detection overlaps enough; "misread": one read as another digit
     (`read_as`, `confidence`); "false": a detection lying on no digit (`on_mark` when on a mark).
-    Truth records carry the digit's `glyph` (the same in every frame of a video), so one hard
-    digit misread in 57 frames shows up as one glyph.
+    Truth records carry the digit's `glyph` (the same in every frame of a video), so a hard
+    digit misread in every frame shows up as one glyph.
     """
     match = match_detections(truth.digits, result.detections, iou_threshold, truth.marks, truth.ignored)
     found = dict(match.pairs)
@@ -205,13 +209,10 @@ def frame_misses(truth: SyntheticPage, result: FrameResult, iou_threshold: float
             record.update(kind="misread", read_as=detection.digit, confidence=round(detection.confidence, 3),
                           read_box=list(detection.box))
         records.append(record)
-    matched = set(found.values())
-    for index, detection in enumerate(result.detections):
-        if index in matched or any(iou(detection.box, box) >= IGNORE_IOU for box in truth.ignored):
-            continue
+    for index in match.false:
+        detection = result.detections[index]
         records.append({"kind": "false", "read_as": detection.digit, "confidence": round(detection.confidence, 3),
-                        "box": list(detection.box),
-                        "on_mark": any(iou(detection.box, box) >= IGNORE_IOU for box in truth.marks)})
+                        "box": list(detection.box), "on_mark": index in match.false_on_marks})
     return records
 
 
