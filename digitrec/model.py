@@ -20,13 +20,15 @@ BATCH_NORM_MOMENTUM = 0.9
 """Faster than Keras's 0.99, so the running statistics settle within short and fine-tuning runs."""
 
 
-def build_digit_cnn(num_classes: int = NUM_CLASSES) -> keras.Model:
+def build_digit_cnn(
+    num_classes: int = NUM_CLASSES, blocks: tuple[tuple[int, int], ...] = BLOCKS
+) -> keras.Model:
     """A small convolutional network (about 210 k parameters) whose head sees the 7x7 feature map
     whole: where a loop or a stroke sits (a 6 against a 9, an open or a closed 4) decides the digit,
-    and global average pooling would throw that away."""
+    and global average pooling would throw that away. `blocks` gives (filters, stride) per block."""
     inputs = keras.Input((MNIST_SIZE, MNIST_SIZE, 1), name="digit")
     x = inputs
-    for index, (filters, stride) in enumerate(BLOCKS):
+    for index, (filters, stride) in enumerate(blocks):
         x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"conv{index}")(x)
         x = layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"bn{index}")(x)
         x = layers.ReLU(name=f"relu{index}")(x)

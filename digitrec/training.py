@@ -17,7 +17,7 @@ from tqdm import tqdm
 from digitrec.augment import NOT_A_DIGIT, camera_digits, not_a_digit_marks
 from digitrec.classify import DigitClassifier, export_tflite, tflite_path_for
 from digitrec.data import DigitDataset, load_mnist, load_usps
-from digitrec.model import NUM_CLASSES, build_digit_cnn
+from digitrec.model import BLOCKS, NUM_CLASSES, build_digit_cnn
 from digitrec.normalise import MNIST_SIZE
 from digitrec.page_crops import DEFAULT_PAGE_CROPS, segmenter_crops
 
@@ -27,6 +27,8 @@ class TrainingConfig:
     """Every number of a training run, in one place."""
 
     epochs: int = 16
+    conv_blocks: tuple[tuple[int, int], ...] = BLOCKS
+    """(filters, stride) of each convolution block of the CNN (`digitrec.model`)."""
     batch_size: int = 128
     peak_learning_rate: float = 3e-3
     warmup_fraction: float = 0.05
@@ -51,6 +53,13 @@ class TrainingConfig:
     train_subset: int | None = None
     """Use only this many MNIST training digits (quick runs)."""
     seed: int = 1
+    """Seed of the network's initial weights, shuffling and jitter..."""
+    data_seed: int | None = None
+    """...and of the assembled training set (which digits are held out, renderings, pages); None: `seed`."""
+
+    @property
+    def training_set_seed(self) -> int:
+        return self.seed if self.data_seed is None else self.data_seed
 
 
 QUICK_CONFIG = TrainingConfig(
@@ -74,7 +83,8 @@ class TrainingSet:
 
 def assemble_training_set(mnist: DigitDataset, usps: DigitDataset | None, config: TrainingConfig) -> TrainingSet:
     """Clean MNIST (and USPS) digits, their camera-style renderings, and non-digit marks."""
-    rng = np.random.default_rng(config.seed)
+    data_seed = config.training_set_seed
+    rng = np.random.default_rng(data_seed)
     order = rng.permutation(len(mnist.x_train))
     if config.train_subset:
         order = order[: config.train_subset + config.validation_size]
@@ -89,10 +99,10 @@ def assemble_training_set(mnist: DigitDataset, usps: DigitDataset | None, config
     pool_x, pool_y = np.concatenate(parts_x), np.concatenate(parts_y)
     pick = rng.choice(len(pool_x), size=min(config.camera_copies, len(pool_x)), replace=False)
     print(f"rendering {len(pick)} camera-style digits and {config.not_a_digit_count} non-digit marks ...")
-    parts_x.append(camera_digits(pool_x[pick], seed=config.seed + 1))
+    parts_x.append(camera_digits(pool_x[pick], seed=data_seed + 1))
     parts_y.append(pool_y[pick])
     composition["camera_style"] = len(pick)
-    parts_x.append(not_a_digit_marks(config.not_a_digit_count, clean_x, seed=config.seed + 2))
+    parts_x.append(not_a_digit_marks(config.not_a_digit_count, clean_x, seed=data_seed + 2))
     parts_y.append(np.full(config.not_a_digit_count, NOT_A_DIGIT, np.int64))
     composition["not_a_digit"] = config.not_a_digit_count
     if config.segmenter_pages:
@@ -102,7 +112,7 @@ def assemble_training_set(mnist: DigitDataset, usps: DigitDataset | None, config
                               touching_pairs=config.segmenter_touching_pairs)
         photos = crop_config.pages + crop_config.marked_pages + crop_config.touching_pairs
         with tqdm(total=photos, unit="photo", desc="segmenter crops") as bar:
-            page_x, page_y = segmenter_crops(clean_x, clean_y, config.seed, crop_config, progress=bar.update)
+            page_x, page_y = segmenter_crops(clean_x, clean_y, data_seed, crop_config, progress=bar.update)
         parts_x.append(page_x)
         parts_y.append(page_y)
         composition["segmenter_crops"] = int(np.sum(page_y != NOT_A_DIGIT))
@@ -134,7 +144,7 @@ def jitter_digits(images: np.ndarray, rng: np.random.Generator, config: Training
 def train_model(training_set: TrainingSet, config: TrainingConfig):
     """Fit a fresh CNN with Adam and a warmed-up cosine learning rate; returns (model, history)."""
     keras.utils.set_random_seed(config.seed)
-    model = build_digit_cnn(NUM_CLASSES)
+    model = build_digit_cnn(NUM_CLASSES, config.conv_blocks)
     steps = config.epochs * int(np.ceil(len(training_set.x_train) / config.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, steps, warmup_target=config.peak_learning_rate, warmup_steps=int(steps * config.warmup_fraction)
@@ -255,16 +265,36 @@ def run_training(
     config: TrainingConfig,
     model_name: str = "digits",
 ) -> dict:
-    """The whole run: load, assemble, train, export, evaluate, write metrics and plots."""
+    """The whole run: load, assemble, train, then export, evaluate and write the model card."""
     started = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     mnist = load_mnist(data_path)
     usps = load_usps(usps_path)
     training_set = assemble_training_set(mnist, usps, config)
     model, history = train_model(training_set, config)
     train_seconds = time.perf_counter() - started
+    return record_model(model, history, out_dir, config, mnist, usps, training_set.composition, model_name,
+                        {"training_seconds": round(train_seconds, 1)}, started)
 
+
+def record_model(
+    model,
+    history: dict,
+    out_dir: str | Path,
+    config: TrainingConfig,
+    mnist: DigitDataset,
+    usps: DigitDataset | None,
+    composition: dict[str, int],
+    model_name: str = "digits",
+    provenance: dict | None = None,
+    started: float | None = None,
+) -> dict:
+    """Save a trained model and its LiteRT export, measure them, and write metrics.json and plots.
+
+    `provenance` adds keys saying how and where it was trained (time, machine) to metrics.json.
+    """
+    started = time.perf_counter() if started is None else started
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     keras_path = out_dir / f"{model_name}.keras"
     model.save(keras_path)
     tflite_path = export_tflite(model, tflite_path_for(keras_path))
@@ -288,13 +318,14 @@ def run_training(
             "keras_mnist_test_accuracy": float(np.mean(keras_probabilities[:, :10].argmax(1) == mnist.y_test)),
             "measured_through": f"{out_dir / tflite_path.name} (8-bit weights), as the reader runs it",
             "parameters": int(model.count_params()),
-            "training_seconds": round(train_seconds, 1),
+            **(provenance or {}),
             "total_seconds": round(time.perf_counter() - started, 1),
             "epochs": config.epochs,
             "history": {key: [float(v) for v in values] for key, values in history.items()},
-            "data": {"mnist": mnist.source, "usps": usps.source if usps else None, **training_set.composition},
+            "data": {"mnist": mnist.source, "usps": usps.source if usps else None, **composition},
             "config": asdict(config),
             "seed": config.seed,
+            "data_seed": config.training_set_seed,
             "versions": _versions(),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         }
@@ -316,6 +347,7 @@ __all__ = [
     "assemble_training_set",
     "evaluate_classifier",
     "evaluate_saved_model",
+    "record_model",
     "run_training",
     "train_model",
 ]

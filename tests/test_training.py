@@ -16,7 +16,8 @@ SHIPPED_MODEL = ROOT / "models" / "digits.keras"
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory, mnist_path, usps_path):
     out = tmp_path_factory.mktemp("quick")
-    code = train.main(["--quick", "--data", str(mnist_path), "--usps", str(usps_path), "--out", str(out), "--seed", "3"])
+    code = train.main(["--quick", "--data", str(mnist_path), "--usps", str(usps_path), "--out", str(out), "--seed", "3",
+                       "--data-seed", "4"])
     return code, out
 
 
@@ -30,7 +31,7 @@ def test_quick_training_writes_model_export_metrics_and_plots(quick_run):
     assert metrics["tflite_same_reading"] >= 0.99
     assert metrics["tflite_mean_probability_difference"] < 0.01
     assert abs(metrics["keras_mnist_test_accuracy"] - metrics["mnist_test_accuracy"]) < 0.02
-    assert metrics["epochs"] == 2 and metrics["seed"] == 3
+    assert metrics["epochs"] == 2 and metrics["seed"] == 3 and metrics["data_seed"] == 4
     assert sum(sum(row) for row in metrics["mnist_test_confusion"]) == 10000
     assert set(metrics["mnist_test_per_class_accuracy"]) == {str(d) for d in range(10)}
     assert 0.0 <= metrics["usps_test_accuracy"] <= 1.0
@@ -60,6 +61,20 @@ def test_keras_and_tflite_runtimes_agree_on_the_quick_model(quick_run, mnist):
     compiled_probabilities, lite_probabilities = compiled.probabilities(batch), lite.probabilities(batch)
     assert np.mean(compiled_probabilities.argmax(axis=1) == lite_probabilities.argmax(axis=1)) >= 0.97
     assert np.abs(compiled_probabilities - lite_probabilities).mean() < 0.01
+
+
+def test_data_seed_alone_decides_the_assembled_training_set(mnist):
+    from dataclasses import replace
+
+    from digitrec.training import QUICK_CONFIG, assemble_training_set
+
+    small = replace(QUICK_CONFIG, segmenter_pages=0, camera_copies=50, not_a_digit_count=20, train_subset=300)
+    first = assemble_training_set(mnist, None, replace(small, seed=1, data_seed=5))
+    other_training_seed = assemble_training_set(mnist, None, replace(small, seed=2, data_seed=5))
+    other_data_seed = assemble_training_set(mnist, None, replace(small, seed=1, data_seed=6))
+    np.testing.assert_array_equal(first.x_train, other_training_seed.x_train)
+    np.testing.assert_array_equal(first.y_val, other_training_seed.y_val)
+    assert not np.array_equal(first.x_val, other_data_seed.x_val)
 
 
 def test_training_refuses_a_missing_data_file(tmp_path, capsys):
