@@ -118,6 +118,14 @@ def load_mnist(path: str | os.PathLike | None = None, flag: str = "--data") -> D
     )
 
 
+def training_split_order(count: int, data_seed: int) -> tuple[np.ndarray, np.random.Generator]:
+    """The order in which a training run with this data seed takes MNIST's training digits (the
+    first `validation_size` are held out to watch training and to choose between models; the rest
+    are trained on), and the random generator that goes on to draw the rest of its training set."""
+    rng = np.random.default_rng(data_seed)
+    return rng.permutation(count), rng
+
+
 def usps_to_mnist(images: np.ndarray) -> np.ndarray:
     """Resize USPS digits (stretched to fill 16x16) the MNIST way with the shared normaliser."""
     out = np.zeros((len(images), 28, 28), np.float32)

@@ -354,6 +354,22 @@ def load_test_glyphs(data_path: str | None):
     return MnistGlyphs(mnist.x_test, mnist.y_test)
 
 
+def load_held_out_glyphs(data_path: str | None, data_seed: int):
+    """The MNIST training digits that a training run with this data seed held out (never trained
+    on): pages written with them choose between trained models without looking at the test split.
+
+    Raises:
+        DataFileError: the MNIST file is missing or malformed; the message names the fix.
+    """
+    from digitrec.data import load_mnist, training_split_order
+    from digitrec.synth import MnistGlyphs
+    from digitrec.training import TrainingConfig
+
+    mnist = load_mnist(data_path)
+    held_out = training_split_order(len(mnist.x_train), data_seed)[0][: TrainingConfig.validation_size]
+    return MnistGlyphs(mnist.x_train[held_out], mnist.y_train[held_out])
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m digitrec.evaluation",
@@ -366,6 +382,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--videos", type=int, default=3, help="synthetic hand-held videos")
     parser.add_argument("--frames", type=int, default=60, help="frames per video")
     parser.add_argument("--seed", type=int, default=7, help="the same seed gives the same pages and videos")
+    parser.add_argument("--held-out", type=int, metavar="DATA_SEED",
+                        help="write the pages with the MNIST training digits that training with this --data-seed "
+                        "held out, instead of the test split: to choose between models without the test split")
     parser.add_argument("--json", help="also write the report as JSON to this path")
     parser.add_argument("--misses", metavar="PATH",
                         help="also write every missed or misread digit and every false detection to this "
@@ -386,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from digitrec.types import Frame
 
     try:
-        glyphs = load_test_glyphs(args.data)
+        glyphs = load_test_glyphs(args.data) if args.held_out is None else load_held_out_glyphs(args.data, args.held_out)
     except DataFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

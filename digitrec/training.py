@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from digitrec.augment import NOT_A_DIGIT, camera_digits, not_a_digit_marks
 from digitrec.classify import DigitClassifier, export_tflite, tflite_path_for
-from digitrec.data import DigitDataset, load_mnist, load_usps
+from digitrec.data import DigitDataset, load_mnist, load_usps, training_split_order
 from digitrec.model import BLOCKS, NUM_CLASSES, build_digit_cnn
 from digitrec.normalise import MNIST_SIZE
 from digitrec.page_crops import DEFAULT_PAGE_CROPS, segmenter_crops
@@ -84,8 +84,7 @@ class TrainingSet:
 def assemble_training_set(mnist: DigitDataset, usps: DigitDataset | None, config: TrainingConfig) -> TrainingSet:
     """Clean MNIST (and USPS) digits, their camera-style renderings, and non-digit marks."""
     data_seed = config.training_set_seed
-    rng = np.random.default_rng(data_seed)
-    order = rng.permutation(len(mnist.x_train))
+    order, rng = training_split_order(len(mnist.x_train), data_seed)
     if config.train_subset:
         order = order[: config.train_subset + config.validation_size]
     val_index, train_index = order[: config.validation_size], order[config.validation_size :]

@@ -77,6 +77,21 @@ def test_data_seed_alone_decides_the_assembled_training_set(mnist):
     assert not np.array_equal(first.x_val, other_data_seed.x_val)
 
 
+def test_evaluation_pages_can_be_written_with_exactly_the_digits_training_held_out(mnist, mnist_path):
+    from dataclasses import replace
+
+    from digitrec.evaluation import load_held_out_glyphs
+    from digitrec.training import QUICK_CONFIG, assemble_training_set
+
+    small = replace(QUICK_CONFIG, segmenter_pages=0, camera_copies=50, not_a_digit_count=20, data_seed=5)
+    held_out = assemble_training_set(mnist, None, small)
+    glyphs = load_held_out_glyphs(str(mnist_path), 5)
+    assert len(glyphs.images) == 1000  # TrainingConfig's validation_size; the quick run holds out its first 300
+    np.testing.assert_allclose(glyphs.images[: len(held_out.x_val)], held_out.x_val[..., 0], atol=1 / 255)
+    trained = {row.tobytes() for row in (held_out.x_train[: held_out.composition["mnist"], ..., 0] * 255).round().astype(np.uint8)}
+    assert not any((image * 255).round().astype(np.uint8).tobytes() in trained for image in glyphs.images[:300])
+
+
 def test_training_refuses_a_missing_data_file(tmp_path, capsys):
     assert train.main(["--quick", "--data", str(tmp_path / "none.npz"), "--out", str(tmp_path)]) == 2
     assert "none.npz: no such file" in capsys.readouterr().err
