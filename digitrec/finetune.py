@@ -28,9 +28,11 @@ class FinetuneConfig:
     shipped weights are moved, not rebuilt."""
     user_copies: int = 8
     """Each of the user's training crops appears this many times per epoch, freshly jittered."""
-    replay_per_user_crop: float = 2.0
+    replay_per_user_crop: float = 4.0
     """MNIST training digits mixed in per user crop shown, drawn afresh each epoch, so the model
-    keeps what it knew (without them MNIST accuracy drops)."""
+    keeps what it knew (without them MNIST accuracy drops). Chosen by what fine-tuning on the
+    test's boxy hand cost the shipped model on MNIST's 60 000 *training* digits: 0.23 points with
+    2, 0.18 with 3, 0.155 with 4, 0.153 with 6."""
     not_a_digit_fraction: float = 0.1
     """Share of every epoch given to non-digit marks, so the eleventh class is not forgotten."""
     freeze_batch_norm: bool = True
@@ -41,6 +43,12 @@ class FinetuneConfig:
     """Which weights move: "all", "last_conv" (the last convolution block and the output layer)
     or "head" (the output layer only). Measured: fewer trained layers kept less of MNIST
     (99.40 %, 98.95 %) for no gain on the user's hand."""
+    finetuned_share: float = 0.8
+    """The weights written are this share of the fine-tuned ones plus the rest of the shipped ones
+    (weight-space ensembling, as in WiSE-FT): most of what was learnt of the user's hand stays and
+    most of what fine-tuning cost elsewhere comes back. Measured on the test's boxy hand, against the
+    shipped model's accuracy on MNIST's 60 000 *training* digits: 1.0 cost 0.18 points and read
+    100 % of the held-out boxy digits, 0.8 cost 0.10 points and read 98.4 %, 0.6 cost 0.07 and 88 %."""
     held_out_fraction: float = 0.25
     """Share of each digit's labelled crops kept aside to measure before and after."""
     min_train_per_digit: int = 3
@@ -137,12 +145,16 @@ def finetune_model(
     config: FinetuneConfig = DEFAULT_FINETUNE,
     verbose: str | int = "auto",
 ) -> dict[str, list[float]]:
-    """Fine-tune `model` in place on the user's (N, 28, 28) crops mixed with replayed MNIST digits.
+    """Fine-tune `model` in place on the user's (N, 28, 28) crops mixed with replayed MNIST digits,
+    then blend the result with the weights it started from (`FinetuneConfig.finetuned_share`).
 
     Returns:
         Keras's history (loss and accuracy per epoch).
     """
+    if not 0.0 < config.finetuned_share <= 1.0:
+        raise ValueError(f"finetuned_share must be in (0, 1], not {config.finetuned_share}")
     keras.utils.set_random_seed(config.seed)
+    shipped_weights = [weights.copy() for weights in model.get_weights()]
     _freeze(model, config)
     user_count = len(x_user) * config.user_copies
     replay_count = int(round(user_count * config.replay_per_user_crop))
@@ -168,6 +180,9 @@ def finetune_model(
                            initial_epoch=epoch, shuffle=True, verbose=verbose)
         for key, values in fitted.history.items():
             history.setdefault(key, []).extend(float(v) for v in values)
+    share = config.finetuned_share
+    model.set_weights([share * tuned + (1.0 - share) * shipped
+                       for tuned, shipped in zip(model.get_weights(), shipped_weights)])
     return history
 
 

@@ -89,6 +89,15 @@ def test_twenty_labelled_crops_per_digit_teach_a_misread_hand_without_losing_mni
     assert mnist_after >= mnist_before - 0.002, (mnist_before, mnist_after)
 
 
+def test_a_blend_without_the_finetuned_weights_is_refused(mnist):
+    from dataclasses import replace
+
+    model = load_keras_model(SHIPPED_MODEL)
+    x_user, y_user = boxy_digits(3, seed=1)
+    with pytest.raises(ValueError, match="finetuned_share"):
+        finetune_model(model, x_user, y_user, mnist, replace(DEFAULT_FINETUNE, finetuned_share=0.0), verbose=0)
+
+
 def test_the_user_split_is_stratified_seeded_and_disjoint():
     images = np.arange(60 * 28 * 28, dtype=np.float32).reshape(60, 28, 28)
     labels = np.repeat([0, 3, 8], 20)
