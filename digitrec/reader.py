@@ -12,7 +12,14 @@ from digitrec.classify import NOT_A_DIGIT_INDEX, DigitClassifier
 from digitrec.group import DEFAULT_GROUPING, GroupingConfig, group_numbers
 from digitrec.normalise import MNIST_SIZE, EmptyCropError, normalise_mask_to_mnist
 from digitrec.segment import DEFAULT_SEGMENTATION, SegmentationConfig, segment_digits
-from digitrec.split import DEFAULT_SPLIT, SplitConfig, choose_hypothesis, line_heights, split_hypotheses
+from digitrec.split import (
+    DEFAULT_SPLIT,
+    SplitConfig,
+    choose_hypothesis,
+    line_heights,
+    split_hypotheses,
+    too_short_to_cut,
+)
 from digitrec.types import Detection, Frame, FrameResult, Region
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "digits.keras"
@@ -100,8 +107,10 @@ def reading_hypotheses(
 ) -> list[list[list[Region]]]:
     """For each region, the ways to read it: whole first, then cut into touching digits when it is
     wide for its line. The classifier's confidences later pick one per region."""
-    return [[[region], *split_hypotheses(region, height, splitting)]
-            for region, height in zip(regions, line_heights(regions) if heights is None else heights)]
+    heights = line_heights(regions) if heights is None else heights
+    short = too_short_to_cut(regions, splitting)
+    return [[[region], *([] if is_short else split_hypotheses(region, height, splitting))]
+            for region, height, is_short in zip(regions, heights, short)]
 
 
 def normalise_regions(regions: list[Region]) -> tuple[np.ndarray, list[int]]:

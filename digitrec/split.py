@@ -26,6 +26,12 @@ class SplitConfig:
     """Log-probability margin a split must win by: a wide digit ('5' with a long flag) stays whole."""
     non_digit_split_floor: float = 0.97
     """A region read whole as 'not a digit' is split only if every part is read at least this surely."""
+    min_page_height: float = 0.6
+    """A region shorter than this fraction of the frame's median region height is never cut: two
+    touching digits stand as tall as the digits round them; a wavy dash alone on its line, whose
+    line height is its own, does not..."""
+    regions_for_page_height: int = 4
+    """...judged when the frame has at least this many regions."""
     wide_favour: float = 0.25
     wide_from: float = 0.9
     """The margin shrinks by `wide_favour` per line height the region is wider than `wide_from` heights."""
@@ -44,6 +50,14 @@ def line_heights(regions: list[Region]) -> np.ndarray:
     same_line = overlap >= 0.5 * np.minimum(boxes[:, 3][:, None], boxes[:, 3][None, :])
     heights = np.where(same_line, boxes[:, 3][None, :], np.nan)
     return np.nanmedian(heights, axis=1)
+
+
+def too_short_to_cut(regions: list[Region], config: SplitConfig = DEFAULT_SPLIT) -> np.ndarray:
+    """For each region, whether it is too short for its frame to be touching digits (`min_page_height`)."""
+    if len(regions) < config.regions_for_page_height:
+        return np.zeros(len(regions), bool)
+    heights = np.array([region.box[3] for region in regions], float)
+    return heights < config.min_page_height * np.median(heights)
 
 
 def _seams(mask: np.ndarray, bands: list[tuple[int, int]], step_cost: float) -> np.ndarray:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from digitrec.evaluate_tracking import pair_read_right
-from digitrec.reader import DigitReader
-from digitrec.split import DEFAULT_SPLIT, choose_hypothesis
+from digitrec.reader import DigitReader, reading_hypotheses
+from digitrec.split import DEFAULT_SPLIT, choose_hypothesis, too_short_to_cut
 from digitrec.synth import StrokeGlyphs, make_touching_pair
-from digitrec.types import Frame
+from digitrec.types import Frame, Region
 
 MODEL = Path(__file__).resolve().parent.parent / "models" / "digits.keras"
 
@@ -46,6 +46,27 @@ def test_a_wide_blob_favours_the_split_but_a_narrow_one_stays_whole():
 def test_a_rejected_scribble_is_not_cut_into_unsure_digits():
     not_a_digit, loops = np.array([-np.inf]), np.log([0.9, 0.92, 0.95])
     assert choose_hypothesis([not_a_digit, loops], DEFAULT_SPLIT, width_ratio=2.5) == 0
+
+
+def _wave(width: int, height: int, x: int, y: int) -> Region:
+    mask = np.zeros((height, width), np.uint8)
+    xs = np.arange(2, width - 2)
+    ys = (height / 2 + (height / 2 - 4) * np.sin(xs / width * 2 * np.pi)).astype(np.int32)
+    cv2.polylines(mask, [np.stack([xs, ys], axis=1).reshape(-1, 1, 2)], False, 1, 4)
+    return Region(box=(x, y, width, height), mask=mask)
+
+
+def test_a_wavy_dash_alone_on_its_line_is_not_cut_into_digits():
+    # Alone on its line, its line height is its own, so it is twice as wide as "its digits";
+    # beside the page's digits it is half their height, and touching digits are as tall as digits.
+    digits = [Region(box=(40 + 60 * i, 300, 40, 70), mask=np.ones((70, 40), np.uint8)) for i in range(5)]
+    wave = _wave(62, 31, 100, 150)
+    assert too_short_to_cut([*digits, wave]).tolist() == [False] * 5 + [True]
+    assert reading_hypotheses([*digits, wave])[-1] == [[wave]]
+    # Where such regions are the page's usual height, the same shape is offered cuts.
+    same_height = [_wave(62, 31, 100 + 80 * i, 150) for i in range(5)]
+    assert not too_short_to_cut(same_height).any()
+    assert len(reading_hypotheses(same_height)[0]) > 1
 
 
 def test_a_digit_with_a_broken_stroke_is_read_as_one_digit(reader):
