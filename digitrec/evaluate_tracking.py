@@ -142,6 +142,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--conf", type=float, default=0.5, help="the confidence floor (default: %(default)s)")
     parser.add_argument("--no-tracking", action="store_true", help="score the videos frame by frame, untracked")
     parser.add_argument("--seed", type=int, default=11, help="the same seed gives the same data")
+    parser.add_argument("--held-out", type=int, metavar="DATA_SEED",
+                        help="write with the MNIST training digits that training with this --data-seed held out, "
+                        "instead of the test split: to tune settings without the test split")
     return parser
 
 
@@ -166,13 +169,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tqdm import tqdm
 
     from digitrec.data import DataFileError
-    from digitrec.evaluation import load_test_glyphs
+    from digitrec.evaluation import load_held_out_glyphs, load_test_glyphs
     from digitrec.synth import make_page, make_touching_pair, make_video
     from digitrec.track import DigitTracker
     from digitrec.types import Frame
 
     try:
-        glyphs = load_test_glyphs(args.data)
+        glyphs = load_test_glyphs(args.data) if args.held_out is None else load_held_out_glyphs(args.data, args.held_out)
     except DataFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
