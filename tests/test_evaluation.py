@@ -237,3 +237,14 @@ def test_command_line_says_when_it_cannot_write_the_misses(tmp_path, capsys):
     argv = ["--data", str(path), "--pages", "1", "--videos", "0", "--misses", str(tmp_path / "no" / "m.jsonl")]
     assert main(argv) == 2
     assert "--misses" in capsys.readouterr().err
+
+
+def test_command_line_writes_held_out_training_digits_when_asked(mnist_path, capsys):
+    from digitrec.evaluate_tracking import main as tracking_main
+
+    assert main(["--data", str(mnist_path), "--held-out", "2", "--pages", "2", "--videos", "0"]) == 0
+    overall = [line for line in capsys.readouterr().out.splitlines() if line.startswith("overall")][0]
+    assert int(overall.split()[2]) > 10  # digits written and scored
+    assert tracking_main(["--data", str(mnist_path), "--held-out", "2", "--videos", "0", "--mark-pages", "0",
+                          "--pairs", "3"]) == 0
+    assert "touching pairs:" in capsys.readouterr().out
