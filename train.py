@@ -30,10 +30,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "as <name>-finetuned.keras; never the input model)")
     parser.add_argument("--name", default="digits", help="file name of the model, without extension")
     parser.add_argument("--epochs", type=int, help="training epochs (default: 16; 2 with --quick)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of every random choice")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="seed of the initial weights, shuffling and jitter, and of the training set unless --data-seed")
     parser.add_argument("--data-seed", type=int,
                         help="seed of the assembled training set alone (held-out digits, renderings, pages), "
-                        "so several trainings can share one set (default: --seed)")
+                        "so several trainings can share one set; None: --seed")
     parser.add_argument("--quick", action="store_true", help="a tiny run (3000 digits, 2 epochs) that checks the whole pipeline")
     parser.add_argument("--evaluate", metavar="MODEL", help="only measure this saved .keras or .tflite model")
     parser.add_argument("--finetune", metavar="DIR",

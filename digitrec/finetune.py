@@ -44,8 +44,8 @@ class FinetuneConfig:
     or "head" (the output layer only). Measured: fewer trained layers kept less of MNIST
     (99.40 %, 98.95 %) for no gain on the user's hand."""
     finetuned_share: float = 0.8
-    """The weights written are this share of the fine-tuned ones plus the rest of the shipped ones
-    (weight-space ensembling, as in WiSE-FT): most of what was learnt of the user's hand stays and
+    """The weights written are this share of the fine-tuned ones plus the rest of the ones it started
+    from (weight-space ensembling, as in WiSE-FT): most of what was learnt of the user's hand stays and
     most of what fine-tuning cost elsewhere comes back. Measured on the test's boxy hand, against the
     shipped model's accuracy on MNIST's 60 000 *training* digits: 1.0 cost 0.18 points and read
     100 % of the held-out boxy digits, 0.8 cost 0.10 points and read 98.4 %, 0.6 cost 0.07 and 88 %."""
@@ -154,7 +154,7 @@ def finetune_model(
     if not 0.0 < config.finetuned_share <= 1.0:
         raise ValueError(f"finetuned_share must be in (0, 1], not {config.finetuned_share}")
     keras.utils.set_random_seed(config.seed)
-    shipped_weights = [weights.copy() for weights in model.get_weights()]
+    starting_weights = [weights.copy() for weights in model.get_weights()]
     _freeze(model, config)
     user_count = len(x_user) * config.user_copies
     replay_count = int(round(user_count * config.replay_per_user_crop))
@@ -181,8 +181,8 @@ def finetune_model(
         for key, values in fitted.history.items():
             history.setdefault(key, []).extend(float(v) for v in values)
     share = config.finetuned_share
-    model.set_weights([share * tuned + (1.0 - share) * shipped
-                       for tuned, shipped in zip(model.get_weights(), shipped_weights)])
+    model.set_weights([share * tuned + (1.0 - share) * start
+                       for tuned, start in zip(model.get_weights(), starting_weights)])
     return history
 
 
