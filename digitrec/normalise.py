@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 
 import cv2
@@ -67,11 +68,19 @@ def ink_mask(crop: np.ndarray, ink: InkPolarity = "auto") -> np.ndarray:
 
 def estimate_stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width of a binary mask in pixels: twice the ink area over its boundary length."""
-    area = int(np.count_nonzero(mask))
+    return _stroke_width(mask, cv2.countNonZero(mask))
+
+
+def _stroke_width(mask: np.ndarray, area: int) -> float:
     if area == 0:
         return 0.0
-    boundary = area - int(np.count_nonzero(cv2.erode(mask, _CROSS)))
+    boundary = area - cv2.countNonZero(cv2.erode(mask, _CROSS))
     return 2.0 * area / max(boundary, 1)
+
+
+@lru_cache(maxsize=16)
+def _disc(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
 def _crop_to_ink(mask: np.ndarray) -> np.ndarray:
@@ -84,19 +93,19 @@ def _crop_to_ink(mask: np.ndarray) -> np.ndarray:
 def _match_mnist_stroke(work: np.ndarray) -> np.ndarray:
     """Dilate thin pen or erode thick marker so the stroke is as wide as MNIST's."""
     target = MNIST_STROKE_WIDTH * WORK_SCALE
-    width = estimate_stroke_width(work)
+    area = cv2.countNonZero(work)
+    width = _stroke_width(work, area)
     if abs(width - target) <= STROKE_TOLERANCE * target:
         return work
     # Widen by at most one target stroke: a wider gap means the estimate is off, not the pen.
     radius = int(round(min(abs(target - width), target) / 2))
     if radius == 0:
         return work
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     if width < target:
-        return cv2.dilate(work, kernel)
-    eroded = cv2.erode(work, kernel)
+        return cv2.dilate(work, _disc(radius))
+    eroded = cv2.erode(work, _disc(radius))
     # Never erode a digit away: keep the original when erosion would lose most of it.
-    if np.count_nonzero(eroded) < 0.25 * np.count_nonzero(work):
+    if cv2.countNonZero(eroded) < 0.25 * area:
         return work
     return eroded
 
@@ -108,16 +117,18 @@ def normalise_mask_to_mnist(mask: np.ndarray) -> np.ndarray:
     side in 20 px keeping the aspect ratio, and place it in 28x28 with its centre of mass
     at the centre. White ink on black, values in [0, 1].
     """
-    ink = _crop_to_ink((mask > 0).astype(np.uint8))
+    if mask.dtype != np.uint8 or mask.max() > 1:
+        mask = (mask > 0).astype(np.uint8)
+    ink = _crop_to_ink(mask)
     height, width = ink.shape
     scale = MNIST_BOX * WORK_SCALE / max(height, width)
     work_w = max(1, int(round(width * scale)))
     work_h = max(1, int(round(height * scale)))
     # A thin '1' scaled by its height alone would vanish; keep it at least a stroke wide.
     work_w = max(work_w, int(round(MIN_THIN_SIDE * work_h)))
-    work = cv2.resize(ink * 255, (work_w, work_h), interpolation=cv2.INTER_AREA)
-    work = (work >= 128).astype(np.uint8)
-    if not work.any():
+    work = cv2.resize(ink * np.uint8(255), (work_w, work_h), interpolation=cv2.INTER_AREA)
+    work = cv2.threshold(work, 127, 1, cv2.THRESH_BINARY)[1]
+    if not cv2.countNonZero(work):
         raise EmptyCropError("the ink vanished when scaled: the crop is too small to read")
     pad = WORK_SCALE * 2
     work = cv2.copyMakeBorder(work, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
@@ -130,10 +141,11 @@ def normalise_mask_to_mnist(mask: np.ndarray) -> np.ndarray:
     digit = cv2.resize(work.astype(np.float32), (box_w, box_h), interpolation=cv2.INTER_AREA)
 
     # cv2.moments would read a (h, 2) image as a list of points, so weigh the pixels directly.
+    columns = digit.sum(axis=0)
     mass = float(digit.sum())
     if mass <= 0:
         raise EmptyCropError("the crop holds no ink")
-    centre_x = float(digit.sum(axis=0) @ np.arange(box_w)) / mass
+    centre_x = float(columns @ np.arange(box_w)) / mass
     centre_y = float(digit.sum(axis=1) @ np.arange(box_h)) / mass
     # Shift the centre of mass onto (14, 14) as MNIST does, but never push ink off the image.
     shift_x = min(max(MNIST_SIZE / 2 - centre_x, 0.0), float(MNIST_SIZE - box_w))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from digitrec.annotate import draw_result
+from digitrec.parallel import ParallelReader
 from digitrec.reader import DigitReader
 from digitrec.sources import FrameSource
 from digitrec.track import DigitTracker, tracks_source
@@ -39,7 +41,7 @@ class ReadFrame:
 
 def read_frames(
     source: FrameSource,
-    reader: DigitReader,
+    reader: DigitReader | ParallelReader,
     result_sinks: list,
     image_sinks: list,
     annotate: bool,
@@ -60,8 +62,9 @@ def read_frames(
     fps = 0.0
     started = last = time.perf_counter()
     tracker = DigitTracker() if tracks_source(source) else None
-    for frame in source:
-        result = reader.read(frame)
+    frames = iter(source) if max_frames is None else itertools.islice(source, max_frames)
+    for result in reader.read_stream(frames):
+        frame = result.frame
         if tracker is not None:
             result = tracker.update(result)
         for sink in result_sinks:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,11 @@ class DigitReader:
         self.splitting = splitting
         self.last_mask: np.ndarray | None = None
         """The thresholded ink of the last frame, for the window's mask view."""
+
+    def read_stream(self, frames: Iterable[Frame]) -> Iterator[FrameResult]:
+        """Read frames one after another (the interface `parallel.ParallelReader` shares)."""
+        for frame in frames:
+            yield self.read(frame)
 
     def read(self, frame: Frame) -> FrameResult:
         """Find, read and group the digits of one frame."""

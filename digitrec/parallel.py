@@ -1,0 +1,235 @@
+"""Read a video's frames on several processes at once, results in frame order: for headless runs.
+
+The reader is many small OpenCV and NumPy calls driven from Python, so threads would share one core
+(Python's GIL) and gain nothing; processes use every core. Each worker holds its own `DigitReader`
+(one LiteRT thread each) and reads whole frames, so a frame's crops still go to the classifier in
+one batched call. Frames reach the workers through shared memory (one copy, no pickling) and only
+the small results come back. Tracking stays with the caller: it needs the frames in order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import traceback
+import weakref
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from multiprocessing import shared_memory
+
+import numpy as np
+
+from digitrec.classify import ModelFileError
+from digitrec.group import DEFAULT_GROUPING, GroupingConfig
+from digitrec.reader import DEFAULT_MIN_CONFIDENCE, DEFAULT_MODEL
+from digitrec.segment import DEFAULT_SEGMENTATION, SegmentationConfig
+from digitrec.split import DEFAULT_SPLIT, SplitConfig
+from digitrec.types import Frame, FrameResult
+
+FRAMES_IN_FLIGHT_PER_WORKER = 2
+"""Frames handed to each worker ahead of the one being written: one being read, one waiting."""
+
+START_TIMEOUT_S = 120.0
+"""How long a worker may take to start and load the model before the run gives up."""
+
+RESULT_POLL_S = 1.0
+"""How often the caller, waiting for a result, checks that every worker is still alive."""
+
+
+class WorkerError(RuntimeError):
+    """A worker process failed or died; the message says which frame and why."""
+
+
+@dataclass(frozen=True)
+class _Settings:
+    model_path: str
+    min_confidence: float
+    segmentation: SegmentationConfig
+    grouping: GroupingConfig
+    splitting: SplitConfig
+
+
+def default_workers() -> int:
+    """One worker per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class ParallelReader:
+    """A `DigitReader` spread over `workers` processes; use `read_stream` for a run of frames.
+
+    Use it as a context manager (or call `close`) so the workers and their shared memory go away.
+    """
+
+    last_mask = None
+    """No mask view: the masks stay in the workers (a window run uses `DigitReader`)."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike = DEFAULT_MODEL,
+        workers: int = 2,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        segmentation: SegmentationConfig = DEFAULT_SEGMENTATION,
+        grouping: GroupingConfig = DEFAULT_GROUPING,
+        splitting: SplitConfig = DEFAULT_SPLIT,
+    ):
+        if workers < 1:
+            raise ValueError(f"workers must be 1 or more, not {workers}")
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ValueError(f"the minimum confidence must be between 0 and 1, not {min_confidence}")
+        settings = _Settings(str(model_path), min_confidence, segmentation, grouping, splitting)
+        # Spawned, not forked: the caller may hold threads (a decoding source) that a fork would copy mid-step.
+        context = multiprocessing.get_context("spawn")
+        self._tasks = context.Queue()
+        self._results = context.Queue()
+        self._processes = [
+            context.Process(target=_serve, args=(settings, self._tasks, self._results),
+                            name=f"digitrec reader {index + 1}", daemon=True)
+            for index in range(workers)
+        ]
+        self._slots: list[shared_memory.SharedMemory | None] = [None] * (FRAMES_IN_FLIGHT_PER_WORKER * workers)
+        self._finalizer = weakref.finalize(self, _shut_down, self._processes, self._tasks, self._slots)
+        for process in self._processes:
+            process.start()
+        for _ in self._processes:
+            message = self._receive(START_TIMEOUT_S, "starting")
+            if message[0] == "failed":
+                self.close()
+                raise ModelFileError(message[1])
+        self.workers = workers
+
+    def read(self, frame: Frame) -> FrameResult:
+        """Read one frame (on a worker): the same result `DigitReader.read` gives."""
+        return next(iter(self.read_stream([frame])))
+
+    def read_stream(self, frames: Iterable[Frame]) -> Iterator[FrameResult]:
+        """Read every frame, several at once, and yield their results in the order of `frames`."""
+        free = list(range(len(self._slots)))
+        waiting: dict[int, tuple[Frame, int]] = {}  # sent, not yet yielded: key -> (frame, slot)
+        arrived: dict[int, tuple] = {}
+        frames = iter(frames)
+        sent = next_key = 0
+        exhausted = False
+        try:
+            while True:
+                while free and not exhausted:
+                    frame = next(frames, None)
+                    if frame is None:
+                        exhausted = True
+                        break
+                    slot = free.pop()
+                    self._tasks.put((sent, slot, *self._share(slot, frame.image), frame.index, frame.source, frame.time))
+                    waiting[sent] = (frame, slot)
+                    sent += 1
+                if next_key == sent:
+                    return
+                while next_key not in arrived:
+                    message = self._receive(None, f"reading frame {waiting[next_key][0].index}")
+                    key = message[1]
+                    arrived[key] = message
+                    free.append(waiting[key][1])  # the worker is done with the frame's memory
+                message = arrived.pop(next_key)
+                frame, _ = waiting.pop(next_key)
+                next_key += 1
+                if message[0] == "error":
+                    raise WorkerError(f"reading frame {frame.index} of {frame.source} failed in a worker:\n{message[2]}")
+                _, _, detections, numbers, rejected, timings = message
+                yield FrameResult(frame=frame, detections=detections, numbers=numbers, rejected=rejected, timings=timings)
+        finally:
+            # Collect what is still being read, so the next run does not receive it.
+            for _ in range(len(waiting) - len(arrived)):
+                self._receive(None, "finishing")
+
+    def _share(self, slot: int, image: np.ndarray) -> tuple[str, tuple[int, ...], str]:
+        """Copy an image into a slot's shared memory (made anew when it is too small)."""
+        memory = self._slots[slot]
+        if memory is None or memory.size < image.nbytes:
+            if memory is not None:
+                memory.close()
+                memory.unlink()
+            memory = self._slots[slot] = shared_memory.SharedMemory(create=True, size=max(image.nbytes, 1))
+        np.ndarray(image.shape, image.dtype, buffer=memory.buf)[...] = image
+        return memory.name, image.shape, image.dtype.str
+
+    def _receive(self, timeout: float | None, doing: str) -> tuple:
+        """The next message of any worker; raises WorkerError when one has died or the timeout passes."""
+        waited = 0.0
+        while True:
+            try:
+                return self._results.get(timeout=RESULT_POLL_S)
+            except queue.Empty:
+                waited += RESULT_POLL_S
+            dead = [p for p in self._processes if not p.is_alive()]
+            if dead:
+                self.close()
+                raise WorkerError(f"a reader process died while {doing} (exit code {dead[0].exitcode}); "
+                                  "check memory, or run with --workers 1")
+            if timeout is not None and waited >= timeout:
+                self.close()
+                raise WorkerError(f"the reader processes took over {timeout:.0f} s {doing}; run with --workers 1")
+
+    def close(self) -> None:
+        """Stop the workers and free the shared memory."""
+        self._finalizer()
+
+    def __enter__(self) -> ParallelReader:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _shut_down(processes, tasks, slots) -> None:
+    for process in processes:
+        if process.is_alive():
+            tasks.put(None)
+    for process in processes:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.terminate()
+    for index, memory in enumerate(slots):
+        if memory is not None:
+            memory.close()
+            memory.unlink()
+            slots[index] = None
+
+
+def _serve(settings: _Settings, tasks, results) -> None:
+    """A worker: load the reader, then read frames from shared memory until told to stop."""
+    import cv2
+
+    from digitrec.classify import DigitClassifier
+    from digitrec.reader import DigitReader
+
+    cv2.setNumThreads(1)  # the parallelism is across processes; threads inside would fight for the cores
+    try:
+        reader = DigitReader(min_confidence=settings.min_confidence, segmentation=settings.segmentation,
+                             grouping=settings.grouping, splitting=settings.splitting,
+                             classifier=DigitClassifier(settings.model_path, num_threads=1))
+    except (ModelFileError, OSError, ValueError) as error:
+        results.put(("failed", str(error)))
+        return
+    results.put(("ready",))
+    attached: dict[int, shared_memory.SharedMemory] = {}
+    while (task := tasks.get()) is not None:
+        key, slot, name, shape, dtype, index, source, time = task
+        try:
+            memory = attached.get(slot)
+            if memory is None or memory.name != name:
+                if memory is not None:
+                    memory.close()
+                memory = attached[slot] = shared_memory.SharedMemory(name=name)
+            image = np.ndarray(shape, np.dtype(dtype), buffer=memory.buf)
+            result = reader.read(Frame(index=index, image=image, source=source, time=time))
+            del image
+            # The 28x28 crops stay here: only the live window's labelling mode uses them.
+            detections = [replace(detection, image=None) for detection in result.detections]
+            results.put(("read", key, detections, result.numbers, result.rejected, result.timings))
+            del result  # it holds the frame's view of the shared memory
+        except Exception:  # report any failure with its frame rather than die silently
+            results.put(("error", key, traceback.format_exc()))
+    for memory in attached.values():
+        memory.close()

@@ -1,0 +1,92 @@
+"""Reading on several processes: the same results as one process, in order, and clear failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import live_digits
+from digitrec.classify import ModelFileError
+from digitrec.parallel import ParallelReader, WorkerError
+from digitrec.reader import DigitReader
+from digitrec.synth import StrokeGlyphs, make_video, write_video
+from digitrec.types import Frame
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "digits.keras"
+
+
+@pytest.fixture(scope="module")
+def video():
+    return make_video(11, StrokeGlyphs(), frames=8, size=(640, 480))
+
+
+@pytest.fixture(scope="module")
+def parallel_reader():
+    with ParallelReader(MODEL, workers=2) as reader:
+        yield reader
+
+
+def _frames(video) -> list[Frame]:
+    return [Frame(index=i, image=image, source="clip", time=i / 30) for i, image in enumerate(video.frames)]
+
+
+def _summary(result):
+    return ([(d.box, d.digit, round(d.confidence, 6)) for d in result.detections],
+            [(n.text, n.box) for n in result.numbers], result.rejected)
+
+
+def test_results_are_those_of_one_reader_in_frame_order(video, parallel_reader):
+    frames = _frames(video)
+    expected = [DigitReader(MODEL).read(frame) for frame in frames]
+    results = list(parallel_reader.read_stream(frames))
+    assert [r.frame.index for r in results] == list(range(len(frames)))
+    assert all(r.frame is f for r, f in zip(results, frames))  # the caller's frame, not a copy
+    assert [_summary(r) for r in results] == [_summary(e) for e in expected]
+    assert sum(len(r.detections) for r in results) > 8 * 5
+    assert all(np.allclose(r.probabilities, e.probabilities) for res, exp in zip(results, expected)
+               for r, e in zip(res.detections, exp.detections))
+
+
+def test_frames_of_other_sizes_and_a_stream_left_early_do_not_disturb_the_next(video, parallel_reader):
+    frames = _frames(video)
+    stream = parallel_reader.read_stream(frames)
+    next(stream)
+    stream.close()  # frames already handed out are collected, not delivered to the next run
+    small = Frame(index=0, image=np.ascontiguousarray(video.frames[0][:240, :320]), source="crop", time=0.0)
+    large = Frame(index=1, image=np.concatenate([video.frames[1]] * 2), source="tall", time=0.0)
+    results = list(parallel_reader.read_stream([small, large, frames[2]]))
+    assert [r.frame.source for r in results] == ["crop", "tall", "clip"]
+    one_process = DigitReader(MODEL)
+    assert [_summary(r) for r in results] == [_summary(one_process.read(f)) for f in (small, large, frames[2])]
+
+
+def test_a_frame_the_reader_cannot_read_names_its_frame(parallel_reader):
+    broken = Frame(index=7, image=np.zeros((0, 0, 3), np.uint8), source="broken.mp4", time=0.0)
+    with pytest.raises(WorkerError, match="frame 7 of broken.mp4"):
+        list(parallel_reader.read_stream([broken]))
+    good = Frame(index=0, image=np.full((120, 160, 3), 255, np.uint8), source="blank", time=0.0)
+    assert parallel_reader.read(good).detections == []  # the workers live on after a bad frame
+
+
+def test_a_wrong_model_file_is_reported_from_the_workers(tmp_path):
+    junk = tmp_path / "model.tflite"
+    junk.write_bytes(b"not a model at all")
+    with pytest.raises(ModelFileError, match="not a readable LiteRT model"):
+        ParallelReader(junk, workers=2)
+
+
+def test_the_cli_writes_the_same_json_with_two_workers(video, tmp_path, capsys):
+    path = write_video(video, tmp_path / "clip.mp4", fps=30.0)
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}.jsonl"
+        assert live_digits.main(["--no-display", "--model", str(MODEL), "--source", str(path),
+                                 "--json", str(out), "--workers", workers]) == 0
+        outputs.append([json.loads(line) for line in out.read_text().splitlines()])
+    assert len(outputs[0]) == 8 and outputs[0] == outputs[1]
+    assert live_digits.main(["--no-display", "--source", str(path), "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
