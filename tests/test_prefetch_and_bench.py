@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 import threading
@@ -112,7 +113,7 @@ def test_working_resolution_masks_match_full_resolution_segmentation():
 
 def test_the_quick_benchmark_writes_every_figure(tmp_path):
     out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, "-m", "digitrec.bench", "--quick", "--out", str(out)],
+    done = subprocess.run([sys.executable, "-m", "digitrec.bench", "--quick", "--workers", "2", "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(out.read_text())
@@ -124,8 +125,20 @@ def test_the_quick_benchmark_writes_every_figure(tmp_path):
                 "naive_ms_per_frame", "speedup_over_naive", "digits_read_per_frame"} <= video.keys()
         assert {"decode", "segment", "normalise", "classify", "group", "annotate", "encode"} <= video["stages_ms"].keys()
         assert video["reader_ms_per_frame"] > 0 and video["decode_ms_per_frame"] > 0
+        # Both readers read the same frames alike: the parallel one is the same reader on more processes.
+        assert video["parallel"]["workers"] == 2 and video["parallel"]["reader_ms_per_frame"] > 0
+        assert video["parallel"]["digits_read_per_frame"] == video["digits_read_per_frame"]
     assert results["classify"]["crops"] == 40
     assert {"mean_ms", "p95_ms", "frames_shown", "frames_played"} <= results["latency"][0].keys()
     assert results["latency"][0]["frames_shown"] >= 1
     assert set(results["memory"]["peak_rss_mb"]) == {"10", "30"}
-    assert "video" in done.stdout and "speedup" in done.stdout  # the printed table
+    assert "video" in done.stdout and "speedup" in done.stdout and "2proc" in done.stdout  # the printed table
+
+
+def test_the_reader_keeps_frame_sized_blocks_in_the_heap():
+    from digitrec.allocator import reuse_large_allocations
+    from digitrec.reader import DigitReader
+
+    DigitReader(ROOT / "models" / "digits.keras")
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert reuse_large_allocations() is True  # applied by the reader, and once only
