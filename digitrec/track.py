@@ -62,13 +62,14 @@ class Track:
     confirmed: bool = False
     """Seen in `min_hits` frames (or in the stream's first frame): reported from now on."""
 
-    def vote(self, config: TrackingConfig) -> tuple[int, float]:
-        """The label of the averaged evidence, kept unless another label beats it by `switch_margin`."""
+    def vote(self, config: TrackingConfig) -> tuple[int, float, np.ndarray]:
+        """The label of the averaged evidence, kept unless another label beats it by `switch_margin`;
+        its averaged probability, and the averaged evidence itself."""
         mean = np.mean(np.stack(self.evidence), axis=0)
         best = int(mean.argmax())
         if self.label < 0 or mean[best] > mean[self.label] + config.switch_margin:
             self.label = best
-        return self.label, float(mean[self.label])
+        return self.label, float(mean[self.label]), mean
 
 
 def box_centres(boxes: list[Box]) -> np.ndarray:
@@ -103,7 +104,10 @@ def estimate_shift(previous: np.ndarray, current: np.ndarray, scale: float, conf
     candidates = np.vstack([guess[None], near])
     tolerance = config.inlier_distance * scale
     # For each candidate shift: how far each previous centre lands from its nearest current centre.
-    landed = np.linalg.norm(offsets[None] - candidates[:, None, None, :], axis=3).min(axis=2)  # (k, p)
+    # (The same figures as np.linalg.norm over the last axis, without its (k, p, c, 2) temporary.)
+    dx = offsets[None, :, :, 0] - candidates[:, None, None, 0]
+    dy = offsets[None, :, :, 1] - candidates[:, None, None, 1]
+    landed = np.sqrt((dx * dx + dy * dy).min(axis=2))  # (k, p)
     agreeing = landed <= tolerance
     best = int(agreeing.sum(axis=1).argmax())
     if not agreeing[best].any():
@@ -207,9 +211,9 @@ class DigitTracker:
                 continue
             if track.missed and (track.missed > config.coast or track.hits < config.coast_after):
                 continue
-            label, confidence = track.vote(config)
+            label, confidence, mean = track.vote(config)
             reported.append(Detection(box=track.box, digit=label, confidence=confidence, track_id=track.track_id,
-                                      probabilities=np.mean(np.stack(track.evidence), axis=0)))
+                                      probabilities=mean))
         self.tracks = [t for t in self.tracks if t.missed <= config.max_missed]
         numbers = group_numbers(reported, self.grouping)
         timings = {**result.timings, "track": (time.perf_counter() - started) * 1000.0}
