@@ -7,6 +7,7 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
+from numba import njit
 
 from digitrec.binarise import HYSTERESIS_LOW, InkOnPaper, binarise_ink_on_paper, ink_channel
 from digitrec.types import Box, Region
@@ -314,22 +315,53 @@ def _off_open_paper(gray: np.ndarray, box: Box, config: SegmentationConfig, pape
     x, y, w, h = box
     reach_x, reach_y = max(2, w // 2), max(2, h // 4)
     height, width = gray.shape
-    sides = [
-        gray[y : y + h, max(0, x - reach_x) : x],
-        gray[y : y + h, x + w : min(width, x + w + reach_x)],
-        gray[max(0, y - reach_y) : y, x : x + w],
-        gray[y + h : min(height, y + h + reach_y), x : x + w],
-    ]
+    sides = np.array([
+        (max(0, x - reach_x), y, x, y + h),  # (x0, y0, x1, y1) left, right, above, below
+        (x + w, y, min(width, x + w + reach_x), y + h),
+        (x, max(0, y - reach_y), x + w, y),
+        (x, y + h, x + w, min(height, y + h + reach_y)),
+    ], np.int64)
     # The upper quartile sees the paper between strokes of a neighbouring digit.
-    levels = [_quantile(side, 0.75) for side in sides if side.size]
+    levels = _upper_quartiles(gray, sides)
+    levels = levels[levels >= 0]
     if len(levels) < 2:
         return False
     return min(levels) < config.paper_edge_ratio * max(levels) or max(levels) < config.off_paper_ratio * paper_level
 
 
+@njit(cache=True, nogil=True)
+def _upper_quartiles(gray, sides):  # pragma: no cover - compiled; tested through segment_digits
+    """`_quantile(gray[y0:y1, x0:x1], 0.75)` of each (x0, y0, x1, y1) window of a uint8 image, -1 for an
+    empty one, from each window's histogram: a region's four sides cost one call, not four sorts."""
+    levels = np.full(len(sides), -1.0)
+    for index in range(len(sides)):
+        x0, y0, x1, y1 = sides[index, 0], sides[index, 1], sides[index, 2], sides[index, 3]
+        count = (x1 - x0) * (y1 - y0) if x1 > x0 and y1 > y0 else 0
+        if count == 0:
+            continue
+        histogram = np.zeros(256, np.int64)
+        for row in range(y0, y1):
+            for column in range(x0, x1):
+                histogram[gray[row, column]] += 1
+        position = 0.75 * (count - 1)
+        below = int(position)
+        above = min(below + 1, count - 1)
+        fraction = position - below
+        # The values of rank `below` and `above` in sorted order.
+        seen, low_value, high_value = 0, -1, -1
+        for value in range(256):
+            seen += histogram[value]
+            if low_value < 0 and seen > below:
+                low_value = value
+            if seen > above:
+                high_value = value
+                break
+        levels[index] = float(low_value) * (1.0 - fraction) + float(high_value) * fraction
+    return levels
+
+
 def _quantile(values: np.ndarray, q: float) -> float:
-    """np.percentile(values, 100 * q) (linear interpolation), without its overhead: this runs four
-    times per region."""
+    """np.percentile(values, 100 * q) (linear interpolation), without its overhead."""
     flat = values.ravel()
     position = q * (flat.size - 1)
     below = int(position)
