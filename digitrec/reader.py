@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec.allocator import reuse_large_allocations
 from digitrec.classify import NOT_A_DIGIT_INDEX, DigitClassifier
 from digitrec.group import DEFAULT_GROUPING, GroupingConfig, group_numbers
 from digitrec.normalise import MNIST_SIZE, EmptyCropError, normalise_mask_to_mnist
@@ -45,7 +44,6 @@ class DigitReader:
     ):
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"the minimum confidence must be between 0 and 1, not {min_confidence}")
-        reuse_large_allocations()  # frame-sized arrays are reused instead of faulted in afresh each frame
         self.classifier = classifier or DigitClassifier(model_path)
         self.min_confidence = min_confidence
         self.segmentation = segmentation

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import subprocess
 import sys
 import threading
@@ -134,11 +133,3 @@ def test_the_quick_benchmark_writes_every_figure(tmp_path):
     assert set(results["memory"]["peak_rss_mb"]) == {"10", "30"}
     assert "video" in done.stdout and "speedup" in done.stdout and "2proc" in done.stdout  # the printed table
 
-
-def test_the_reader_keeps_frame_sized_blocks_in_the_heap():
-    from digitrec.allocator import reuse_large_allocations
-    from digitrec.reader import DigitReader
-
-    DigitReader(ROOT / "models" / "digits.keras")
-    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
-        assert reuse_large_allocations() is True  # applied by the reader, and once only
