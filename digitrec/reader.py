@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from digitrec.classify import NOT_A_DIGIT_INDEX, DigitClassifier
 from digitrec.group import DEFAULT_GROUPING, GroupingConfig, group_numbers
+from digitrec.merge import DEFAULT_MERGE, MergeConfig, choose_join, joined_region, merge_candidates
 from digitrec.normalise import MNIST_SIZE, EmptyCropError, normalise_mask_to_mnist
 from digitrec.segment import DEFAULT_SEGMENTATION, SegmentationConfig, segment_digits
 from digitrec.split import (
@@ -41,6 +43,7 @@ class DigitReader:
         grouping: GroupingConfig = DEFAULT_GROUPING,
         splitting: SplitConfig = DEFAULT_SPLIT,
         classifier: DigitClassifier | None = None,
+        merging: MergeConfig = DEFAULT_MERGE,
     ):
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"the minimum confidence must be between 0 and 1, not {min_confidence}")
@@ -49,6 +52,7 @@ class DigitReader:
         self.segmentation = segmentation
         self.grouping = grouping
         self.splitting = splitting
+        self.merging = merging
         self.last_mask: np.ndarray | None = None
         """The thresholded ink of the last frame, for the window's mask view."""
 
@@ -65,11 +69,11 @@ class DigitReader:
         timings["segment"] = _elapsed_ms(started)
 
         started = time.perf_counter()
-        # Each region is read whole and, when it is wide for its line, cut into touching digits;
-        # every candidate goes into the one batch, and the classifier's confidences pick the reading.
-        heights = line_heights(regions)
-        hypotheses = reading_hypotheses(regions, self.splitting, heights)
-        parts = [part for options in hypotheses for option in options for part in option]
+        # Each region is read whole and, when it is wide for its line, cut into touching digits; two
+        # close pieces that may be one broken digit are read apart and joined. Every candidate goes
+        # into the one batch, and the classifier's confidences pick the reading.
+        units = reading_units(regions, self.splitting, self.merging)
+        parts = [part for unit in units for option in unit.options for part in option]
         batch, normalised = normalise_regions(parts)
         timings["normalise"] = _elapsed_ms(started)
 
@@ -83,14 +87,18 @@ class DigitReader:
         detections: list[Detection] = []
         rejected = 0
         cursor = 0
-        for options, height in zip(hypotheses, heights):
+        for unit in units:
             scored = []
-            for option in options:
+            for option in unit.options:
                 rows = row_of[cursor : cursor + len(option)]
                 cursor += len(option)
                 scored.append((option, rows, _log_confidences(probabilities, rows)))
-            width_ratio = options[0][0].box[2] / max(float(height), 1.0)
-            option, rows, _ = scored[choose_hypothesis([scores for _, _, scores in scored], self.splitting, width_ratio)]
+            scores = [scores for _, _, scores in scored]
+            if unit.joined:
+                chosen = 1 if choose_join(scores[0], float(scores[1][0]), self.merging) else 0
+            else:
+                chosen = choose_hypothesis(scores, self.splitting, unit.width_ratio)
+            option, rows, _ = scored[chosen]
             for part, row in zip(option, rows):
                 if row < 0:
                     rejected += 1
@@ -117,6 +125,36 @@ def reading_hypotheses(
     short = too_short_to_cut(regions, splitting)
     return [[[region], *([] if is_short else split_hypotheses(region, height, splitting))]
             for region, height, is_short in zip(regions, heights, short)]
+
+
+@dataclass
+class ReadingUnit:
+    """One region and the ways to read it (whole first, then cuts), or two pieces of a possibly
+    broken digit and the two ways to read them (apart, then joined)."""
+
+    options: list[list[Region]]
+    width_ratio: float = 0.0
+    """The region's width over its line's digit height (for choosing among cuts)."""
+    joined: bool = False
+
+
+def reading_units(regions: list[Region], splitting: SplitConfig = DEFAULT_SPLIT,
+                  merging: MergeConfig = DEFAULT_MERGE) -> list[ReadingUnit]:
+    """Everything the classifier reads for a frame's regions, in reading order."""
+    heights = line_heights(regions)
+    hypotheses = reading_hypotheses(regions, splitting, heights)
+    joins = dict(merge_candidates(regions, heights, [len(options) > 1 for options in hypotheses], merging))
+    partners = set(joins.values())
+    units = []
+    for index, (region, options, height) in enumerate(zip(regions, hypotheses, heights)):
+        if index in partners:
+            continue
+        if index in joins:
+            other = regions[joins[index]]
+            units.append(ReadingUnit([[region, other], [joined_region(region, other)]], joined=True))
+        else:
+            units.append(ReadingUnit(options, width_ratio=region.box[2] / max(float(height), 1.0)))
+    return units
 
 
 def normalise_regions(regions: list[Region]) -> tuple[np.ndarray, list[int]]:

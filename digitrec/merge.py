@@ -1,0 +1,95 @@
+"""Join the side-by-side pieces of a broken digit: propose joins here, let the classifier choose.
+
+A faint or thin stroke can fade out across the middle of a digit, leaving its two halves as two
+regions beside each other (a '0' as two arcs, each of which reads as a '0' or a '1' alone). The
+segmenter already joins pieces stacked one above the other; pieces side by side look too much like
+two narrow digits written close (an '11') to join by shape alone. So two close neighbours that are
+together no wider than a digit are read both ways, apart and joined, in the frame's one batch, and
+the join is kept only when the classifier reads it more surely than the weaker of the two apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from digitrec.types import Region
+
+
+@dataclass(frozen=True)
+class MergeConfig:
+    max_gap: float = 0.1
+    """Largest gap between the two pieces, as a fraction of their line's digit height..."""
+    max_width: float = 1.0
+    """...and widest they may be together (a broken digit is no wider than a digit)..."""
+    max_height: float = 1.3
+    """...and tallest, in the same unit..."""
+    min_vertical_overlap: float = 0.5
+    """...and they lie side by side: their rows overlap by this fraction of the shorter one."""
+    margin: float = 0.1
+    """Log-probability by which the joined reading must beat the weaker piece's."""
+
+
+DEFAULT_MERGE = MergeConfig()
+
+
+def merge_candidates(regions: list[Region], heights: np.ndarray, splittable: list[bool],
+                     config: MergeConfig = DEFAULT_MERGE) -> list[tuple[int, int]]:
+    """Pairs (i, j) of regions that may be the two halves of one broken digit, each region in one pair
+    at most; regions that may be cut into touching digits are left alone."""
+    if len(regions) < 2:
+        return []
+    boxes = np.array([region.box for region in regions], float)
+    x0, y0 = boxes[:, 0], boxes[:, 1]
+    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
+    height = np.maximum(heights[:, None], heights[None, :])
+    gap = np.maximum(x0[:, None], x0[None, :]) - np.minimum(x1[:, None], x1[None, :])
+    width = np.maximum(x1[:, None], x1[None, :]) - np.minimum(x0[:, None], x0[None, :])
+    tall = np.maximum(y1[:, None], y1[None, :]) - np.minimum(y0[:, None], y0[None, :])
+    rows = np.minimum(y1[:, None], y1[None, :]) - np.maximum(y0[:, None], y0[None, :])
+    shorter = np.minimum(boxes[:, 3][:, None], boxes[:, 3][None, :])
+    eligible = ((gap <= config.max_gap * height) & (width <= config.max_width * height)
+                & (tall <= config.max_height * height) & (rows >= config.min_vertical_overlap * shorter))
+    eligible &= ~np.eye(len(regions), dtype=bool)
+    blocked = np.array(splittable, bool)
+    eligible[blocked, :] = False
+    eligible[:, blocked] = False
+    # Closest pairs first; a region joins at most one other.
+    order = np.argsort(np.where(eligible, gap, np.inf), axis=None)
+    pairs: list[tuple[int, int]] = []
+    used: set[int] = set()
+    for flat in order:
+        i, j = divmod(int(flat), len(regions))
+        if not eligible[i, j]:
+            break
+        if i < j and i not in used and j not in used:
+            used.update((i, j))
+            pairs.append((i, j))
+    return pairs
+
+
+def joined_region(first: Region, second: Region) -> Region:
+    """One region holding the ink of both."""
+    x0, y0 = min(first.box[0], second.box[0]), min(first.box[1], second.box[1])
+    x1 = max(first.box[0] + first.box[2], second.box[0] + second.box[2])
+    y1 = max(first.box[1] + first.box[3], second.box[1] + second.box[3])
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    for region in (first, second):
+        x, y, w, h = region.box
+        # Masks may be at working resolution (smaller than the box): place them scaled to the box.
+        piece = region.mask if region.mask.shape == (h, w) else _resized(region.mask, w, h)
+        mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w] |= piece
+    return Region(box=(x0, y0, x1 - x0, y1 - y0), mask=mask)
+
+
+def _resized(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+def choose_join(apart: np.ndarray, joined: float, config: MergeConfig = DEFAULT_MERGE) -> bool:
+    """Whether to read the two pieces as one digit: the joined reading's log confidence (-inf for
+    'not a digit') beats the weaker piece's by `margin`."""
+    return joined > -np.inf and joined >= float(np.min(apart)) + config.margin
