@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec import segment, split
 from digitrec.classify import NOT_A_DIGIT_INDEX, DigitClassifier
 from digitrec.group import DEFAULT_GROUPING, GroupingConfig, group_numbers
 from digitrec.merge import DEFAULT_MERGE, MergeConfig, choose_join, joined_region, merge_candidates
@@ -48,6 +49,8 @@ class DigitReader:
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"the minimum confidence must be between 0 and 1, not {min_confidence}")
         self.classifier = classifier or DigitClassifier(model_path)
+        segment.load_compiled()  # the compiled parts, loaded now rather than on the first frame
+        split.load_compiled()
         self.min_confidence = min_confidence
         self.segmentation = segmentation
         self.grouping = grouping

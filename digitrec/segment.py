@@ -329,6 +329,11 @@ def _off_open_paper(gray: np.ndarray, box: Box, config: SegmentationConfig, pape
     return min(levels) < config.paper_edge_ratio * max(levels) or max(levels) < config.off_paper_ratio * paper_level
 
 
+def load_compiled() -> None:
+    """Load the compiled page-edge test now rather than on the first frame."""
+    _upper_quartiles(np.zeros((2, 2), np.uint8), np.zeros((1, 4), np.int64))
+
+
 @njit(cache=True, nogil=True)
 def _upper_quartiles(gray, sides):  # pragma: no cover - compiled; tested through segment_digits
     """`_quantile(gray[y0:y1, x0:x1], 0.75)` of each (x0, y0, x1, y1) window of a uint8 image, -1 for an

@@ -77,6 +77,13 @@ def _seams(mask: np.ndarray, bands: list[tuple[int, int]], step_cost: float) -> 
     return _least_ink_paths(np.ascontiguousarray(mask, np.uint8), lows, highs, float(step_cost))
 
 
+def load_compiled() -> None:
+    """Load the compiled cut search now (compiling it on the first run after installing), so that
+    the first frame with a wide region does not pay for it (about 0.3 s)."""
+    _least_ink_paths(np.zeros((2, 3), np.uint8), np.array([1], np.int64), np.array([2], np.int64), 0.3)
+    _pieces_between(np.zeros((2, 3), np.uint8), np.zeros((2, 2), np.int64))
+
+
 @njit(cache=True, nogil=True)
 def _least_ink_paths(mask, lows, highs, step_cost):  # pragma: no cover - compiled; tested through _seams
     """The dynamic programme of `_seams`, row by row, compiled: in Python it cost a millisecond a region."""
