@@ -107,6 +107,8 @@ class ParallelReader:
 
     def read_stream(self, frames: Iterable[Frame]) -> Iterator[FrameResult]:
         """Read every frame, several at once, and yield their results in the order of `frames`."""
+        if not self._finalizer.alive:
+            raise WorkerError("this reader's processes were closed; make a new ParallelReader")
         free = list(range(len(self._slots)))
         waiting: dict[int, tuple[Frame, int]] = {}  # sent, not yet yielded: key -> (frame, slot)
         arrived: dict[int, tuple] = {}
@@ -139,9 +141,11 @@ class ParallelReader:
                 _, _, detections, numbers, rejected, timings = message
                 yield FrameResult(frame=frame, detections=detections, numbers=numbers, rejected=rejected, timings=timings)
         finally:
-            # Collect what is still being read, so the next run does not receive it.
-            for _ in range(len(waiting) - len(arrived)):
-                self._receive(None, "finishing")
+            # Collect what is still being read, so the next run does not receive it (unless the
+            # workers are gone, when there is nothing to collect and the error is already raised).
+            if self._finalizer.alive:
+                for _ in range(len(waiting) - len(arrived)):
+                    self._receive(None, "finishing")
 
     def _share(self, slot: int, image: np.ndarray) -> tuple[str, tuple[int, ...], str]:
         """Copy an image into a slot's shared memory (made anew when it is too small)."""

@@ -72,6 +72,23 @@ def test_a_frame_the_reader_cannot_read_names_its_frame(parallel_reader):
     assert parallel_reader.read(good).detections == []  # the workers live on after a bad frame
 
 
+def test_a_closed_reader_says_so(video):
+    reader = ParallelReader(MODEL, workers=1)
+    assert len(reader.read(_frames(video)[0]).detections) > 5
+    reader.close()
+    with pytest.raises(WorkerError, match="closed"):
+        reader.read(_frames(video)[0])
+
+
+def test_workers_that_died_are_reported_not_waited_for(video):
+    reader = ParallelReader(MODEL, workers=2)
+    for process in reader._processes:  # as the OS would, out of memory
+        process.kill()
+        process.join()
+    with pytest.raises(WorkerError, match="died"):
+        reader.read(_frames(video)[0])
+
+
 def test_a_wrong_model_file_is_reported_from_the_workers(tmp_path):
     junk = tmp_path / "model.tflite"
     junk.write_bytes(b"not a model at all")
