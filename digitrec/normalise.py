@@ -117,6 +117,8 @@ def normalise_mask_to_mnist(mask: np.ndarray) -> np.ndarray:
     side in 20 px keeping the aspect ratio, and place it in 28x28 with its centre of mass
     at the centre. White ink on black, values in [0, 1].
     """
+    if mask.size == 0:
+        raise EmptyCropError("the crop is empty")
     if mask.dtype != np.uint8 or mask.max() > 1:
         mask = (mask > 0).astype(np.uint8)
     ink = _crop_to_ink(mask)

@@ -4,7 +4,13 @@ import cv2
 import numpy as np
 import pytest
 
-from digitrec.normalise import EmptyCropError, estimate_stroke_width, normalise_batch, normalise_to_mnist
+from digitrec.normalise import (
+    EmptyCropError,
+    estimate_stroke_width,
+    normalise_batch,
+    normalise_mask_to_mnist,
+    normalise_to_mnist,
+)
 
 
 def _centre_of_mass(image: np.ndarray) -> tuple[float, float]:
@@ -78,6 +84,21 @@ def test_bgr_photo_crops_are_accepted():
 def test_empty_crop_is_rejected(crop):
     with pytest.raises(EmptyCropError):
         normalise_to_mnist(crop)
+
+
+@pytest.mark.parametrize("mask", [np.zeros((0, 5), np.uint8), np.zeros((9, 9), bool), np.zeros((4, 4), np.uint8)],
+                         ids=["zero-size", "no-ink-bool", "no-ink"])
+def test_an_empty_mask_is_rejected(mask):
+    with pytest.raises(EmptyCropError):
+        normalise_mask_to_mnist(mask)
+
+
+def test_masks_of_any_ink_value_normalise_alike():
+    mask = np.zeros((40, 30), np.uint8)
+    cv2.line(mask, (5, 5), (25, 35), 1, 4)
+    expected = normalise_mask_to_mnist(mask)
+    assert np.array_equal(normalise_mask_to_mnist(mask * 255), expected)
+    assert np.array_equal(normalise_mask_to_mnist(mask.astype(bool)), expected)
 
 
 def test_thin_pen_and_thick_marker_come_out_with_mnist_like_strokes():
