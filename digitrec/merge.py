@@ -70,23 +70,15 @@ def merge_candidates(regions: list[Region], heights: np.ndarray, splittable: lis
 
 
 def joined_region(first: Region, second: Region) -> Region:
-    """One region holding the ink of both."""
+    """One region holding the ink of both (each region's mask covers its box, as `Region` says)."""
     x0, y0 = min(first.box[0], second.box[0]), min(first.box[1], second.box[1])
     x1 = max(first.box[0] + first.box[2], second.box[0] + second.box[2])
     y1 = max(first.box[1] + first.box[3], second.box[1] + second.box[3])
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     for region in (first, second):
         x, y, w, h = region.box
-        # Masks may be at working resolution (smaller than the box): place them scaled to the box.
-        piece = region.mask if region.mask.shape == (h, w) else _resized(region.mask, w, h)
-        mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w] |= piece
+        mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w] |= region.mask
     return Region(box=(x0, y0, x1 - x0, y1 - y0), mask=mask)
-
-
-def _resized(mask: np.ndarray, width: int, height: int) -> np.ndarray:
-    import cv2
-
-    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST)
 
 
 def choose_join(apart: np.ndarray, joined: float, config: MergeConfig = DEFAULT_MERGE) -> bool:

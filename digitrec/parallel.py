@@ -22,6 +22,7 @@ import numpy as np
 
 from digitrec.classify import ModelFileError
 from digitrec.group import DEFAULT_GROUPING, GroupingConfig
+from digitrec.merge import DEFAULT_MERGE, MergeConfig
 from digitrec.reader import DEFAULT_MIN_CONFIDENCE, DEFAULT_MODEL
 from digitrec.segment import DEFAULT_SEGMENTATION, SegmentationConfig
 from digitrec.split import DEFAULT_SPLIT, SplitConfig
@@ -48,6 +49,7 @@ class _Settings:
     segmentation: SegmentationConfig
     grouping: GroupingConfig
     splitting: SplitConfig
+    merging: MergeConfig
 
 
 def default_workers() -> int:
@@ -75,12 +77,13 @@ class ParallelReader:
         segmentation: SegmentationConfig = DEFAULT_SEGMENTATION,
         grouping: GroupingConfig = DEFAULT_GROUPING,
         splitting: SplitConfig = DEFAULT_SPLIT,
+        merging: MergeConfig = DEFAULT_MERGE,
     ):
         if workers < 1:
             raise ValueError(f"workers must be 1 or more, not {workers}")
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"the minimum confidence must be between 0 and 1, not {min_confidence}")
-        settings = _Settings(str(model_path), min_confidence, segmentation, grouping, splitting)
+        settings = _Settings(str(model_path), min_confidence, segmentation, grouping, splitting, merging)
         # Spawned, not forked: the caller may hold threads (a decoding source) that a fork would copy mid-step.
         context = multiprocessing.get_context("spawn")
         self._tasks = context.Queue()
@@ -211,7 +214,7 @@ def _serve(settings: _Settings, tasks, results) -> None:
     cv2.setNumThreads(1)  # the parallelism is across processes; threads inside would fight for the cores
     try:
         reader = DigitReader(min_confidence=settings.min_confidence, segmentation=settings.segmentation,
-                             grouping=settings.grouping, splitting=settings.splitting,
+                             grouping=settings.grouping, splitting=settings.splitting, merging=settings.merging,
                              classifier=DigitClassifier(settings.model_path, num_threads=1))
     except (ModelFileError, OSError, ValueError) as error:
         results.put(("failed", str(error)))

@@ -6,15 +6,18 @@ import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from digitrec.annotate import draw_result
-from digitrec.parallel import ParallelReader
 from digitrec.reader import DigitReader
 from digitrec.sources import FrameSource
 from digitrec.track import DigitTracker, tracks_source
 from digitrec.types import FrameResult
+
+if TYPE_CHECKING:  # the parallel reader is used by callers that ask for it, not imported by every run
+    from digitrec.parallel import ParallelReader
 
 FPS_SMOOTHING = 0.1
 """Weight of the newest frame in the moving average of frames per second."""
