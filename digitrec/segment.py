@@ -68,6 +68,10 @@ class SegmentationConfig:
     on the desk, not the page (a shadow darkens paper less than that)."""
     line_angles: tuple[float, ...] = (-14.0, -7.0, 0.0, 7.0, 14.0)
     """Tilts in degrees at which ruled lines are looked for, for pages held at an angle."""
+    max_line_breadth: float = 0.15
+    """A ruled line's piece is at most this fraction as broad as it is long (its narrowest enclosing
+    rectangle): big digits written close up, or two of them touching, are as long as a line but
+    much broader, and must not be erased as one."""
 
 
 DEFAULT_SEGMENTATION = SegmentationConfig()
@@ -100,26 +104,40 @@ def find_ruled_lines(mask: np.ndarray, config: SegmentationConfig = DEFAULT_SEGM
     # Only long components can hold a line: skip the morphology when there are none.
     outlines, _ = cv2.findContours(pooled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     extents = np.array([cv2.boundingRect(outline)[2:] for outline in outlines]).reshape(-1, 2)
-    long_h = np.any(extents[:, 0] >= h_len // 2)
-    long_v = np.any(extents[:, 1] >= v_len // 2)
-    if not (long_h or long_v):
-        return np.zeros_like(mask)
     lines = np.zeros_like(pooled)
     # An opening with a line about a third as long as the line finds it; strokes of digits are shorter.
-    if long_h:
-        for angle in config.line_angles:
-            lines |= cv2.morphologyEx(pooled, cv2.MORPH_OPEN, _line_kernel(h_len // 6, angle))
-    if long_v:
-        for angle in config.line_angles:
-            lines |= cv2.morphologyEx(pooled, cv2.MORPH_OPEN, _line_kernel(v_len // 6, 90.0 + angle))
+    # Only pieces as long as a ruled line are kept (not long strokes of big digits): the pieces are
+    # measured at pooled size, so half a line's length is its full length there.
+    for length, across, long_enough in ((h_len, 0.0, np.any(extents[:, 0] >= h_len // 2)),
+                                        (v_len, 90.0, np.any(extents[:, 1] >= v_len // 2))):
+        if long_enough:
+            opened = np.zeros_like(pooled)
+            for angle in config.line_angles:
+                opened |= cv2.morphologyEx(pooled, cv2.MORPH_OPEN, _line_kernel(length // 6, across + angle))
+            lines |= _straight_pieces(opened, length // 2, across == 0.0, config.max_line_breadth)
     if not lines.any():
         return np.zeros_like(mask)
-    # Keep only pieces that are as long as a ruled line, not long strokes of big digits.
-    labels, boxes = labelled_components(lines)
-    keep = np.zeros(len(boxes) + 1, np.uint8)
-    keep[1:] = (boxes[:, 2] >= h_len // 2) | (boxes[:, 3] >= v_len // 2)
-    lines = cv2.resize(keep[labels], (2 * lines.shape[1], 2 * lines.shape[0]), interpolation=cv2.INTER_NEAREST)
+    lines = cv2.resize(lines, (2 * lines.shape[1], 2 * lines.shape[0]), interpolation=cv2.INTER_NEAREST)
     return lines[:height, :width] & mask
+
+
+def _straight_pieces(opened: np.ndarray, min_length: int, horizontal: bool, max_breadth: float) -> np.ndarray:
+    """The components of `opened` that run at least `min_length` pixels along x (`horizontal`) or y
+    and are straight: their narrowest enclosing rectangle is at most `max_breadth` times as broad as long."""
+    if not opened.any():
+        return opened
+    count, labels = cv2.connectedComponents(opened, connectivity=8)
+    keep = np.zeros(count, np.uint8)
+    outlines, _ = cv2.findContours(opened, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    for outline in outlines:
+        _, _, w, h = cv2.boundingRect(outline)
+        if (w if horizontal else h) < min_length:
+            continue
+        _, sides, _ = cv2.minAreaRect(outline)
+        if min(sides) <= max_breadth * max(sides):
+            x, y = outline[0, 0]  # the first point of an outer outline lies on its component
+            keep[labels[y, x]] = 1
+    return np.take(keep, labels)
 
 
 def labelled_components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

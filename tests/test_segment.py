@@ -52,3 +52,26 @@ def test_a_digit_whose_middle_faded_out_is_one_region():
     page[y + h // 3 : y + 2 * h // 3 - 2, x - 2 : x + w + 2] = 245
     faded = _boxes(page)
     assert len(faded) == 5 and faded[0][3] >= 0.9 * h, faded
+
+
+def test_big_touching_digits_written_close_up_are_not_erased_as_a_ruled_line():
+    # A '2' and an '8' 100 px tall in a thick pen, the '8' pushed into the '2': together wider than
+    # a ruled line must be long (15 % of the frame's width), but far too broad to be one.
+    page = np.full((480, 640, 3), 245, np.uint8)
+    scale = cv2.getFontScaleFromHeight(FONT, 100, 14)
+    (two_width, _), _ = cv2.getTextSize("2", FONT, scale, 14)
+    cv2.putText(page, "2", (200, 300), FONT, scale, (40, 30, 30), 14, cv2.LINE_AA)
+    cv2.putText(page, "8", (200 + two_width - 24, 300), FONT, scale, (40, 30, 30), 14, cv2.LINE_AA)
+    ink = cv2.boundingRect(cv2.findNonZero((page[:, :, 0] < 128).astype(np.uint8)))
+    assert ink[2] > 0.15 * 640
+    boxes = _boxes(page)
+    assert len(boxes) == 1, boxes
+    assert all(abs(found - drawn) <= 3 for found, drawn in zip(boxes[0], ink)), (boxes, ink)
+
+
+def test_ruled_lines_under_digits_are_still_removed():
+    page = _page_with([("4 7 1 9", (100, 140)), ("3 8 5", (100, 240))])
+    for y in (141, 241, 341):  # lines the digits sit on, and one empty line, slightly tilted
+        cv2.line(page, (0, y), (639, y + 12), (120, 90, 60), 2, cv2.LINE_AA)
+    boxes = _boxes(page)
+    assert len(boxes) == 7 and all(box[3] < 60 for box in boxes), boxes
