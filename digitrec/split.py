@@ -25,8 +25,12 @@ class SplitConfig:
     """Cost of a cut moving one column sideways, against 1 per ink pixel it crosses."""
     whole_bonus: float = 0.15
     """Log-probability margin a split must win by: a wide digit ('5' with a long flag) stays whole."""
-    non_digit_split_floor: float = 0.97
-    """A region read whole as 'not a digit' is split only if every part is read at least this surely."""
+    non_digit_split_floor: float = 0.9
+    """A region read whole as 'not a digit' is split only if every part is read at least this surely..."""
+    non_digit_max_parts: int = 2
+    """...and into at most this many parts: a cursive scribble cuts into three or four loops that
+    each read as a '1' (chosen on held-out digits: with parts capped at two, a floor of 0.9 read
+    14 more of 400 touching pairs than 0.97 and no more false detections on 60 marked pages)."""
     min_page_height: float = 0.6
     """A region shorter than this fraction of the frame's median region height is never cut: two
     touching digits stand as tall as the digits round them; a wavy dash alone on its line, whose
@@ -227,7 +231,10 @@ def choose_hypothesis(log_scores: list[np.ndarray], config: SplitConfig = DEFAUL
     if len(weakest) < 2:
         return 0
     best = 1 + int(np.argmax(weakest[1:]))
-    if weakest[0] == -np.inf and weakest[best] < np.log(config.non_digit_split_floor):
-        return 0  # a wide scribble the classifier rejects is not cut into loops that pass for "1"s
+    if weakest[0] == -np.inf:
+        # A wide scribble the classifier rejects is not cut into loops that pass for "1"s.
+        sure = [index for index in range(1, len(weakest)) if weakest[index] >= np.log(config.non_digit_split_floor)
+                and len(log_scores[index]) <= config.non_digit_max_parts]
+        return max(sure, key=lambda index: weakest[index]) if sure else 0
     margin = config.whole_bonus - config.wide_favour * (width_ratio - config.wide_from)
     return best if weakest[best] >= weakest[0] + margin else 0

@@ -44,8 +44,16 @@ def test_a_wide_blob_favours_the_split_but_a_narrow_one_stays_whole():
 
 
 def test_a_rejected_scribble_is_not_cut_into_unsure_digits():
-    not_a_digit, loops = np.array([-np.inf]), np.log([0.9, 0.92, 0.95])
+    not_a_digit, unsure = np.array([-np.inf]), np.log([0.85, 0.98])
+    assert choose_hypothesis([not_a_digit, unsure], DEFAULT_SPLIT, width_ratio=2.5) == 0
+
+
+def test_a_rejected_blob_is_cut_into_two_sure_digits_but_not_into_a_row_of_loops():
+    not_a_digit, two, loops = np.array([-np.inf]), np.log([0.95, 0.93]), np.log([0.99, 0.99, 0.99])
+    assert choose_hypothesis([not_a_digit, two], DEFAULT_SPLIT, width_ratio=1.5) == 1
+    # A cursive scribble cut into three loops that each pass for a '1': never read, however sure.
     assert choose_hypothesis([not_a_digit, loops], DEFAULT_SPLIT, width_ratio=2.5) == 0
+    assert choose_hypothesis([not_a_digit, loops, two], DEFAULT_SPLIT, width_ratio=2.5) == 2
 
 
 def _wave(width: int, height: int, x: int, y: int) -> Region:
