@@ -193,8 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: could not load the reader with model {args.model}: {error}", file=sys.stderr)
         return 2
 
-    def read(image, index: int = 0, source: str = "synthetic", mode: str = modes[0]) -> FrameResult:
-        return readers[mode].read(Frame(index=index, image=image, source=source, time=index / 30.0))
+    def read(image, index: int = 0, source: str = "synthetic", mode: str = modes[0], still: bool = True) -> FrameResult:
+        """Read a photo (a marked page, a touching pair), or a video's frame with `still` False."""
+        return readers[mode].read(Frame(index=index, image=image, source=source, time=index / 30.0, still=still))
 
     total = args.videos * args.frames + 2 * len(modes) * args.mark_pages + args.pairs
     bar: Callable = tqdm(total=total, unit="frame", file=sys.stderr).update
@@ -209,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tracker = DigitTracker()
             results = []
             for index, image in enumerate(video.frames):
-                result = read(image, index, f"video{i}")
+                result = read(image, index, f"video{i}", still=False)
                 results.append(result if args.no_tracking else tracker.update(result))
                 bar()
             scored = score_video(video.truth, results)

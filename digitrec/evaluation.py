@@ -418,11 +418,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     def read_with(current: DigitReader, source: str, fps: float = 0.0) -> ReadFn:
+        """Read a video's frames (at `fps`), or a photo (no fps) as the reader reads image files."""
         index = iter(range(1 << 62))
 
         def read(image: np.ndarray) -> FrameResult:
             i = next(index)
-            return current.read(Frame(index=i, image=image, source=source, time=i / fps if fps else 0.0))
+            return current.read(Frame(index=i, image=image, source=source, time=i / fps if fps else 0.0,
+                                      still=not fps))
 
         return read
 

@@ -126,7 +126,8 @@ class ParallelReader:
                         exhausted = True
                         break
                     slot = free.pop()
-                    self._tasks.put((sent, slot, *self._share(slot, frame.image), frame.index, frame.source, frame.time))
+                    self._tasks.put((sent, slot, *self._share(slot, frame.image), frame.index, frame.source, frame.time,
+                                     frame.still))
                     waiting[sent] = (frame, slot)
                     sent += 1
                 if next_key == sent:
@@ -222,7 +223,7 @@ def _serve(settings: _Settings, tasks, results) -> None:
     results.put(("ready",))
     attached: dict[int, shared_memory.SharedMemory] = {}
     while (task := tasks.get()) is not None:
-        key, slot, name, shape, dtype, index, source, time = task
+        key, slot, name, shape, dtype, index, source, time, still = task
         try:
             memory = attached.get(slot)
             if memory is None or memory.name != name:
@@ -230,7 +231,7 @@ def _serve(settings: _Settings, tasks, results) -> None:
                     memory.close()
                 memory = attached[slot] = shared_memory.SharedMemory(name=name)
             image = np.ndarray(shape, np.dtype(dtype), buffer=memory.buf)
-            result = reader.read(Frame(index=index, image=image, source=source, time=time))
+            result = reader.read(Frame(index=index, image=image, source=source, time=time, still=still))
             del image
             # The 28x28 crops stay here: only the live window's labelling mode uses them.
             detections = [replace(detection, image=None) for detection in result.detections]

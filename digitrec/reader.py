@@ -75,7 +75,7 @@ class DigitReader:
         # Each region is read whole and, when it is wide for its line, cut into touching digits; two
         # close pieces that may be one broken digit are read apart and joined. Every candidate goes
         # into the one batch, and the classifier's confidences pick the reading.
-        units = reading_units(regions, self.splitting, self.merging)
+        units = reading_units(regions, self.splitting, self.merging, still=frame.still)
         parts = [part for unit in units for option in unit.options for part in option]
         batch, normalised = normalise_regions(parts)
         timings["normalise"] = _elapsed_ms(started)
@@ -120,13 +120,15 @@ class DigitReader:
 
 
 def reading_hypotheses(
-    regions: list[Region], splitting: SplitConfig = DEFAULT_SPLIT, heights: np.ndarray | None = None
+    regions: list[Region], splitting: SplitConfig = DEFAULT_SPLIT, heights: np.ndarray | None = None,
+    still: bool = False,
 ) -> list[list[list[Region]]]:
     """For each region, the ways to read it: whole first, then cut into touching digits when it is
-    wide for its line. The classifier's confidences later pick one per region."""
+    wide for its line (or, on a still photo, not much narrower). The classifier's confidences later
+    pick one per region."""
     heights = line_heights(regions) if heights is None else heights
     short = too_short_to_cut(regions, splitting)
-    return [[[region], *([] if is_short else split_hypotheses(region, height, splitting))]
+    return [[[region], *([] if is_short else split_hypotheses(region, height, splitting, still))]
             for region, height, is_short in zip(regions, heights, short)]
 
 
@@ -142,10 +144,10 @@ class ReadingUnit:
 
 
 def reading_units(regions: list[Region], splitting: SplitConfig = DEFAULT_SPLIT,
-                  merging: MergeConfig = DEFAULT_MERGE) -> list[ReadingUnit]:
-    """Everything the classifier reads for a frame's regions, in reading order."""
+                  merging: MergeConfig = DEFAULT_MERGE, still: bool = False) -> list[ReadingUnit]:
+    """Everything the classifier reads for a frame's regions (a still photo's if `still`), in reading order."""
     heights = line_heights(regions)
-    hypotheses = reading_hypotheses(regions, splitting, heights)
+    hypotheses = reading_hypotheses(regions, splitting, heights, still)
     joins = dict(merge_candidates(regions, heights, [len(options) > 1 for options in hypotheses], merging))
     partners = set(joins.values())
     units = []

@@ -79,7 +79,7 @@ class ImageSource(FrameSource):
             if image is None:
                 self.problems.append(f"{path}: not a readable image (corrupt, empty or not an image); skipped")
                 continue
-            yield Frame(index=0, image=image, source=str(path), time=0.0)
+            yield Frame(index=0, image=image, source=str(path), time=0.0, still=True)
 
 
 def _read_image(path: Path) -> np.ndarray | None:

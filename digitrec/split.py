@@ -14,6 +14,15 @@ from digitrec.types import Region
 class SplitConfig:
     candidate_width: float = 1.1
     """A region wider than this multiple of its line's digit height may hold touching digits."""
+    still_candidate_width: float = 0.8
+    """On a still photo, read once, regions from this width are offered cuts too: two narrow
+    touching digits ('1' and '7') are no wider than many single digits. In video every frame's
+    time counts, and these cuts would more than double the crops of a page (42 -> 100)..."""
+    narrow_off_centre: tuple[float, ...] = (0.0, -0.2, 0.2)
+    """...and such narrow regions are cut nearer their middle (`off_centre`)..."""
+    narrow_split_floor: float = 0.97
+    """...and only when the classifier reads them whole as 'not a digit', into parts each read at
+    least this surely: single digits as wide read whole confidently."""
     max_parts: int = 4
     min_part_width: float = 0.3
     """Each cut-off part is at least this fraction of the line's digit height wide."""
@@ -168,14 +177,17 @@ def _pieces_between(mask, edges):  # pragma: no cover - compiled; tested through
     return pieces, bounds
 
 
-def split_hypotheses(region: Region, line_height: float, config: SplitConfig = DEFAULT_SPLIT) -> list[list[Region]]:
-    """Ways to cut a wide region into 2..max_parts digits along paths that cross the least ink (may be none)."""
+def split_hypotheses(region: Region, line_height: float, config: SplitConfig = DEFAULT_SPLIT,
+                     still: bool = False) -> list[list[Region]]:
+    """Ways to cut a wide region into 2..max_parts digits along paths that cross the least ink (may be
+    none). `still`: the frame is a still photo, where narrower regions are offered cuts too."""
     mask = region.mask
     height, width = mask.shape
     # The mask is at working resolution; the box in frame pixels.
     scale = region.box[2] / width
     line_height_mask = line_height / scale
-    if width < config.candidate_width * line_height_mask:
+    narrow = width < config.candidate_width * line_height_mask
+    if narrow and not (still and width >= config.still_candidate_width * line_height_mask):
         return []
     # Every cut of every hypothesis is a band of columns; their paths are found together.
     plans: list[list[int]] = []
@@ -185,7 +197,7 @@ def split_hypotheses(region: Region, line_height: float, config: SplitConfig = D
         if part_width < config.min_part_width * line_height_mask:
             break
         # Two-part cuts are also tried off-centre: touching digits are rarely equally wide ("1" beside "8").
-        for offset in config.off_centre if parts == 2 else (0.0,):
+        for offset in (config.narrow_off_centre if narrow else config.off_centre) if parts == 2 else (0.0,):
             plan = []
             for k in range(1, parts):
                 centre = int(round((k + offset) * part_width))
@@ -231,10 +243,14 @@ def choose_hypothesis(log_scores: list[np.ndarray], config: SplitConfig = DEFAUL
     if len(weakest) < 2:
         return 0
     best = 1 + int(np.argmax(weakest[1:]))
+    narrow = width_ratio < config.candidate_width  # offered cuts on a still photo only
     if weakest[0] == -np.inf:
-        # A wide scribble the classifier rejects is not cut into loops that pass for "1"s.
-        sure = [index for index in range(1, len(weakest)) if weakest[index] >= np.log(config.non_digit_split_floor)
-                and len(log_scores[index]) <= config.non_digit_max_parts]
+        # A scribble the classifier rejects is not cut into loops that pass for "1"s.
+        floor = np.log(config.narrow_split_floor if narrow else config.non_digit_split_floor)
+        sure = [index for index in range(1, len(weakest))
+                if weakest[index] >= floor and len(log_scores[index]) <= config.non_digit_max_parts]
         return max(sure, key=lambda index: weakest[index]) if sure else 0
+    if narrow:
+        return 0  # a single digit as wide as two narrow touching ones reads whole confidently
     margin = config.whole_bonus - config.wide_favour * (width_ratio - config.wide_from)
     return best if weakest[best] >= weakest[0] + margin else 0

@@ -21,6 +21,9 @@ class Frame:
     source: str
     time: float
     """Seconds: the video position for files, time.monotonic() at capture for cameras and streams."""
+    still: bool = False
+    """A photo read once (an image file, an upload), not a frame of a video or a camera: the reader
+    may spend more time on it (it also tries cutting narrower blobs into touching digits)."""
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import live_digits
 from digitrec.classify import ModelFileError
 from digitrec.parallel import ParallelReader, WorkerError
 from digitrec.reader import DigitReader
-from digitrec.synth import StrokeGlyphs, make_video, write_video
+from digitrec.synth import StrokeGlyphs, make_touching_pair, make_video, write_video
 from digitrec.types import Frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +63,17 @@ def test_frames_of_other_sizes_and_a_stream_left_early_do_not_disturb_the_next(v
     assert [r.frame.source for r in results] == ["crop", "tall", "clip"]
     one_process = DigitReader(MODEL)
     assert [_summary(r) for r in results] == [_summary(one_process.read(f)) for f in (small, large, frames[2])]
+
+
+def test_a_still_photo_is_read_as_one_by_the_workers(parallel_reader):
+    pairs = [make_touching_pair(seed, StrokeGlyphs()) for seed in range(12)]
+    photos = [Frame(index=0, image=pair.page.image, source=f"pair{i}.png", time=0.0, still=True)
+              for i, pair in enumerate(pairs)]
+    one_process = DigitReader(MODEL)
+    expected = [_summary(one_process.read(photo)) for photo in photos]
+    assert [_summary(r) for r in parallel_reader.read_stream(photos)] == expected
+    as_video = [_summary(one_process.read(dataclasses.replace(photo, still=False))) for photo in photos]
+    assert as_video != expected  # narrow blobs were cut on the photos only
 
 
 def test_a_frame_the_reader_cannot_read_names_its_frame(parallel_reader):

@@ -88,3 +88,31 @@ def test_a_digit_with_a_broken_stroke_is_read_as_one_digit(reader):
     patch[:] = (patch * (1 - 0.85 * ink[:, :, None])).astype(np.uint8)
     detections = _read(reader, image).detections
     assert len(detections) == 1 and detections[0].digit == 4
+
+
+def test_a_still_photo_also_cuts_blobs_as_narrow_as_one_wide_digit(reader):
+    # Two touching digits, a '1' beside another, are often no wider than one wide digit: those
+    # blobs are offered cuts on photos only, where a frame's time matters less than in video.
+    pairs = [make_touching_pair(seed, StrokeGlyphs()) for seed in range(40)]
+    as_video = [pair_read_right(pair, _read(reader, pair.page.image)) for pair in pairs]
+    as_photo = [pair_read_right(pair, reader.read(Frame(0, pair.page.image, "test", 0.0, still=True)))
+                for pair in pairs]
+    assert sum(as_photo) > sum(as_video)
+
+
+def test_narrow_regions_are_offered_cuts_on_stills_only():
+    mask = np.zeros((40, 36), np.uint8)
+    cv2.rectangle(mask, (2, 2), (33, 37), 1, 3)  # 0.9 digit heights wide: a wide '0', or two digits
+    neighbours = [Region(box=(100 * k, 0, 20, 40), mask=np.ones((40, 20), np.uint8)) for k in range(1, 4)]
+    wide_zero = Region(box=(0, 0, 36, 40), mask=mask)
+    assert len(reading_hypotheses([wide_zero, *neighbours])[0]) == 1
+    assert len(reading_hypotheses([wide_zero, *neighbours], still=True)[0]) > 1
+
+
+def test_a_narrow_blob_is_cut_only_when_rejected_whole_and_its_parts_are_sure():
+    digit, rejected = np.log([0.6]), np.array([-np.inf])
+    sure, fairly_sure = np.log([0.99, 0.98]), np.log([0.99, 0.93])
+    assert choose_hypothesis([digit, sure], DEFAULT_SPLIT, width_ratio=0.9) == 0
+    assert choose_hypothesis([rejected, sure], DEFAULT_SPLIT, width_ratio=0.9) == 1
+    assert choose_hypothesis([rejected, fairly_sure], DEFAULT_SPLIT, width_ratio=0.9) == 0
+    assert choose_hypothesis([rejected, fairly_sure], DEFAULT_SPLIT, width_ratio=1.5) == 1

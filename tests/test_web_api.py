@@ -25,7 +25,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 import live_digits  # noqa: E402
 from digitrec.reader import DigitReader  # noqa: E402
-from digitrec.synth import StrokeGlyphs, make_page, make_video  # noqa: E402
+from digitrec.synth import StrokeGlyphs, make_page, make_touching_pair, make_video  # noqa: E402
+from digitrec.types import Frame  # noqa: E402
 from digitrec.web.app import STATIC_DIR, SerialReader, create_app  # noqa: E402
 from digitrec.web.server import ServerError, WebServer, is_loopback  # noqa: E402
 from digitrec.web.upload import UploadLimits  # noqa: E402
@@ -95,6 +96,27 @@ def test_a_form_upload_can_ask_for_the_annotated_image(client, page):
         b, g, r = (image[..., channel].astype(int) for channel in range(3))
         return int(((g > 150) & (g - r > 80) & (g - b > 80)).sum())
     assert green(annotated) > green(page.image) + 1000
+
+
+def test_an_upload_is_read_as_a_photo_and_a_camera_frame_as_video(client, reader):
+    # Touching digits as narrow as one wide digit are cut on photos only (digitrec.split).
+    pairs = [make_touching_pair(seed, StrokeGlyphs()).page.image for seed in range(8)]
+    def digits(record):
+        return [(tuple(d["box"]), d["digit"]) for d in record["detections"]]
+    def expected(image, still):
+        result = reader.read(Frame(index=0, image=cv2.imdecode(np.frombuffer(encoded(image), np.uint8),
+                                                                 cv2.IMREAD_COLOR), source="x", time=0.0, still=still))
+        return [(d.box, d.digit) for d in result.detections]
+    uploads = [digits(client.post("/api/read", content=encoded(image), headers={"Content-Type": "image/png"}).json())
+               for image in pairs]
+    with client.websocket_connect("/ws/camera") as camera:
+        frames = []
+        for image in pairs:
+            camera.send_bytes(encoded(image))
+            frames.append(digits(camera.receive_json()))
+    assert uploads == [expected(image, True) for image in pairs]
+    assert frames == [expected(image, False) for image in pairs]
+    assert uploads != frames
 
 
 def test_a_name_given_in_the_query_is_only_echoed_as_the_source(client, page):

@@ -50,8 +50,8 @@ class SerialReader:
         self.reader = reader
         self._lock = threading.Lock()
 
-    def read(self, image: np.ndarray, source: str, index: int = 0) -> FrameResult:
-        frame = Frame(index=index, image=image, source=source, time=time.monotonic())
+    def read(self, image: np.ndarray, source: str, index: int = 0, still: bool = False) -> FrameResult:
+        frame = Frame(index=index, image=image, source=source, time=time.monotonic(), still=still)
         with self._lock:
             return self.reader.read(frame)
 
@@ -199,7 +199,7 @@ def create_app(reader: DigitReader, limits: UploadLimits = DEFAULT_LIMITS) -> Fa
         if media_type == "multipart/form-data":
             body, file_name = image_from_multipart(body, request.headers["content-type"], limits)
         source = (name or file_name or "upload")[:MAX_SOURCE_NAME]
-        return JSONResponse(await run_in_threadpool(read_encoded, serial, body, limits, source, 0, annotate))
+        return JSONResponse(await run_in_threadpool(read_encoded, serial, body, limits, source, 0, annotate, True))
 
     @app.websocket("/ws/camera")
     async def camera(socket: WebSocket) -> None:
@@ -228,12 +228,14 @@ def create_app(reader: DigitReader, limits: UploadLimits = DEFAULT_LIMITS) -> Fa
 
 
 def read_encoded(
-    serial: SerialReader, data: bytes, limits: UploadLimits, source: str, index: int = 0, annotate: bool = False
+    serial: SerialReader, data: bytes, limits: UploadLimits, source: str, index: int = 0, annotate: bool = False,
+    still: bool = False,
 ) -> dict:
-    """Decode, read and answer one encoded image: the JSON contract with the web's extra keys."""
+    """Decode, read and answer one encoded image (an uploaded photo if `still`, else a camera frame):
+    the JSON contract with the web's extra keys."""
     started = time.perf_counter()
     image = decode_image(data, limits)
-    result = serial.read(image, source, index)
+    result = serial.read(image, source, index, still)
     record = result_json(result)
     if annotate:
         record["annotated_image"] = annotated_data_url(image, result)
