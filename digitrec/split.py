@@ -225,14 +225,14 @@ def split_hypotheses(region: Region, line_height: float, config: SplitConfig = D
     return hypotheses
 
 
-def choose_hypothesis(log_scores: list[np.ndarray], config: SplitConfig = DEFAULT_SPLIT,
-                      width_ratio: float = 0.0) -> int:
+def choose_hypothesis(log_scores: list[np.ndarray], config: SplitConfig, width_ratio: float) -> int:
     """Index of the best reading: the first (whole) unless a split's weakest part is confident enough.
 
     The classifier reads many blobs of two touching digits confidently as one digit, so a split need
     not beat the whole reading outright: the wider the blob is for its line, the more the split is
     favoured (`wide_favour` per line height beyond `wide_from`). A split is judged by its least
-    confident part, so one good half cannot carry a fragment.
+    confident part, so one good half cannot carry a fragment. A blob narrower than `candidate_width`
+    (cut on still photos only) is split only when rejected whole (`narrow_split_floor`).
 
     Args:
         log_scores: per hypothesis, the log of each part's best digit probability (-inf for a part
