@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -57,6 +59,15 @@ def test_digits_only_classifier_drops_the_not_a_digit_column_and_renormalises():
 
     probabilities = DigitsOnly(Fixed()).probabilities(np.zeros((1, 28, 28, 1)))
     assert probabilities.shape == (1, 10) and probabilities[0, 0] == pytest.approx(0.5)
+
+
+def test_the_command_reads_touching_pairs_as_photos_and_as_video_frames(mnist_path, capsys):
+    from digitrec.evaluate_tracking import main
+
+    assert main(["--data", str(mnist_path), "--videos", "0", "--mark-pages", "0", "--pairs", "12"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("touching pairs"))
+    photo, video = (float(value) for value in re.findall(r"([0-9.]+) %", line)[::2])
+    assert 0 < video <= photo  # photos also cut narrow blobs that a video frame leaves whole
 
 
 @pytest.mark.parametrize("args", [["--rejection", "never"], ["--conditions", "clean,underwater"], ["--frames", "1"]])
