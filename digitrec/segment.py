@@ -106,8 +106,9 @@ def find_ruled_lines(mask: np.ndarray, config: SegmentationConfig = DEFAULT_SEGM
     extents = np.array([cv2.boundingRect(outline)[2:] for outline in outlines]).reshape(-1, 2)
     lines = np.zeros_like(pooled)
     # An opening with a line about a third as long as the line finds it; strokes of digits are shorter.
-    # Only pieces as long as a ruled line are kept (not long strokes of big digits): the pieces are
-    # measured at pooled size, so half a line's length is its full length there.
+    # Only pieces as long as a ruled line and as thin as one are kept (not long strokes of big digits,
+    # nor big digits touching): the pieces are measured at pooled size, so half a line's length is its
+    # full length there. Horizontal and vertical pieces are judged apart: a grid's lines stay thin.
     for length, across, long_enough in ((h_len, 0.0, np.any(extents[:, 0] >= h_len // 2)),
                                         (v_len, 90.0, np.any(extents[:, 1] >= v_len // 2))):
         if long_enough:
