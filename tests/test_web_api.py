@@ -101,12 +101,15 @@ def test_a_form_upload_can_ask_for_the_annotated_image(client, page):
 def test_an_upload_is_read_as_a_photo_and_a_camera_frame_as_video(client, reader):
     # Touching digits as narrow as one wide digit are cut on photos only (digitrec.split).
     pairs = [make_touching_pair(seed, StrokeGlyphs()).page.image for seed in range(8)]
+
     def digits(record):
         return [(tuple(d["box"]), d["digit"]) for d in record["detections"]]
+
     def expected(image, still):
-        result = reader.read(Frame(index=0, image=cv2.imdecode(np.frombuffer(encoded(image), np.uint8),
-                                                                 cv2.IMREAD_COLOR), source="x", time=0.0, still=still))
+        decoded = cv2.imdecode(np.frombuffer(encoded(image), np.uint8), cv2.IMREAD_COLOR)
+        result = reader.read(Frame(index=0, image=decoded, source="x", time=0.0, still=still))
         return [(d.box, d.digit) for d in result.detections]
+
     uploads = [digits(client.post("/api/read", content=encoded(image), headers={"Content-Type": "image/png"}).json())
                for image in pairs]
     with client.websocket_connect("/ws/camera") as camera:
