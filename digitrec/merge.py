@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from digitrec.group import union_box
 from digitrec.types import Region
 
 
@@ -71,14 +72,12 @@ def merge_candidates(regions: list[Region], heights: np.ndarray, splittable: lis
 
 def joined_region(first: Region, second: Region) -> Region:
     """One region holding the ink of both (each region's mask covers its box, as `Region` says)."""
-    x0, y0 = min(first.box[0], second.box[0]), min(first.box[1], second.box[1])
-    x1 = max(first.box[0] + first.box[2], second.box[0] + second.box[2])
-    y1 = max(first.box[1] + first.box[3], second.box[1] + second.box[3])
-    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    box = union_box([first.box, second.box])
+    mask = np.zeros((box[3], box[2]), np.uint8)
     for region in (first, second):
         x, y, w, h = region.box
-        mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w] |= region.mask
-    return Region(box=(x0, y0, x1 - x0, y1 - y0), mask=mask)
+        mask[y - box[1] : y - box[1] + h, x - box[0] : x - box[0] + w] |= region.mask
+    return Region(box=box, mask=mask)
 
 
 def choose_join(apart: np.ndarray, joined: float, config: MergeConfig = DEFAULT_MERGE) -> bool:
