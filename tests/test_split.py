@@ -116,3 +116,16 @@ def test_a_narrow_blob_is_cut_only_when_rejected_whole_and_its_parts_are_sure():
     assert choose_hypothesis([rejected, sure], DEFAULT_SPLIT, width_ratio=0.9) == 1
     assert choose_hypothesis([rejected, fairly_sure], DEFAULT_SPLIT, width_ratio=0.9) == 0
     assert choose_hypothesis([rejected, fairly_sure], DEFAULT_SPLIT, width_ratio=1.5) == 1
+
+
+def test_a_blob_is_cut_into_three_only_when_three_digits_fit_in_it():
+    def cuts(width: int) -> list[int]:
+        mask = np.zeros((40, width), np.uint8)
+        cv2.rectangle(mask, (2, 2), (width - 3, 37), 1, 3)
+        neighbours = [Region(box=(200 * k, 0, 20, 40), mask=np.ones((40, 20), np.uint8)) for k in range(1, 4)]
+        return sorted({len(option) for option in reading_hypotheses([Region((0, 0, width, 40), mask), *neighbours])[0]})
+
+    # 1.1 digit heights: whole, or two digits; three would each be 0.37 heights wide.
+    assert cuts(44) == [1, 2]
+    assert cuts(52) == [1, 2, 3]  # 1.3 heights
+    assert cuts(68) == [1, 2, 3, 4]  # 1.7 heights
