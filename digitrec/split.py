@@ -17,7 +17,7 @@ class SplitConfig:
     still_candidate_width: float = 0.8
     """On a still photo, read once, regions from this width are offered cuts too: two narrow
     touching digits ('1' and '7') are no wider than many single digits. In video every frame's
-    time counts, and these cuts would more than double the crops of a page (42 -> 100)..."""
+    time counts, and these cuts would more than double the crops of a page (38 -> 85)..."""
     narrow_off_centre: tuple[float, ...] = (0.0, -0.2, 0.2)
     """...and such narrow regions are cut nearer their middle (`off_centre`)..."""
     narrow_split_floor: float = 0.97
