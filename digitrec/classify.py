@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,14 @@ def export_tflite(model, path: str | os.PathLike, quantize: bool = True) -> Path
     return path
 
 
+def check_keras_archive(path: str | os.PathLike) -> None:
+    """Refuse a .keras file that is not a zip archive, naming the fix (Keras itself would say
+    "File not found" of a file that is there but corrupt or cut short)."""
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a Keras model (a .keras file is a zip archive; this one is "
+                             "not, or is cut short). Train one with train.py, or pass --model PATH to another.")
+
+
 def _check_shapes(path: Path, input_shape, output_shape) -> int:
     if tuple(input_shape[1:]) != (MNIST_SIZE, MNIST_SIZE, 1):
         raise ModelFileError(
@@ -119,6 +128,7 @@ class DigitClassifier:
         self.runtime = "litert"
 
     def _load_keras(self, path: Path) -> None:
+        check_keras_archive(path)
         import keras
         import tensorflow as tf
 

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from digitrec.augment import NOT_A_DIGIT, not_a_digit_marks
-from digitrec.classify import DigitClassifier, ModelFileError, export_tflite, tflite_path_for
+from digitrec.classify import DigitClassifier, ModelFileError, check_keras_archive, export_tflite, tflite_path_for
 from digitrec.data import DigitDataset, load_mnist
 from digitrec.labels import load_labelled_crops
 from digitrec.training import TrainingConfig, jitter_digits
@@ -104,13 +104,15 @@ def split_user_crops(images: np.ndarray, labels: np.ndarray, config: FinetuneCon
 
 
 def check_model_path(path: str | os.PathLike) -> Path:
-    """The .keras model to start from, refused when missing or a .tflite export (which cannot be trained)."""
+    """The .keras model to start from, refused when missing, not a .keras archive, or a .tflite export
+    (which cannot be trained)."""
     path = Path(path)
     if path.suffix != ".keras":
         raise ModelFileError(f"{path}: fine-tuning needs the .keras model (a .tflite export cannot be trained). "
                              "Pass --model models/digits.keras.")
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file. Pass --model PATH to a .keras file.")
+    check_keras_archive(path)
     return path
 
 

@@ -160,3 +160,7 @@ def test_finetune_cli_names_a_bad_label_folder_or_model(model_copy, mnist_path, 
     lite = model_copy.with_suffix(".tflite")
     assert train.main(["--finetune", str(labels), "--model", str(lite), "--data", str(mnist_path)]) == 2
     assert "needs the .keras model" in capsys.readouterr().err
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"cut short")
+    assert train.main(["--finetune", str(labels), "--model", str(broken), "--data", str(mnist_path)]) == 2
+    assert "a .keras file is a zip archive" in capsys.readouterr().err

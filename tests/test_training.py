@@ -104,6 +104,10 @@ def test_wrong_model_files_are_refused_with_the_fix(tmp_path):
     junk.write_bytes(b"not a model")
     with pytest.raises(ModelFileError, match="not a readable LiteRT model"):
         DigitClassifier(junk)
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a zip archive")
+    with pytest.raises(ModelFileError, match="not a Keras model .a .keras file is a zip archive"):
+        DigitClassifier(broken)
     text = tmp_path / "model.txt"
     text.write_text("hello")
     with pytest.raises(ModelFileError, match=r"\.keras or \.tflite"):
