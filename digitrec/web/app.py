@@ -199,7 +199,7 @@ def create_app(reader: DigitReader, limits: UploadLimits = DEFAULT_LIMITS) -> Fa
         if media_type == "multipart/form-data":
             body, file_name = image_from_multipart(body, request.headers["content-type"], limits)
         source = (name or file_name or "upload")[:MAX_SOURCE_NAME]
-        return JSONResponse(await run_in_threadpool(read_encoded, serial, body, limits, source, 0, annotate, True))
+        return JSONResponse(await run_in_threadpool(read_encoded, serial, body, limits, source, 0, annotate, still=True))
 
     @app.websocket("/ws/camera")
     async def camera(socket: WebSocket) -> None:
