@@ -169,13 +169,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tqdm import tqdm
 
     from digitrec.data import DataFileError
-    from digitrec.evaluation import load_held_out_glyphs, load_test_glyphs
+    from digitrec.evaluation import load_glyphs
     from digitrec.synth import make_page, make_touching_pair, make_video
     from digitrec.track import DigitTracker
     from digitrec.types import Frame
 
     try:
-        glyphs = load_test_glyphs(args.data) if args.held_out is None else load_held_out_glyphs(args.data, args.held_out)
+        glyphs = load_glyphs(args.data, args.held_out)
     except DataFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

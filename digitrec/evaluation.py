@@ -341,6 +341,16 @@ def evaluate_reader(
     return report
 
 
+def load_glyphs(data_path: str | None, held_out: int | None):
+    """The digits to write pages with: the MNIST test split, or with `held_out` (a training data
+    seed) the training digits that run held out (`load_held_out_glyphs`).
+
+    Raises:
+        DataFileError: the MNIST file is missing or malformed; the message names the fix.
+    """
+    return load_test_glyphs(data_path) if held_out is None else load_held_out_glyphs(data_path, held_out)
+
+
 def load_test_glyphs(data_path: str | None):
     """Digits of the MNIST test split (never trained on) to write synthetic pages with.
 
@@ -405,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from digitrec.types import Frame
 
     try:
-        glyphs = load_test_glyphs(args.data) if args.held_out is None else load_held_out_glyphs(args.data, args.held_out)
+        glyphs = load_glyphs(args.data, args.held_out)
     except DataFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
