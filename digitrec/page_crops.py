@@ -46,6 +46,10 @@ class PageCropConfig:
     """Photos of a line of digits where two touch (`synth.make_touching_pair`), for merged blobs and their cuts."""
     marked_pages: int = 100
     """Extra pages with 10-16 non-digit marks each (cursive loops, scribbles, checkboxes, ...)."""
+    still_cuts: bool = True
+    """Cut the regions as a still photo is read (`reading_hypotheses(still=True)`), which also offers
+    cuts of regions not much wider than a digit: the narrow cuts a photo's reading weighs are then
+    trained on too. False: only the cuts a video frame is offered."""
     seed_offset: int = 1_000_003
     """Added to the run's seed so these pages never coincide with the evaluation's (seeds 700 000+)."""
 
@@ -80,7 +84,7 @@ def crops_of_page(
     # Each region's first reading is the region whole; the others are cuts of it. A thin slice cut
     # off a wide region looks, once normalised, just like a '1': slices are only ever examples of
     # the digit they cover, never of "not a digit".
-    readings = [(part, number == 0) for options in reading_hypotheses(regions)
+    readings = [(part, number == 0) for options in reading_hypotheses(regions, still=config.still_cuts)
                 for number, option in enumerate(options) for part in option]
     parts = [part for part, _ in readings]
     is_whole = np.array([whole for _, whole in readings], bool)

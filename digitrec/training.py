@@ -39,10 +39,12 @@ class TrainingConfig:
     segmenter_pages: int = 500
     """Synthetic photos of training digits whose crops, cut by the reader's own segmenter, are
     added (digits and "not a digit" regions alike; see `digitrec.page_crops`)..."""
-    segmenter_marked_pages: int = 100
+    segmenter_marked_pages: int = 400
     """...with this many more pages of 10-16 non-digit marks each..."""
-    segmenter_touching_pairs: int = 1500
-    """...and this many photos of two touching digits, whose merged blobs are "not a digit"."""
+    segmenter_touching_pairs: int = 3000
+    """...and this many photos of two touching digits, whose merged blobs are "not a digit"..."""
+    segmenter_still_cuts: bool = True
+    """...all cut as a still photo is read (narrow cuts offered too; `PageCropConfig.still_cuts`)."""
     not_a_digit_count: int = 8000
     rotation_degrees: float = 12.0
     """Largest random rotation of a training digit, drawn afresh every epoch..."""
@@ -108,7 +110,8 @@ def assemble_training_set(mnist: DigitDataset, usps: DigitDataset | None, config
         # Pages written with the training digits only: the validation and test digits stay unseen.
         crop_config = replace(DEFAULT_PAGE_CROPS, pages=config.segmenter_pages,
                               marked_pages=config.segmenter_marked_pages,
-                              touching_pairs=config.segmenter_touching_pairs)
+                              touching_pairs=config.segmenter_touching_pairs,
+                              still_cuts=config.segmenter_still_cuts)
         photos = crop_config.pages + crop_config.marked_pages + crop_config.touching_pairs
         with tqdm(total=photos, unit="photo", desc="segmenter crops") as bar:
             page_x, page_y = segmenter_crops(clean_x, clean_y, data_seed, crop_config, progress=bar.update)

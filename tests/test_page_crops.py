@@ -74,9 +74,29 @@ def test_a_box_over_two_side_by_side_digits_is_not_a_digit_but_one_over_a_tucked
     image = np.full((480, 640, 3), 255, np.uint8)
     for centre in ((305, 240), (335, 240)):  # two touching rings: "00" written as one blob of ink
         cv2.ellipse(image, centre, (15, 30), 0, 0, 360, (0, 0, 0), 4)
+    # Read as a video frame, the blob (about as wide as it is tall) is not cut: one crop, the blob whole.
+    as_frame = PageCropConfig(still_cuts=False)
     side_by_side = [(288, 208, 34, 64), (318, 208, 34, 64)]
-    _, y = crops_of_page(image, side_by_side, [0, 0], [])
+    _, y = crops_of_page(image, side_by_side, [0, 0], [], as_frame)
     assert y.tolist() == [NOT_A_DIGIT]
     tucked = [(288, 208, 64, 64), (300, 215, 40, 50)]  # the second box lies inside the first
-    _, y = crops_of_page(image, tucked, [0, 1], [])
+    _, y = crops_of_page(image, tucked, [0, 1], [], as_frame)
     assert y.tolist() == []
+    # Read as a photo, it is cut too, and the cuts that fall on one ring each are that ring's digit.
+    _, y = crops_of_page(image, side_by_side, [0, 0], [])
+    assert y[0] == NOT_A_DIGIT and len(y) > 1 and set(y[1:].tolist()) == {0}
+
+
+def test_cuts_as_a_photo_is_read_add_narrow_cuts_to_those_a_video_frame_is_offered(training_glyphs):
+    added = 0
+    for seed in range(10):
+        page = make_touching_pair(100 + seed, training_glyphs).page
+        page_args = (page.image, [d.box for d in page.digits], [d.digit for d in page.digits], page.ignored)
+        x_still, y_still = crops_of_page(*page_args, config=PageCropConfig(still_cuts=True))
+        x_frame, y_frame = crops_of_page(*page_args, config=PageCropConfig(still_cuts=False))
+        # Every crop a video frame's reading gives is given again, with the same label...
+        still_rows = {(crop.tobytes(), label) for crop, label in zip(x_still, y_still.tolist())}
+        assert all((crop.tobytes(), label) in still_rows for crop, label in zip(x_frame, y_frame.tolist()))
+        added += len(y_still) - len(y_frame)
+    # ...and a still photo's reading cuts some regions a frame's leaves whole.
+    assert added >= 2
