@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 from numba import njit
 
-from digitrec.binarise import HYSTERESIS_LOW, InkOnPaper, binarise_ink_on_paper, ink_channel
+from digitrec import binarise
+from digitrec.binarise import HYSTERESIS_LOW, InkOnPaper, binarise_ink_on_paper, ink_channel, label_lookup
 from digitrec.types import Box, Region
 
 
@@ -138,7 +139,7 @@ def _straight_pieces(opened: np.ndarray, min_length: int, horizontal: bool, max_
         if min(sides) <= max_breadth * max(sides):
             x, y = outline[0, 0]  # the first point of an outer outline lies on its component
             keep[labels[y, x]] = 1
-    return np.take(keep, labels)
+    return label_lookup(keep, labels)
 
 
 def labelled_components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -349,7 +350,8 @@ def _off_open_paper(gray: np.ndarray, box: Box, config: SegmentationConfig, pape
 
 
 def load_compiled() -> None:
-    """Load the compiled page-edge test now rather than on the first frame."""
+    """Load the compiled passes (thresholding, page-edge test) now rather than on the first frame."""
+    binarise.load_compiled()
     _upper_quartiles(np.zeros((2, 2), np.uint8), np.zeros((1, 4), np.int64))
 
 
