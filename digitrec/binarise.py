@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -51,45 +52,108 @@ def label_lookup(table, labels):  # pragma: no cover - compiled; tested through 
     return looked_up
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _darkness(gray, paper):  # pragma: no cover - compiled
+    """How much darker than the paper a pixel is, 1 - gray / max(paper, 1), in float32 as NumPy computes it."""
+    return np.float32(1.0) - np.float32(gray) / np.float32(max(paper, 1))
+
+
 @njit(cache=True, nogil=True)
-def _labels_reaching(labels, darkness, level, count):  # pragma: no cover - compiled; tested through binarise_ink
+def _darkness_levels():  # pragma: no cover - compiled; tested through ink_darkness_threshold
+    """(256, 256) uint8 table: for a pixel `gray` under paper light `paper`, its darkness scaled to
+    0-255 and rounded as `cv2.convertScaleAbs` rounds it (the levels Otsu's split is chosen among)."""
+    levels = np.empty((256, 256), np.uint8)
+    for gray in range(256):
+        for paper in range(256):
+            level = np.rint(abs(_darkness(np.uint8(gray), np.uint8(paper)) * np.float32(255.0)))
+            levels[gray, paper] = np.uint8(min(level, np.float32(255.0)))
+    return levels
+
+
+@njit(cache=True, nogil=True)
+def _darkness_histogram(gray, paper, levels):  # pragma: no cover - compiled; tested through ink_darkness_threshold
+    """Histogram of the pixels' darkness levels (`_darkness_levels`), four partial counts at a time."""
+    partial = np.zeros((4, 256), np.int64)
+    for row in range(gray.shape[0]):
+        for column in range(gray.shape[1]):
+            partial[column & 3, levels[gray[row, column], paper[row, column]]] += 1
+    return partial.sum(axis=0)
+
+
+@njit(cache=True, nogil=True)
+def _otsu_level(histogram):  # pragma: no cover - compiled; tested through ink_darkness_threshold
+    """The level OpenCV's THRESH_OTSU picks for an 8-bit image with this histogram (its arithmetic, step for step)."""
+    scale = 1.0 / histogram.sum()
+    mu = 0.0
+    for value in range(256):
+        mu += value * float(histogram[value])
+    mu *= scale
+    mu1, q1, max_sigma, max_value = 0.0, 0.0, 0.0, 0.0
+    epsilon = 1.1920928955078125e-07  # FLT_EPSILON
+    for value in range(256):
+        p_value = histogram[value] * scale
+        mu1 *= q1
+        q1 += p_value
+        q2 = 1.0 - q1
+        if min(q1, q2) < epsilon or max(q1, q2) > 1.0 - epsilon:
+            continue
+        mu1 = (mu1 + value * p_value) / q1
+        mu2 = (mu - q1 * mu1) / q2
+        sigma = q1 * q2 * (mu1 - mu2) * (mu1 - mu2)
+        if sigma > max_sigma:
+            max_sigma = sigma
+            max_value = float(value)
+    return max_value
+
+
+@njit(cache=True, nogil=True)
+def _darker_than(gray, paper, level):  # pragma: no cover - compiled; tested through binarise_ink
+    """uint8 mask of the pixels whose darkness is above `level` (float32)."""
+    mask = np.empty(gray.shape, np.uint8)
+    for row in range(gray.shape[0]):
+        for column in range(gray.shape[1]):
+            mask[row, column] = _darkness(gray[row, column], paper[row, column]) > level
+    return mask
+
+
+@njit(cache=True, nogil=True)
+def _labels_reaching(labels, gray, paper, level, count):  # pragma: no cover - compiled; tested through binarise_ink
     """uint8 flags of the labels (of `count`, 0 = background never) holding a pixel darker than `level`."""
     reaching = np.zeros(count, np.uint8)
     for row in range(labels.shape[0]):
         for column in range(labels.shape[1]):
-            if darkness[row, column] > level:
-                reaching[labels[row, column]] = 1
-    reaching[0] = 0
+            label = labels[row, column]
+            if label and not reaching[label] and _darkness(gray[row, column], paper[row, column]) > level:
+                reaching[label] = 1
     return reaching
 
 
 def load_compiled() -> None:
     """Load the compiled passes now rather than on the first frame."""
     ink_channel(np.zeros((2, 2, 3), np.uint8))
-    labels = np.zeros((2, 2), np.int32)
-    label_lookup(_labels_reaching(labels, np.zeros((2, 2), np.float32), np.float32(0.5), 1), labels)
+    binarise_ink(np.full((8, 8), 200, np.uint8), 3)
 
 
-def flatten_paper(gray: np.ndarray, paper_kernel: int) -> np.ndarray:
-    """Divide out the light falling on the paper: (h, w) float32 where paper is about 1 and ink is below.
-
-    The paper's brightness is estimated by a grey closing, which erases strokes narrower
-    than `paper_kernel` but follows gradients, so shadows and light falloff cancel out.
-    """
-    return gray.astype(np.float32) / paper_brightness(gray, paper_kernel)
-
-
-def paper_brightness(gray: np.ndarray, paper_kernel: int) -> np.ndarray:
-    """The light on the paper, (h, w) float32 >= 1: a grey closing that erases strokes narrower than the kernel."""
+def paper_light(gray: np.ndarray, paper_kernel: int) -> np.ndarray:
+    """The light on the paper, (h, w) uint8: a grey closing that erases strokes narrower than the
+    kernel but follows gradients, so that dividing by it cancels shadows and light falloff."""
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (paper_kernel, paper_kernel))
-    paper = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, kernel)
+    return cv2.morphologyEx(gray, cv2.MORPH_CLOSE, kernel)
+
+
+def paper_brightness(paper: np.ndarray) -> np.ndarray:
+    """`paper_light` (or a window of it) as float32 >= 1, the divisor of the darkness."""
     return np.maximum(paper.astype(np.float32), 1.0)
 
 
-def ink_darkness_threshold(darkness: np.ndarray) -> float:
+@lru_cache(maxsize=1)
+def _levels() -> np.ndarray:
+    return _darkness_levels()
+
+
+def ink_darkness_threshold(gray: np.ndarray, paper: np.ndarray) -> float:
     """Otsu's split of how much darker than the paper each pixel is, kept within sane bounds."""
-    darkness8 = cv2.convertScaleAbs(darkness, alpha=255.0)  # darkness is >= 0; saturates at 255
-    otsu, _ = cv2.threshold(darkness8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    otsu = _otsu_level(_darkness_histogram(gray, paper, _levels()))
     return float(np.clip(otsu / 255.0, MIN_INK_CONTRAST, MAX_INK_CONTRAST_THRESHOLD))
 
 
@@ -111,23 +175,26 @@ class InkOnPaper:
 
     mask: np.ndarray
     paper: np.ndarray
-    """(h, w) float32 brightness of the paper, from `paper_brightness` of the blurred image."""
+    """(h, w) uint8 light on the paper, `paper_light` of the blurred image."""
     threshold: float
 
 
 def binarise_ink_on_paper(gray: np.ndarray, paper_kernel: int, threshold: float | None = None) -> InkOnPaper:
-    """`binarise_ink`, also returning the paper's light and the threshold used."""
+    """`binarise_ink`, also returning the paper's light and the threshold used.
+
+    The darkness of each pixel, 1 - pixel / paper, is computed on the fly in each compiled pass
+    (Otsu's histogram, the faint-ink mask, the sure-ink test): a float image of it would cost
+    more to allocate and fill than the passes themselves.
+    """
     # Smooth sensor noise first: the closing would otherwise track the brightest noise and
     # make plain paper look inked.
     blurred = cv2.GaussianBlur(gray, (3, 3), 0)
-    paper = paper_brightness(blurred, paper_kernel)
-    darkness = 1.0 - blurred.astype(np.float32) / paper
+    paper = paper_light(blurred, paper_kernel)
     if threshold is None:
-        threshold = ink_darkness_threshold(darkness)
-    maybe = (darkness > HYSTERESIS_LOW * threshold).astype(np.uint8)
+        threshold = ink_darkness_threshold(blurred, paper)
+    maybe = _darker_than(blurred, paper, np.float32(HYSTERESIS_LOW * threshold))
     count, labels = cv2.connectedComponents(maybe, connectivity=8)
-    # The levels are compared in float32, as NumPy compares a float32 image with a Python float.
-    keep = _labels_reaching(labels, darkness, np.float32(threshold), count)
+    keep = _labels_reaching(labels, blurred, paper, np.float32(threshold), count)
     return InkOnPaper(label_lookup(keep, labels), paper, threshold)
 
 

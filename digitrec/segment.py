@@ -10,7 +10,14 @@ import numpy as np
 from numba import njit
 
 from digitrec import binarise
-from digitrec.binarise import HYSTERESIS_LOW, InkOnPaper, binarise_ink_on_paper, ink_channel, label_lookup
+from digitrec.binarise import (
+    HYSTERESIS_LOW,
+    InkOnPaper,
+    binarise_ink_on_paper,
+    ink_channel,
+    label_lookup,
+    paper_brightness,
+)
 from digitrec.types import Box, Region
 
 
@@ -305,7 +312,7 @@ def recut_at_full_resolution(region: Region, full_gray: np.ndarray, ink: InkOnPa
     px0, py0 = int(x0 * scale), int(y0 * scale)
     px1 = min(ink.paper.shape[1], int(np.ceil(x1 * scale)) + 1)
     py1 = min(ink.paper.shape[0], int(np.ceil(y1 * scale)) + 1)
-    paper = cv2.resize(ink.paper[py0:py1, px0:px1], (int(round((px1 - px0) / scale)), int(round((py1 - py0) / scale))),
+    paper = cv2.resize(paper_brightness(ink.paper[py0:py1, px0:px1]), (int(round((px1 - px0) / scale)), int(round((py1 - py0) / scale))),
                        interpolation=cv2.INTER_LINEAR)
     paper = _crop_padded(paper, x0 - int(round(px0 / scale)), y0 - int(round(py0 / scale)), x1 - x0, y1 - y0)
     blurred = cv2.GaussianBlur(full_gray[y0:y1, x0:x1], (3, 3), 0)

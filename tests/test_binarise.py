@@ -5,7 +5,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from digitrec.binarise import HYSTERESIS_LOW, binarise_ink_on_paper, ink_channel, label_lookup
+from digitrec.binarise import (
+    HYSTERESIS_LOW,
+    MAX_INK_CONTRAST_THRESHOLD,
+    MIN_INK_CONTRAST,
+    binarise_ink_on_paper,
+    ink_channel,
+    ink_darkness_threshold,
+    label_lookup,
+    paper_light,
+)
 
 
 def _photo(seed: int, shape=(120, 160)) -> np.ndarray:
@@ -43,10 +52,34 @@ def test_ink_is_the_faint_pixels_joined_to_sure_ink():
     for seed in range(4):
         gray = ink_channel(_photo(seed))
         ink = binarise_ink_on_paper(gray, 31)
-        darkness = 1.0 - cv2.GaussianBlur(gray, (3, 3), 0).astype(np.float32) / ink.paper
+        darkness = 1.0 - cv2.GaussianBlur(gray, (3, 3), 0).astype(np.float32) / np.maximum(ink.paper.astype(np.float32), 1.0)
         count, labels = cv2.connectedComponents((darkness > HYSTERESIS_LOW * ink.threshold).astype(np.uint8),
                                                 connectivity=8)
         reaching = np.unique(labels[darkness > ink.threshold])
         expected = np.isin(labels, reaching[reaching > 0]).astype(np.uint8)
         assert 0 < expected.sum() < expected.size
         np.testing.assert_array_equal(ink.mask, expected)
+
+
+def _opencv_threshold(gray: np.ndarray, paper: np.ndarray) -> float:
+    """The threshold as OpenCV computes it: a float darkness image, scaled to 8 bits, Otsu's split."""
+    darkness = 1.0 - gray.astype(np.float32) / np.maximum(paper.astype(np.float32), 1.0)
+    otsu, _ = cv2.threshold(cv2.convertScaleAbs(darkness, alpha=255.0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return float(np.clip(otsu / 255.0, MIN_INK_CONTRAST, MAX_INK_CONTRAST_THRESHOLD))
+
+
+def test_the_ink_threshold_is_the_one_opencv_computes():
+    rng = np.random.default_rng(11)
+    unclipped = 0
+    for seed in range(60):
+        gray = cv2.GaussianBlur(ink_channel(_photo(seed, (int(rng.integers(20, 90)), int(rng.integers(20, 90))))),
+                                (3, 3), 0)
+        if seed % 3 == 1:  # any levels at all, paper darker than ink included
+            gray = rng.integers(0, 256, gray.shape).astype(np.uint8)
+        paper = paper_light(gray, int(rng.choice([3, 9, 31])))
+        expected = _opencv_threshold(gray, paper)
+        assert ink_darkness_threshold(gray, paper) == expected
+        unclipped += MIN_INK_CONTRAST < expected < MAX_INK_CONTRAST_THRESHOLD
+    assert unclipped >= 10  # the comparison reached Otsu's own levels, not only the clip
+    flat = np.full((10, 10), 200, np.uint8)
+    assert ink_darkness_threshold(flat, flat) == _opencv_threshold(flat, flat)
