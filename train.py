@@ -35,6 +35,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-seed", type=int,
                         help="seed of the assembled training set alone (held-out digits, renderings, pages), "
                         "so several trainings can share one set; None: --seed")
+    parser.add_argument("--blocks", help="filters of the five convolution blocks, comma-separated "
+                        "(default: 32,32,64,64,128; the strides stay 1,2,1,2,1)")
+    parser.add_argument("--teacher", metavar="MODEL",
+                        help="learn from this trained model's probabilities as well as the labels (knowledge "
+                        "distillation; e.g. a smaller --blocks network taught by the shipped model)")
     parser.add_argument("--quick", action="store_true", help="a tiny run (3000 digits, 2 epochs) that checks the whole pipeline")
     parser.add_argument("--evaluate", metavar="MODEL", help="only measure this saved .keras or .tflite model")
     parser.add_argument("--finetune", metavar="DIR",
@@ -62,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.epochs < 1:
                 raise ValueError("--epochs must be at least 1")
             config = replace(config, epochs=args.epochs)
+        if args.blocks:
+            config = replace(config, conv_blocks=parse_blocks(args.blocks, config.conv_blocks))
+        if args.teacher:
+            check_teacher(args.teacher)
+            config = replace(config, teacher=args.teacher)
         metrics = run_training(args.data, args.usps, args.out or "models", config, model_name=args.name)
     except (DataFileError, ModelFileError, LabelFolderError, ValueError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)
@@ -72,6 +82,27 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(summary, indent=2))
     print(f"wrote {args.out or 'models'}/{args.name}.keras, {args.name}.tflite, metrics.json and plots")
     return 0
+
+
+def parse_blocks(text: str, default: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """'16,32,32,64,128' -> ((16, 1), (32, 2), ...): the filters given, the default network's strides."""
+    try:
+        filters = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--blocks takes {len(default)} whole numbers separated by commas, not {text!r}") from None
+    if len(filters) != len(default) or min(filters) < 1:
+        raise ValueError(f"--blocks takes {len(default)} filter counts of 1 or more, e.g. 16,32,32,64,128; got {text!r}")
+    return tuple((count, stride) for count, (_, stride) in zip(filters, default))
+
+
+def check_teacher(path: str) -> None:
+    """Refuse a teacher that is not a digit model with the not-a-digit output, before the long assembly."""
+    from digitrec.classify import DigitClassifier
+    from digitrec.model import NUM_CLASSES
+
+    if DigitClassifier(path).num_outputs != NUM_CLASSES:
+        raise ValueError(f"--teacher {path}: gives 10 outputs; a teacher needs the not-a-digit output too "
+                         f"({NUM_CLASSES}), as models/digits.keras has")
 
 
 def finetune(args: argparse.Namespace) -> int:

@@ -58,6 +58,13 @@ class TrainingConfig:
     """Seed of the network's initial weights, shuffling and jitter..."""
     data_seed: int | None = None
     """...and of the assembled training set (which digits are held out, renderings, pages); None: `seed`."""
+    teacher: str | None = None
+    """A trained model to learn from besides the labels (knowledge distillation): each jittered training
+    digit's target mixes its one-hot label with the teacher's probabilities for it..."""
+    teacher_weight: float = 0.5
+    """...this much of the target being the teacher's..."""
+    teacher_temperature: float = 2.0
+    """...softened at this temperature, so the student also learns what else a digit looks like."""
 
     @property
     def training_set_seed(self) -> int:
@@ -143,33 +150,92 @@ def jitter_digits(images: np.ndarray, rng: np.random.Generator, config: Training
     return out
 
 
+def teacher_targets(teacher: DigitClassifier, images: np.ndarray, labels: np.ndarray,
+                    weight: float, temperature: float) -> np.ndarray:
+    """(N, classes) training targets: (1 - weight) x one-hot label + weight x the teacher's probabilities
+    softened at `temperature` (p ** (1 / T), renormalised; T = 1 leaves them as they are)."""
+    probabilities = teacher.probabilities(images).astype(np.float64)
+    if probabilities.shape[1] != NUM_CLASSES:
+        raise ValueError(f"the teacher gives {probabilities.shape[1]} outputs; a student needs one with {NUM_CLASSES}")
+    softened = np.exp(np.log(np.maximum(probabilities, 1e-12)) / temperature)
+    softened /= softened.sum(axis=1, keepdims=True)
+    one_hot = np.eye(NUM_CLASSES)[labels]
+    return ((1.0 - weight) * one_hot + weight * softened).astype(np.float32)
+
+
 def train_model(training_set: TrainingSet, config: TrainingConfig):
-    """Fit a fresh CNN with Adam and a warmed-up cosine learning rate; returns (model, history)."""
+    """Fit a fresh CNN with Adam and a warmed-up cosine learning rate; returns (model, history).
+
+    With `config.teacher` the targets mix the labels with that model's probabilities (`teacher_targets`)."""
     keras.utils.set_random_seed(config.seed)
     model = build_digit_cnn(NUM_CLASSES, config.conv_blocks)
     steps = config.epochs * int(np.ceil(len(training_set.x_train) / config.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, steps, warmup_target=config.peak_learning_rate, warmup_steps=int(steps * config.warmup_fraction)
     )
-    model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    teacher = DigitClassifier(config.teacher) if config.teacher else None
+    if teacher is None:
+        model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        validation = (training_set.x_val, training_set.y_val)
+    else:
+        model.compile(keras.optimizers.Adam(schedule), "categorical_crossentropy",
+                      metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+        validation = (training_set.x_val, np.eye(NUM_CLASSES, dtype=np.float32)[training_set.y_val])
     history: dict[str, list[float]] = {}
     for epoch in range(config.epochs):
         # Fresh jitter every epoch, made with OpenCV up front: Keras's random-transform layers
         # cost as much CPU as the training step itself.
         jittered = jitter_digits(training_set.x_train, np.random.default_rng([config.seed, epoch]), config)
+        targets = training_set.y_train if teacher is None else teacher_targets(
+            teacher, jittered, training_set.y_train, config.teacher_weight, config.teacher_temperature)
         epoch_history = model.fit(
             jittered,
-            training_set.y_train,
+            targets,
             batch_size=config.batch_size,
             epochs=epoch + 1,
             initial_epoch=epoch,
             shuffle=True,
-            validation_data=(training_set.x_val, training_set.y_val),
+            validation_data=validation,
             verbose="auto",
         )
         for key, values in epoch_history.history.items():
             history.setdefault(key, []).extend(float(v) for v in values)
+    if teacher is not None:
+        sample = np.random.default_rng(config.seed).permutation(len(training_set.x_train))[:CALIBRATION_CROPS]
+        history["teacher_confidence_factor"] = [match_teacher_confidence(model, teacher, training_set.x_train[sample])]
     return model, history
+
+
+CALIBRATION_CROPS = 20000
+"""Training crops on which a taught model's confidence is matched to its teacher's..."""
+
+SHARPENING_FACTORS = tuple(round(1.0 + 0.05 * step, 2) for step in range(41))
+"""...by the factor among these (1.0 to 3.0) that matches it best."""
+
+
+def match_teacher_confidence(model, teacher: DigitClassifier, images: np.ndarray,
+                             factors: tuple[float, ...] = SHARPENING_FACTORS) -> float:
+    """Sharpen a taught model's output until its mean top probability on `images` is its teacher's.
+
+    Trained towards part-soft targets, a student reads a sure digit at about 0.9, not 0.99, and the
+    reader's floors (0.5 to report, 0.9 and 0.97 to cut a blob) were set for sure readings. The final
+    dense layer's weights and bias are multiplied by the factor found (its logits scaled: which class
+    wins never changes). Returns the factor."""
+    logits = np.concatenate([np.log(np.maximum(model(images[i : i + 1000], training=False).numpy(), 1e-12))
+                             for i in range(0, len(images), 1000)]).astype(np.float64)
+    target = float(teacher.probabilities(images).max(axis=1).mean())
+
+    def mean_top(factor: float) -> float:
+        scaled = factor * logits
+        scaled -= scaled.max(axis=1, keepdims=True)
+        probabilities = np.exp(scaled)
+        return float((probabilities.max(axis=1) / probabilities.sum(axis=1)).mean())
+
+    factor = min(factors, key=lambda f: abs(mean_top(f) - target))
+    dense = model.layers[-1]
+    kernel, bias = dense.get_weights()
+    dense.set_weights([kernel * factor, bias * factor])
+    return factor
 
 
 def _digit_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:

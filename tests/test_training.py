@@ -133,3 +133,67 @@ def test_shipped_tflite_matches_the_keras_weights(mnist):
     # 8-bit weights: the same reading for all but a few crops in a thousand, probabilities close.
     assert np.mean(lite.argmax(axis=1) == expected.argmax(axis=1)) >= 0.998
     assert np.abs(lite - expected).mean() < 1e-3 and np.abs(lite - expected).max() < 0.2
+
+
+def test_teacher_targets_mix_the_label_with_the_softened_teacher(mnist):
+    from digitrec.training import teacher_targets
+
+    teacher = DigitClassifier(SHIPPED_MODEL)
+    images, labels = mnist.x_test[:64, ..., None], mnist.y_test[:64]
+    probabilities = teacher.probabilities(images)
+    labels_only = teacher_targets(teacher, images, labels, weight=0.0, temperature=2.0)
+    np.testing.assert_array_equal(labels_only.argmax(axis=1), labels)
+    assert set(np.unique(labels_only)) == {0.0, 1.0}
+    teacher_only = teacher_targets(teacher, images, labels, weight=1.0, temperature=1.0)
+    np.testing.assert_allclose(teacher_only, probabilities, atol=1e-6)
+    softened = teacher_targets(teacher, images, labels, weight=1.0, temperature=2.0)
+    np.testing.assert_allclose(softened.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(softened.argmax(axis=1), probabilities.argmax(axis=1))
+    # Softening moves weight from the teacher's choice to the other classes.
+    assert np.all(softened.max(axis=1) <= probabilities.max(axis=1) + 1e-6)
+    assert np.mean(softened.max(axis=1) < probabilities.max(axis=1) - 1e-3) > 0.5
+    mixed = teacher_targets(teacher, images, labels, weight=0.5, temperature=2.0)
+    np.testing.assert_allclose(mixed, 0.5 * labels_only + 0.5 * softened, atol=1e-6)
+
+
+def test_a_smaller_network_learns_from_a_teacher(tmp_path, mnist_path, usps_path):
+    code = train.main(["--quick", "--data", str(mnist_path), "--usps", str(usps_path), "--out", str(tmp_path),
+                       "--blocks", "8,8,16,16,32", "--teacher", str(SHIPPED_MODEL), "--seed", "3"])
+    assert code == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["config"]["conv_blocks"] == [[8, 1], [8, 2], [16, 1], [16, 2], [32, 1]]
+    assert metrics["config"]["teacher"] == str(SHIPPED_MODEL)
+    assert metrics["parameters"] < 40_000
+    assert metrics["history"]["loss"][-1] < metrics["history"]["loss"][0]
+    assert metrics["history"]["val_accuracy"][-1] > 0.5
+    assert 1.0 <= metrics["history"]["teacher_confidence_factor"][0] <= 3.0
+
+
+def test_a_taught_model_is_sharpened_to_its_teachers_confidence(mnist):
+    import keras
+
+    from digitrec.training import match_teacher_confidence
+
+    teacher = DigitClassifier(SHIPPED_MODEL)
+    images = mnist.x_test[:1000, ..., None]
+    # A student that reads exactly as the teacher, only half as surely: its logits halved.
+    student = keras.saving.load_model(SHIPPED_MODEL, compile=False)
+    kernel, bias = student.layers[-1].get_weights()
+    student.layers[-1].set_weights([kernel / 2, bias / 2])
+    softened = student(images, training=False).numpy()
+    factor = match_teacher_confidence(student, teacher, images)
+    sharpened = student(images, training=False).numpy()
+    assert 1.95 <= factor <= 2.05  # the teacher runs on 8-bit weights, the student on float ones
+    np.testing.assert_array_equal(sharpened.argmax(axis=1), softened.argmax(axis=1))
+    target = teacher.probabilities(images).max(axis=1).mean()
+    assert abs(sharpened.max(axis=1).mean() - target) < 0.002 < target - softened.max(axis=1).mean()
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--blocks", "16,32"], "--blocks takes 5"),
+    (["--blocks", "a,b,c,d,e"], "whole numbers"),
+    (["--teacher", "no/such/model.keras"], "no such model file"),
+])
+def test_training_refuses_bad_blocks_and_teachers_with_the_fix(option, message, mnist_path, capsys):
+    assert train.main(["--quick", "--data", str(mnist_path), *option]) == 2
+    assert message in capsys.readouterr().err
