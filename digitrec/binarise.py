@@ -29,8 +29,8 @@ def ink_channel(image: np.ndarray) -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def _darkest_channel(image):  # pragma: no cover - compiled; tested through ink_channel
-    """min(B, G, R) per pixel in one pass: `cv2.split` then two `cv2.min` cost five times as much
-    at 1280x720 (three frame-sized planes written and read again)."""
+    """min(B, G, R) per pixel in one pass: `cv2.split` then two `cv2.min` write and read three
+    frame-sized planes (at 1280x720, 2.9 against 0.5 ms on frames in memory; less apart in a run)."""
     height, width = image.shape[0], image.shape[1]
     darkest = np.empty((height, width), np.uint8)
     for row in range(height):
@@ -72,7 +72,8 @@ def _darkness_levels():  # pragma: no cover - compiled; tested through ink_darkn
 
 @njit(cache=True, nogil=True)
 def _darkness_histogram(gray, paper, levels):  # pragma: no cover - compiled; tested through ink_darkness_threshold
-    """Histogram of the pixels' darkness levels (`_darkness_levels`), four partial counts at a time."""
+    """Histogram of the pixels' darkness levels (`_darkness_levels`), counted in four partial
+    histograms so that neighbouring pixels of one level do not wait on each other's count."""
     partial = np.zeros((4, 256), np.int64)
     for row in range(gray.shape[0]):
         for column in range(gray.shape[1]):
