@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from digitrec.training import QUICK_CONFIG, TrainingConfig, evaluate_saved_model, run_training
+    from digitrec.training import QUICK_CONFIG, TrainingConfig, evaluate_saved_model, load_teacher, run_training
 
     try:
         if args.evaluate:
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.blocks:
             config = replace(config, conv_blocks=parse_blocks(args.blocks, config.conv_blocks))
         if args.teacher:
-            check_teacher(args.teacher)
+            load_teacher(args.teacher)  # refused now, not after the training set's assembly
             config = replace(config, teacher=args.teacher)
         metrics = run_training(args.data, args.usps, args.out or "models", config, model_name=args.name)
     except (DataFileError, ModelFileError, LabelFolderError, ValueError) as error:
@@ -93,16 +93,6 @@ def parse_blocks(text: str, default: tuple[tuple[int, int], ...]) -> tuple[tuple
     if len(filters) != len(default) or min(filters) < 1:
         raise ValueError(f"--blocks takes {len(default)} filter counts of 1 or more, e.g. 16,32,32,64,128; got {text!r}")
     return tuple((count, stride) for count, (_, stride) in zip(filters, default))
-
-
-def check_teacher(path: str) -> None:
-    """Refuse a teacher that is not a digit model with the not-a-digit output, before the long assembly."""
-    from digitrec.classify import DigitClassifier
-    from digitrec.model import NUM_CLASSES
-
-    if DigitClassifier(path).num_outputs != NUM_CLASSES:
-        raise ValueError(f"--teacher {path}: gives 10 outputs; a teacher needs the not-a-digit output too "
-                         f"({NUM_CLASSES}), as models/digits.keras has")
 
 
 def finetune(args: argparse.Namespace) -> int:

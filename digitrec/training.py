@@ -150,13 +150,20 @@ def jitter_digits(images: np.ndarray, rng: np.random.Generator, config: Training
     return out
 
 
+def load_teacher(path: str | os.PathLike) -> DigitClassifier:
+    """The teacher model of a taught run; refused (with the fix) unless it has the not-a-digit output."""
+    teacher = DigitClassifier(path)
+    if teacher.num_outputs != NUM_CLASSES:
+        raise ValueError(f"teacher {path}: gives {teacher.num_outputs} outputs; a teacher needs the not-a-digit "
+                         f"output too ({NUM_CLASSES}), as models/digits.keras has")
+    return teacher
+
+
 def teacher_targets(teacher: DigitClassifier, images: np.ndarray, labels: np.ndarray,
                     weight: float, temperature: float) -> np.ndarray:
     """(N, classes) training targets: (1 - weight) x one-hot label + weight x the teacher's probabilities
     softened at `temperature` (p ** (1 / T), renormalised; T = 1 leaves them as they are)."""
     probabilities = teacher.probabilities(images).astype(np.float64)
-    if probabilities.shape[1] != NUM_CLASSES:
-        raise ValueError(f"the teacher gives {probabilities.shape[1]} outputs; a student needs one with {NUM_CLASSES}")
     softened = np.exp(np.log(np.maximum(probabilities, 1e-12)) / temperature)
     softened /= softened.sum(axis=1, keepdims=True)
     one_hot = np.eye(NUM_CLASSES)[labels]
@@ -173,7 +180,7 @@ def train_model(training_set: TrainingSet, config: TrainingConfig):
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, steps, warmup_target=config.peak_learning_rate, warmup_steps=int(steps * config.warmup_fraction)
     )
-    teacher = DigitClassifier(config.teacher) if config.teacher else None
+    teacher = load_teacher(config.teacher) if config.teacher else None
     if teacher is None:
         model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
         validation = (training_set.x_val, training_set.y_val)

@@ -197,3 +197,13 @@ def test_a_taught_model_is_sharpened_to_its_teachers_confidence(mnist):
 def test_training_refuses_bad_blocks_and_teachers_with_the_fix(option, message, mnist_path, capsys):
     assert train.main(["--quick", "--data", str(mnist_path), *option]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_teacher_without_the_not_a_digit_output_is_refused_before_training(tmp_path, mnist_path, capsys):
+    from digitrec.model import build_digit_cnn
+
+    ten_outputs = tmp_path / "ten.keras"
+    build_digit_cnn(10, ((4, 1), (4, 2), (4, 1), (4, 2), (4, 1))).save(ten_outputs)
+    assert train.main(["--quick", "--data", str(mnist_path), "--teacher", str(ten_outputs), "--out", str(tmp_path)]) == 2
+    assert "gives 10 outputs; a teacher needs the not-a-digit output" in capsys.readouterr().err
+    assert not (tmp_path / "digits.keras").exists()
