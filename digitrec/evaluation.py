@@ -467,9 +467,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for i in range(args.videos):
             condition = CONDITIONS[i % len(CONDITIONS)]
             video = make_video(args.seed * 100_000 + 50_000 + i, glyphs, args.frames, condition=condition)
-            fresh = DigitReader(args.model)  # one reader per video, so its tracker starts clean
             source = f"synthetic/video{i:02d}-{condition}.mp4"
-            report = report.merge(evaluate_reader(read_with(fresh, source, video.fps), video.truth,
+            report = report.merge(evaluate_reader(read_with(reader, source, video.fps), video.truth,
                                                   f"video:{condition}", bar.update, misses=misses_of(source)))
     print(report.format_table())
     if args.json:

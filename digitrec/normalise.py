@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
@@ -27,6 +28,18 @@ MIN_THIN_SIDE = 0.12
 """A digit narrower than this fraction of its height (a '1') is not widened beyond it."""
 
 InkPolarity = Literal["auto", "light", "dark"]
+
+
+@dataclass(frozen=True)
+class StrokeTarget:
+    """The stroke width the normaliser brings a digit to, at 28x28, and the deviation it leaves alone."""
+
+    width: float = MNIST_STROKE_WIDTH
+    tolerance: float = STROKE_TOLERANCE
+
+
+MNIST_STROKE = StrokeTarget()
+"""The target of training and of still photos: MNIST's own stroke."""
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
@@ -90,12 +103,12 @@ def _crop_to_ink(mask: np.ndarray) -> np.ndarray:
     return mask[y : y + h, x : x + w]
 
 
-def _match_mnist_stroke(work: np.ndarray) -> np.ndarray:
-    """Dilate thin pen or erode thick marker so the stroke is as wide as MNIST's."""
-    target = MNIST_STROKE_WIDTH * WORK_SCALE
+def _match_stroke(work: np.ndarray, stroke: StrokeTarget) -> np.ndarray:
+    """Dilate thin pen or erode thick marker so the stroke is as wide as `stroke` (MNIST's by default)."""
+    target = stroke.width * WORK_SCALE
     area = cv2.countNonZero(work)
     width = _stroke_width(work, area)
-    if abs(width - target) <= STROKE_TOLERANCE * target:
+    if abs(width - target) <= stroke.tolerance * target:
         return work
     # Widen by at most one target stroke: a wider gap means the estimate is off, not the pen.
     radius = int(round(min(abs(target - width), target) / 2))
@@ -110,11 +123,11 @@ def _match_mnist_stroke(work: np.ndarray) -> np.ndarray:
     return eroded
 
 
-def normalise_mask_to_mnist(mask: np.ndarray) -> np.ndarray:
+def normalise_mask_to_mnist(mask: np.ndarray, stroke: StrokeTarget = MNIST_STROKE) -> np.ndarray:
     """Normalise a binary ink mask (ink = nonzero) to a 28x28 float32 MNIST image.
 
-    The MNIST recipe: crop to the ink, bring the stroke to MNIST's width, fit the longer
-    side in 20 px keeping the aspect ratio, and place it in 28x28 with its centre of mass
+    The MNIST recipe: crop to the ink, bring the stroke to MNIST's width (or `stroke`'s), fit the
+    longer side in 20 px keeping the aspect ratio, and place it in 28x28 with its centre of mass
     at the centre. White ink on black, values in [0, 1].
     """
     if mask.size == 0:
@@ -134,7 +147,7 @@ def normalise_mask_to_mnist(mask: np.ndarray) -> np.ndarray:
         raise EmptyCropError("the ink vanished when scaled: the crop is too small to read")
     pad = WORK_SCALE * 2
     work = cv2.copyMakeBorder(work, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-    work = _crop_to_ink(_match_mnist_stroke(work))
+    work = _crop_to_ink(_match_stroke(work, stroke))
 
     height, width = work.shape
     fit = MNIST_BOX / max(height, width)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from digitrec.merge import DEFAULT_MERGE, choose_join, joined_region, merge_candidates
+from digitrec.normalise import MNIST_STROKE, StrokeTarget
 from digitrec.reader import DigitReader
 from digitrec.synth import StrokeGlyphs
 from digitrec.types import Frame, Region
@@ -92,3 +93,21 @@ def test_the_joined_region_holds_both_masks_and_the_join_must_beat_the_weaker_pi
     assert not choose_join(np.log([0.99, 0.99]), float(np.log(0.999)))  # '11' read surely apart stays apart
     assert not choose_join(np.log([0.6, 0.6]), -np.inf)                 # the join is not a digit
     assert choose_join(np.log([0.9, 0.9]), float(np.log(0.9)) + margin)
+
+
+def test_video_frames_take_the_stroke_targets_in_turn_and_photos_keep_mnists(page_with_a_broken_zero):
+    page, _ = page_with_a_broken_zero
+    thick = StrokeTarget(width=3.5, tolerance=0.0)
+    reader = DigitReader(MODEL, video_strokes=(MNIST_STROKE, thick))
+
+    def crops(index, still):
+        result = reader.read(Frame(index, page, "video", 0.0, still=still))
+        return np.stack([d.image for d in sorted(result.detections, key=lambda d: d.box[0])])
+
+    mnist_view, thick_view = crops(0, False), crops(1, False)
+    assert thick_view.shape == mnist_view.shape
+    assert thick_view.sum() > 1.2 * mnist_view.sum()  # the odd frame's strokes are widened
+    assert np.array_equal(crops(2, False), mnist_view)
+    assert np.array_equal(crops(1, True), mnist_view)  # a photo is read with MNIST's stroke alone
+    with pytest.raises(ValueError, match="stroke target"):
+        DigitReader(MODEL, video_strokes=())

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from digitrec.normalise import (
+    MNIST_STROKE,
     EmptyCropError,
+    StrokeTarget,
     estimate_stroke_width,
     normalise_batch,
     normalise_mask_to_mnist,
@@ -117,3 +119,15 @@ def test_mnist_digits_survive_normalisation_almost_unchanged(mnist):
     assert out.shape == (300, 28, 28)
     assert np.abs(out - digits).mean() < 0.06
     assert abs(out.mean() - digits.mean()) < 0.01
+
+
+def test_a_stroke_target_sets_the_width_the_strokes_are_brought_to():
+    mask = 1 - (_pen_seven(stroke=10) > 128).astype(np.uint8)
+    # The default is MNIST's stroke, which leaves a stroke within its tolerance alone...
+    default = normalise_mask_to_mnist(mask)
+    assert np.array_equal(normalise_mask_to_mnist(mask, MNIST_STROKE), default)
+    assert np.array_equal(normalise_mask_to_mnist(mask, StrokeTarget(width=2.0, tolerance=1.0)), default)
+    # ...and a thicker target with no tolerance widens it.
+    widths = [estimate_stroke_width((cv2.resize(out, (112, 112)) > 0.5).astype(np.uint8)) / 4
+              for out in (default, normalise_mask_to_mnist(mask, StrokeTarget(width=3.0, tolerance=0.0)))]
+    assert widths[1] > widths[0] + 0.5
