@@ -105,17 +105,22 @@ class DigitReader:
         rejected = 0
         cursor = 0
         for unit in units:
-            scored = []
-            for option in unit.options:
+            if len(unit.options) == 1:  # most regions: one reading, nothing to choose
+                option = unit.options[0]
                 rows = row_of[cursor : cursor + len(option)]
                 cursor += len(option)
-                scored.append((option, rows, _log_confidences(probabilities, rows)))
-            scores = [scores for _, _, scores in scored]
-            if unit.joined:
-                chosen = 1 if choose_join(scores[0], float(scores[1][0]), self.merging) else 0
             else:
-                chosen = choose_hypothesis(scores, self.splitting, unit.width_ratio)
-            option, rows, _ = scored[chosen]
+                scored = []
+                for option in unit.options:
+                    rows = row_of[cursor : cursor + len(option)]
+                    cursor += len(option)
+                    scored.append((option, rows, _log_confidences(probabilities, rows)))
+                scores = [scores for _, _, scores in scored]
+                if unit.joined:
+                    chosen = 1 if choose_join(scores[0], float(scores[1][0]), self.merging) else 0
+                else:
+                    chosen = choose_hypothesis(scores, self.splitting, unit.width_ratio)
+                option, rows, _ = scored[chosen]
             for part, row in zip(option, rows):
                 if row < 0:
                     rejected += 1

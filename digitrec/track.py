@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -54,18 +53,28 @@ class Track:
     track_id: int
     box: Box
     """Where it was last seen, or predicted while missing."""
-    evidence: deque = field(default_factory=deque)
-    """The (10,) digit probabilities of its recent frames."""
+    evidence: np.ndarray
+    """The (10,) digit probabilities of its recent frames, oldest first, in the first `frames` rows of a
+    (vote_window, 10) array (one array a track rather than one a frame: the vote is a single sum)."""
+    frames: int = 0
     label: int = -1
     hits: int = 0
     missed: int = 0
     confirmed: bool = False
     """Seen in `min_hits` frames (or in the stream's first frame): reported from now on."""
 
+    def add_evidence(self, probabilities: np.ndarray) -> None:
+        """Keep a frame's (10,) probabilities, dropping the oldest once the window is full."""
+        if self.frames < len(self.evidence):
+            self.frames += 1
+        else:
+            self.evidence[:-1] = self.evidence[1:]
+        self.evidence[self.frames - 1] = probabilities
+
     def vote(self, config: TrackingConfig) -> tuple[int, float, np.ndarray]:
         """The label of the averaged evidence, kept unless another label beats it by `switch_margin`;
         its averaged probability, and the averaged evidence itself."""
-        mean = np.mean(np.stack(self.evidence), axis=0)
+        mean = np.add.reduce(self.evidence[: self.frames], axis=0) / self.frames
         best = int(mean.argmax())
         if self.label < 0 or mean[best] > mean[self.label] + config.switch_margin:
             self.label = best
@@ -190,16 +199,16 @@ class DigitTracker:
                 track = self.tracks[track_of[index]]
             else:
                 # What the first frame shows is reported at once: a still scene must not lose it.
-                track = Track(self._next_id, detection.box, deque(maxlen=config.vote_window),
+                track = Track(self._next_id, detection.box, np.zeros((config.vote_window, 10), np.float32),
                               confirmed=self.frames_seen == 0)
                 self._next_id += 1
                 self.tracks.append(track)
             track.box, track.missed, track.hits = detection.box, 0, track.hits + 1
             track.confirmed = track.confirmed or detection.confidence >= config.confirm_confidence
             if detection.probabilities is not None:
-                track.evidence.append(detection.probabilities)
+                track.add_evidence(detection.probabilities)
             else:  # a reader without probabilities: its label is the only evidence
-                track.evidence.append(np.eye(10)[detection.digit] * detection.confidence)
+                track.add_evidence(np.eye(10)[detection.digit] * detection.confidence)
 
         self.frames_seen += 1
         height, width = result.frame.image.shape[:2]
