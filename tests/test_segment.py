@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
-from digitrec.segment import segment_digits
+from digitrec.segment import _max_pool_2x2, _under_pooled, segment_digits
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -75,3 +76,18 @@ def test_ruled_lines_under_digits_are_still_removed():
         cv2.line(page, (0, y), (639, y + 12), (120, 90, 60), 2, cv2.LINE_AA)
     boxes = _boxes(page)
     assert len(boxes) == 7 and all(box[3] < 60 for box in boxes), boxes
+
+
+@pytest.mark.parametrize("shape", [(7, 9), (8, 10), (1, 1), (240, 321)])
+def test_the_compiled_pooling_and_its_inverse_match_numpy(shape):
+    rng = np.random.default_rng(sum(shape))
+    mask = (rng.random(shape) < 0.3).astype(np.uint8)
+    height, width = shape
+    padded = np.zeros((height + height % 2, width + width % 2), np.uint8)
+    padded[:height, :width] = mask
+    expected = padded[0::2, 0::2] | padded[1::2, 0::2] | padded[0::2, 1::2] | padded[1::2, 1::2]
+    pooled = _max_pool_2x2(mask)
+    assert np.array_equal(pooled, expected)
+    lines = (rng.random(pooled.shape) < 0.5).astype(np.uint8)
+    doubled = cv2.resize(lines, (2 * lines.shape[1], 2 * lines.shape[0]), interpolation=cv2.INTER_NEAREST)
+    assert np.array_equal(_under_pooled(lines, mask), doubled[:height, :width] & mask)
