@@ -273,11 +273,15 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
     digit_height = float(np.median(digit_sized)) if len(digit_sized) >= config.components_for_height else None
     for group in _merge_groups(boxes, config, digit_height):
         ids = component_ids[group]
-        x0 = int(boxes[group, 0].min())
-        y0 = int(boxes[group, 1].min())
-        x1 = int((boxes[group, 0] + boxes[group, 2]).max())
-        y1 = int((boxes[group, 1] + boxes[group, 3]).max())
-        w, h = x1 - x0, y1 - y0
+        if len(group) == 1:  # most digits are one component: its box, without four reductions
+            x0, y0, w, h = (int(value) for value in boxes[group[0]])
+            x1, y1 = x0 + w, y0 + h
+        else:
+            x0 = int(boxes[group, 0].min())
+            y0 = int(boxes[group, 1].min())
+            x1 = int((boxes[group, 0] + boxes[group, 2]).max())
+            y1 = int((boxes[group, 1] + boxes[group, 3]).max())
+            w, h = x1 - x0, y1 - y0
         if not (min_h <= h <= config.max_digit_height * height):
             continue
         if x0 == 0 or y0 == 0 or x1 == width or y1 == height:
@@ -293,7 +297,7 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
         if scale < 1.0:
             # Judged on the full-resolution mask: at working size a small '0' closes into a blob.
             region = recut_at_full_resolution(region, full_gray, ink, scale)
-        solidity = float(region.mask.mean())
+        solidity = cv2.countNonZero(region.mask) / region.mask.size  # the mean of a 0/1 mask, exactly
         if aspect > config.one_aspect and solidity > config.max_solidity:
             continue
         regions.append(region)
