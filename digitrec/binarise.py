@@ -108,25 +108,42 @@ def _otsu_level(histogram):  # pragma: no cover - compiled; tested through ink_d
 
 
 @njit(cache=True, nogil=True)
-def _darker_than(gray, paper, level):  # pragma: no cover - compiled; tested through binarise_ink
-    """uint8 mask of the pixels whose darkness is above `level` (float32)."""
-    mask = np.empty(gray.shape, np.uint8)
-    for row in range(gray.shape[0]):
-        for column in range(gray.shape[1]):
-            mask[row, column] = _darkness(gray[row, column], paper[row, column]) > level
-    return mask
+def _hysteresis(gray, paper, low, high):  # pragma: no cover - compiled; tested through binarise_ink
+    """uint8 mask of the pixels darker than `low` (float32) that are 8-connected through such pixels
+    to one darker than `high`: sure ink and the faint ink joined to it.
 
-
-@njit(cache=True, nogil=True)
-def _labels_reaching(labels, gray, paper, level, count):  # pragma: no cover - compiled; tested through binarise_ink
-    """uint8 flags of the labels (of `count`, 0 = background never) holding a pixel darker than `level`."""
-    reaching = np.zeros(count, np.uint8)
-    for row in range(labels.shape[0]):
-        for column in range(labels.shape[1]):
-            label = labels[row, column]
-            if label and not reaching[label] and _darkness(gray[row, column], paper[row, column]) > level:
-                reaching[label] = 1
-    return reaching
+    The set that labelling the faint mask's components and keeping those holding sure ink gives,
+    found by spreading from the sure pixels through the faint ones instead: labelling the whole
+    frame (cv2.connectedComponents, then a pass over the labels) cost 0.8 ms at 640x480, this 0.35.
+    """
+    height, width = gray.shape
+    state = np.empty((height, width), np.uint8)  # 0 paper, 1 faint and not yet reached, 2 sure
+    for row in range(height):
+        for column in range(width):
+            darkness = _darkness(gray[row, column], paper[row, column])
+            state[row, column] = np.uint8(darkness > low) + np.uint8(darkness > high)
+    ink = np.zeros((height, width), np.uint8)
+    # Pixels to spread from; each enters at most once (sure ones here, faint ones when reached).
+    rows = np.empty(height * width, np.int32)
+    columns = np.empty(height * width, np.int32)
+    count = 0
+    for row in range(height):
+        for column in range(width):
+            if state[row, column] == 2:
+                ink[row, column] = 1
+                rows[count], columns[count] = row, column
+                count += 1
+    while count:
+        count -= 1
+        row, column = rows[count], columns[count]
+        for near_row in range(max(row - 1, 0), min(row + 2, height)):
+            for near_column in range(max(column - 1, 0), min(column + 2, width)):
+                if state[near_row, near_column] == 1:
+                    state[near_row, near_column] = 0
+                    ink[near_row, near_column] = 1
+                    rows[count], columns[count] = near_row, near_column
+                    count += 1
+    return ink
 
 
 def load_compiled() -> None:
@@ -193,10 +210,8 @@ def binarise_ink_on_paper(gray: np.ndarray, paper_kernel: int, threshold: float 
     paper = paper_light(blurred, paper_kernel)
     if threshold is None:
         threshold = ink_darkness_threshold(blurred, paper)
-    maybe = _darker_than(blurred, paper, np.float32(HYSTERESIS_LOW * threshold))
-    count, labels = cv2.connectedComponents(maybe, connectivity=8)
-    keep = _labels_reaching(labels, blurred, paper, np.float32(threshold), count)
-    return InkOnPaper(label_lookup(keep, labels), paper, threshold)
+    mask = _hysteresis(blurred, paper, np.float32(HYSTERESIS_LOW * threshold), np.float32(threshold))
+    return InkOnPaper(mask, paper, threshold)
 
 
 SPECK_AREA_FRACTION = 0.04
