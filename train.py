@@ -40,6 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--teacher", metavar="MODEL",
                         help="learn from this trained model's probabilities as well as the labels (knowledge "
                         "distillation; e.g. a smaller --blocks network taught by the shipped model)")
+    parser.add_argument("--flag-ones", type=float, default=0.0, metavar="FRACTION",
+                        help="draw the flag many hands write on this fraction of the near-upright training "
+                        "'1's (MNIST and USPS have few; default: 0)")
     parser.add_argument("--quick", action="store_true", help="a tiny run (3000 digits, 2 epochs) that checks the whole pipeline")
     parser.add_argument("--evaluate", metavar="MODEL", help="only measure this saved .keras or .tflite model")
     parser.add_argument("--finetune", metavar="DIR",
@@ -69,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             config = replace(config, epochs=args.epochs)
         if args.blocks:
             config = replace(config, conv_blocks=parse_blocks(args.blocks, config.conv_blocks))
+        if not 0.0 <= args.flag_ones <= 1.0:
+            raise ValueError(f"--flag-ones is a fraction from 0 to 1, not {args.flag_ones}")
+        config = replace(config, flag_ones=args.flag_ones)
         if args.teacher:
             load_teacher(args.teacher)  # refused now, not after the training set's assembly
             config = replace(config, teacher=args.teacher)

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from digitrec.augment import NOT_A_DIGIT, camera_digits, not_a_digit_marks
+from digitrec.augment import NOT_A_DIGIT, camera_digits, flag_ones, not_a_digit_marks
 from digitrec.classify import DigitClassifier, export_tflite, tflite_path_for
 from digitrec.data import DigitDataset, load_mnist, load_usps, training_split_order
 from digitrec.model import BLOCKS, NUM_CLASSES, build_digit_cnn
@@ -58,6 +58,9 @@ class TrainingConfig:
     """Seed of the network's initial weights, shuffling and jitter..."""
     data_seed: int | None = None
     """...and of the assembled training set (which digits are held out, renderings, pages); None: `seed`."""
+    flag_ones: float = 0.0
+    """Fraction of the near-upright training '1's (MNIST's and USPS's) given the flag many hands write
+    (`augment.flag_ones`) before anything is rendered from them; 0 leaves them as written."""
     teacher: str | None = None
     """A trained model to learn from besides the labels (knowledge distillation): each jittered training
     digit's target mixes its one-hot label with the teacher's probabilities for it..."""
@@ -98,10 +101,17 @@ def assemble_training_set(mnist: DigitDataset, usps: DigitDataset | None, config
         order = order[: config.train_subset + config.validation_size]
     val_index, train_index = order[: config.validation_size], order[config.validation_size :]
     clean_x, clean_y = mnist.x_train[train_index], mnist.y_train[train_index]
-    parts_x, parts_y = [clean_x], [clean_y]
     composition = {"mnist": len(clean_x)}
+    if config.flag_ones:
+        clean_x, flagged = flag_ones(clean_x, clean_y, config.flag_ones, seed=data_seed + 3)
+        composition["flagged_ones"] = flagged
+    parts_x, parts_y = [clean_x], [clean_y]
     if usps is not None:
-        parts_x.append(usps.x_train)
+        usps_x = usps.x_train
+        if config.flag_ones:
+            usps_x, flagged = flag_ones(usps_x, usps.y_train, config.flag_ones, seed=data_seed + 4)
+            composition["flagged_ones"] += flagged
+        parts_x.append(usps_x)
         parts_y.append(usps.y_train)
         composition["usps"] = len(usps.x_train)
     pool_x, pool_y = np.concatenate(parts_x), np.concatenate(parts_y)

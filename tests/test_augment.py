@@ -41,3 +41,26 @@ def test_non_digit_marks_are_reproducible_and_inked(mnist):
     assert np.array_equal(marks, not_a_digit_marks(50, mnist.x_train[:100], seed=11))
     assert marks.shape == (50, 28, 28)
     assert (marks.reshape(50, -1).max(axis=1) > 0.5).all()
+
+
+def test_a_flag_is_drawn_at_the_top_left_of_about_the_asked_share_of_upright_ones(mnist):
+    from digitrec.augment import flag_ones
+
+    images, labels = mnist.x_train[:2000], mnist.y_train[:2000]
+    flagged, count = flag_ones(images, labels, 0.5, seed=7)
+    changed = np.flatnonzero(np.abs(flagged - images).reshape(len(images), -1).max(axis=1) > 0.1)
+    assert count == len(changed)
+    assert set(labels[changed]) == {1}  # only '1's, and the input is left as it was
+    ones = np.sum(labels == 1)
+    assert 0.1 * ones <= count <= 0.5 * ones  # half, less the slanted ones (many of MNIST's) left alone
+    assert flag_ones(images, labels, 1.0, seed=7)[1] > 1.5 * count
+    for index in changed[:20]:
+        added = (flagged[index] - images[index]) > 0.3
+        rows, columns = np.nonzero(added)
+        ink_columns = np.nonzero(images[index] > 0.4)[1]
+        assert rows.mean() < 14  # in the upper half...
+        assert columns.mean() < ink_columns.mean()  # ...left of the stem
+    again, _ = flag_ones(images, labels, 0.5, seed=7)
+    np.testing.assert_array_equal(again, flagged)
+    untouched, none = flag_ones(images, labels, 0.0, seed=7)
+    assert none == 0 and np.array_equal(untouched, images)

@@ -77,6 +77,24 @@ def test_data_seed_alone_decides_the_assembled_training_set(mnist):
     assert not np.array_equal(first.x_val, other_data_seed.x_val)
 
 
+def test_flag_ones_flags_training_ones_only_and_says_how_many(mnist):
+    from dataclasses import replace
+
+    from digitrec.training import QUICK_CONFIG, assemble_training_set
+
+    small = replace(QUICK_CONFIG, segmenter_pages=0, camera_copies=50, not_a_digit_count=20, train_subset=600,
+                    data_seed=5)
+    plain = assemble_training_set(mnist, None, small)
+    flagged = assemble_training_set(mnist, None, replace(small, flag_ones=0.5))
+    count = flagged.composition["flagged_ones"]
+    clean = slice(0, plain.composition["mnist"])
+    differs = np.abs(flagged.x_train[clean] - plain.x_train[clean]).max(axis=(1, 2, 3)) > 0.1
+    assert count == differs.sum() > 0
+    assert set(plain.y_train[clean][differs]) == {1}
+    np.testing.assert_array_equal(flagged.x_val, plain.x_val)  # the digits watched in training stay as written
+    assert "flagged_ones" not in plain.composition
+
+
 def test_evaluation_pages_can_be_written_with_exactly_the_digits_training_held_out(mnist, mnist_path):
     from dataclasses import replace
 
