@@ -218,7 +218,7 @@ def test_command_line_reads_pages_and_videos_in_order(tmp_path, capsys, monkeypa
     assert main(argv) == 0
     table = capsys.readouterr().out
     assert "clean" in table and "ruled" in table and "video:clean" in table and "overall" in table
-    assert readers == ["m.keras", "m.keras"]
+    assert readers == ["m.keras"]  # one reader for pages and videos: it keeps nothing from frame to frame
     assert [s[1] for s in seen] == [0, 0, 0, 1, 2]
     assert seen[2][0] == seen[4][0] != seen[0][0] and seen[4][2] > seen[3][2]
     data = json.loads(out.read_text())
