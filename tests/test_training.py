@@ -211,8 +211,9 @@ def test_a_taught_model_is_sharpened_to_its_teachers_confidence(mnist):
     (["--blocks", "16,32"], "--blocks takes 5"),
     (["--blocks", "a,b,c,d,e"], "whole numbers"),
     (["--teacher", "no/such/model.keras"], "no such model file"),
+    (["--flag-ones", "1.5"], "--flag-ones is a fraction from 0 to 1"),
 ])
-def test_training_refuses_bad_blocks_and_teachers_with_the_fix(option, message, mnist_path, capsys):
+def test_training_refuses_bad_blocks_teachers_and_flag_fractions_with_the_fix(option, message, mnist_path, capsys):
     assert train.main(["--quick", "--data", str(mnist_path), *option]) == 2
     assert message in capsys.readouterr().err
 
