@@ -385,7 +385,7 @@ def _off_open_paper(gray: np.ndarray, box: Box, config: SegmentationConfig, pape
 
 
 def load_compiled() -> None:
-    """Load the compiled passes (thresholding, page-edge test) now rather than on the first frame."""
+    """Load the compiled passes (thresholding, ruled-line pooling, page-edge test) now rather than on the first frame."""
     binarise.load_compiled()
     _upper_quartiles(np.zeros((2, 2), np.uint8), np.zeros((1, 4), np.int64))
     _under_pooled(_max_pool_2x2(np.zeros((3, 3), np.uint8)), np.zeros((3, 3), np.uint8))
