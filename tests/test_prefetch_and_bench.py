@@ -110,6 +110,33 @@ def test_working_resolution_masks_match_full_resolution_segmentation():
         assert agreement > 0.9
 
 
+class _CountingReader:
+    """Stands in for the naive reader: notes which frames it was given."""
+
+    def __init__(self):
+        self.indices: list[int] = []
+        self.classifier = type("Calls", (), {"calls": 0})()
+
+    def read(self, frame):
+        self.indices.append(frame.index)
+        self.classifier.calls += 2
+
+
+def test_the_naive_path_reads_frames_spread_over_the_whole_video(tmp_path):
+    from digitrec.bench import time_naive
+
+    path = tmp_path / "ramp.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (64, 48))
+    for index in range(31):
+        writer.write(np.full((48, 64, 3), 8 * index, np.uint8))
+    writer.release()
+    reader = _CountingReader()
+    timed = time_naive(path, reader, 4)
+    # Not the first four frames: the crops a frame offers change as the page moves through the video.
+    assert reader.indices == [0, 10, 20, 30] == timed["frame_indices"]
+    assert timed["frames"] == 4 and timed["predict_calls_per_frame"] == 2.0 and timed["ms_per_frame"] > 0
+
+
 def test_the_quick_benchmark_writes_every_figure(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, "-m", "digitrec.bench", "--quick", "--workers", "2", "--out", str(out)],
