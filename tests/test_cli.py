@@ -203,3 +203,7 @@ def test_help_explains_sources_and_keys(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "camera index, video file, image, folder, glob" in out and "space pause" in out
+    # Defaults that mean something are shown once; "no default" is not shown at all.
+    flat = " ".join(out.split())
+    assert "(default: 0.5)" in flat and "(default: models/digits.keras)" in flat
+    assert "(default: None)" not in flat and "(default: False)" not in flat and flat.count("(default: models/") == 1
