@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from digitrec.cli_help import DefaultsHelpFormatter
+
 WINDOW = "digitrec"
 ESCAPE = 27
 TAB = 9
@@ -23,21 +25,11 @@ HELP_KEYS = ("keys: q/Esc quit, space pause, s snapshot, d threshold mask, c con
 LABELLING_STATUS = "LABELLING: Tab/n or click = next box, 0-9 = its digit, Esc/l = done"
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Adds each option's default to its help, unless it has none (None, or off for a switch) or
-    the help already says it."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False) or "default" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Box and read every handwritten digit, and multi-digit numbers, in a webcam's "
         "view or in videos, photos, folders and streams. " + HELP_KEYS + ".",
-        formatter_class=_HelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--source", default="0",
                         help="camera index, video file, image, folder, glob ('scans/*.jpg') or stream URL")

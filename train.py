@@ -13,25 +13,16 @@ import sys
 from dataclasses import replace
 
 from digitrec.classify import ModelFileError
+from digitrec.cli_help import DefaultsHelpFormatter
 from digitrec.data import MNIST_ENV, USPS_ENV, DataFileError
 from digitrec.labels import LabelFolderError
-
-
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Adds each option's default to its help, unless it has none (None, or off for a switch) or
-    the help already says it."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False) or "default" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Train the handwritten-digit CNN on MNIST (plus USPS and camera-style "
         "augmentation), export it to LiteRT, and write metrics and plots.",
-        formatter_class=_HelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--data", help=f"path to mnist.npz (default: ${MNIST_ENV}, else Keras's download)")
     parser.add_argument("--usps", help=f"path to usps.npz: extra writers for training, and a second test (default: ${USPS_ENV})")
