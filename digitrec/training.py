@@ -20,6 +20,7 @@ from digitrec.data import DigitDataset, load_mnist, load_usps, training_split_or
 from digitrec.model import BLOCKS, NUM_CLASSES, build_digit_cnn
 from digitrec.normalise import MNIST_SIZE
 from digitrec.page_crops import DEFAULT_PAGE_CROPS, segmenter_crops
+from digitrec.prune import PRUNE_SAMPLE, load_model_to_prune, prune_digit_cnn
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,12 @@ class TrainingConfig:
     """...this much of the target being the teacher's..."""
     teacher_temperature: float = 2.0
     """...softened at this temperature, so the student also learns what else a digit looks like."""
+    prune_from: str | None = None
+    """A trained model to start from, cut down to `conv_blocks`' filters (`digitrec.prune`), instead of
+    fresh weights..."""
+    prune_learning_rate: float = 1e-3
+    """...and then trained at this peak learning rate, not `peak_learning_rate`: its weights are adapted,
+    not learned anew."""
 
     @property
     def training_set_seed(self) -> int:
@@ -181,14 +188,25 @@ def teacher_targets(teacher: DigitClassifier, images: np.ndarray, labels: np.nda
 
 
 def train_model(training_set: TrainingSet, config: TrainingConfig):
-    """Fit a fresh CNN with Adam and a warmed-up cosine learning rate; returns (model, history).
+    """Fit the CNN with Adam and a warmed-up cosine learning rate; returns (model, history).
 
-    With `config.teacher` the targets mix the labels with that model's probabilities (`teacher_targets`)."""
+    With `config.teacher` the targets mix the labels with that model's probabilities (`teacher_targets`);
+    with `config.prune_from` the network starts as that model cut down to `config.conv_blocks`."""
     keras.utils.set_random_seed(config.seed)
-    model = build_digit_cnn(NUM_CLASSES, config.conv_blocks)
+    history: dict[str, list[float]] = {}
+    if config.prune_from:
+        sample = np.random.default_rng(config.seed).choice(len(training_set.x_train), PRUNE_SAMPLE, replace=False)
+        model, report = prune_digit_cnn(load_model_to_prune(config.prune_from), config.conv_blocks,
+                                        training_set.x_train[np.sort(sample)])
+        for key in ("error_as_cut", "error_refitted"):
+            history[f"pruning_{key}"] = [value for block in report.values()
+                                         for name, value in block.items() if name.endswith(key)]
+    else:
+        model = build_digit_cnn(NUM_CLASSES, config.conv_blocks)
     steps = config.epochs * int(np.ceil(len(training_set.x_train) / config.batch_size))
+    peak = config.prune_learning_rate if config.prune_from else config.peak_learning_rate
     schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, steps, warmup_target=config.peak_learning_rate, warmup_steps=int(steps * config.warmup_fraction)
+        0.0, steps, warmup_target=peak, warmup_steps=int(steps * config.warmup_fraction)
     )
     teacher = load_teacher(config.teacher) if config.teacher else None
     if teacher is None:
@@ -198,7 +216,6 @@ def train_model(training_set: TrainingSet, config: TrainingConfig):
         model.compile(keras.optimizers.Adam(schedule), "categorical_crossentropy",
                       metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
         validation = (training_set.x_val, np.eye(NUM_CLASSES, dtype=np.float32)[training_set.y_val])
-    history: dict[str, list[float]] = {}
     for epoch in range(config.epochs):
         # Fresh jitter every epoch, made with OpenCV up front: Keras's random-transform layers
         # cost as much CPU as the training step itself.
