@@ -207,12 +207,11 @@ def _shut_down(processes, tasks, slots) -> None:
 
 def _serve(settings: _Settings, tasks, results) -> None:
     """A worker: load the reader, then read frames from shared memory until told to stop."""
-    import cv2
-
     from digitrec.classify import DigitClassifier
     from digitrec.reader import DigitReader
 
-    cv2.setNumThreads(1)  # the parallelism is across processes; threads inside would fight for the cores
+    # The parallelism is across processes: the reader keeps OpenCV on one thread (reader.OPENCV_THREADS)
+    # and LiteRT gets one here, so that threads inside do not fight for the cores.
     try:
         reader = DigitReader(min_confidence=settings.min_confidence, segmentation=settings.segmentation,
                              grouping=settings.grouping, splitting=settings.splitting, merging=settings.merging,

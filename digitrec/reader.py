@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from digitrec import segment, split
@@ -42,6 +43,13 @@ many digits (14 063 against 14 062 over two draws; false detections 0.41 -> 0.44
 set one more (docs/history.md, session 12)."""
 
 
+OPENCV_THREADS = 1
+"""OpenCV's threads in a process that reads (set process-wide when a reader is made). A frame's OpenCV
+calls are small: shared among the cores they cost about what they save, and the idle threads spin
+between calls. On one thread a 1280x720 frame with 16 digits read 7 % faster and a 640x480 one 2 %,
+each with about 30 % less CPU (docs/history.md, session 14)."""
+
+
 class DigitReader:
     """Reads digits and numbers in frames with one batched classifier call per frame."""
 
@@ -55,12 +63,16 @@ class DigitReader:
         classifier: DigitClassifier | None = None,
         merging: MergeConfig = DEFAULT_MERGE,
         video_strokes: tuple[StrokeTarget, ...] = VIDEO_STROKES,
+        opencv_threads: int | None = OPENCV_THREADS,
     ):
+        """`opencv_threads`: OpenCV's thread count for the whole process (`OPENCV_THREADS`); None leaves it be."""
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"the minimum confidence must be between 0 and 1, not {min_confidence}")
         if not video_strokes:
             raise ValueError("video_strokes needs at least one stroke target")
         self.classifier = classifier or DigitClassifier(model_path)
+        if opencv_threads is not None:
+            cv2.setNumThreads(opencv_threads)
         segment.load_compiled()  # the compiled parts, loaded now rather than on the first frame
         split.load_compiled()
         self.min_confidence = min_confidence

@@ -119,3 +119,20 @@ def test_the_cli_writes_the_same_json_with_two_workers(video, tmp_path, capsys):
     assert len(outputs[0]) == 8 and outputs[0] == outputs[1]
     assert live_digits.main(["--no-display", "--source", str(path), "--workers", "0"]) == 2
     assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+def test_a_reader_keeps_opencv_on_one_thread_and_reads_the_same_as_on_several(video):
+    import cv2
+
+    frames = _frames(video)
+    try:
+        cv2.setNumThreads(2)
+        several = DigitReader(MODEL, opencv_threads=None)  # OpenCV left as the caller set it
+        assert cv2.getNumThreads() == 2
+        on_several = [_summary(several.read(frame)) for frame in frames]
+        one = DigitReader(MODEL, classifier=several.classifier)
+        assert cv2.getNumThreads() == 1
+        assert [_summary(one.read(frame)) for frame in frames] == on_several
+        assert sum(len(detections) for detections, _, _ in on_several) > 0
+    finally:
+        cv2.setNumThreads(1)
