@@ -73,6 +73,30 @@ def check_keras_archive(path: str | os.PathLike) -> None:
                              "not, or is cut short). Train one with train.py, or pass --model PATH to another.")
 
 
+def check_trainable_model_path(path: str | os.PathLike, task: str = "fine-tuning", flag: str = "--model") -> Path:
+    """The .keras model a training step starts from, refused with the fix when it is missing, not a
+    .keras archive, or a .tflite export (which cannot be trained). `task` and `flag` name them."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ModelFileError(f"{path}: {task} needs the .keras model (a .tflite export cannot be trained). "
+                             f"Pass {flag} models/digits.keras.")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file. Pass {flag} PATH to a .keras file.")
+    check_keras_archive(path)
+    return path
+
+
+def load_trainable_model(path: str | os.PathLike, task: str = "fine-tuning", flag: str = "--model"):
+    """Load the .keras model a training step starts from (see `check_trainable_model_path`)."""
+    import keras
+
+    path = check_trainable_model_path(path, task, flag)
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:
+        raise ModelFileError(f"{path}: not a readable Keras model ({error}). Train one with train.py.") from None
+
+
 def _check_shapes(path: Path, input_shape, output_shape) -> int:
     if tuple(input_shape[1:]) != (MNIST_SIZE, MNIST_SIZE, 1):
         raise ModelFileError(

@@ -11,7 +11,13 @@ import keras
 import numpy as np
 
 from digitrec.augment import NOT_A_DIGIT, not_a_digit_marks
-from digitrec.classify import DigitClassifier, ModelFileError, check_keras_archive, export_tflite, tflite_path_for
+from digitrec.classify import (
+    DigitClassifier,
+    check_trainable_model_path,
+    export_tflite,
+    load_trainable_model,
+    tflite_path_for,
+)
 from digitrec.data import DigitDataset, load_mnist
 from digitrec.labels import load_labelled_crops
 from digitrec.training import TrainingConfig, jitter_digits
@@ -101,28 +107,6 @@ def split_user_crops(images: np.ndarray, labels: np.ndarray, config: FinetuneCon
         )
     train_rows, held_rows = np.array(train_rows, int), np.array(held_rows, int)
     return UserSplit(images[train_rows], labels[train_rows], images[held_rows], labels[held_rows])
-
-
-def check_model_path(path: str | os.PathLike) -> Path:
-    """The .keras model to start from, refused when missing, not a .keras archive, or a .tflite export
-    (which cannot be trained)."""
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise ModelFileError(f"{path}: fine-tuning needs the .keras model (a .tflite export cannot be trained). "
-                             "Pass --model models/digits.keras.")
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file. Pass --model PATH to a .keras file.")
-    check_keras_archive(path)
-    return path
-
-
-def load_keras_model(path: str | os.PathLike) -> keras.Model:
-    """Load the .keras model to start from (see `check_model_path`)."""
-    path = check_model_path(path)
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as error:
-        raise ModelFileError(f"{path}: not a readable Keras model ({error}). Train one with train.py.") from None
 
 
 def _freeze(model: keras.Model, config: FinetuneConfig) -> None:
@@ -229,10 +213,10 @@ def run_finetune(
     """
     started = time.perf_counter()
     out_path = check_output_path(model_path, out_path or finetuned_path_for(model_path))
-    check_model_path(model_path)
+    check_trainable_model_path(model_path)
     crops = load_labelled_crops(labels_dir)
     split = split_user_crops(crops.images, crops.labels, config)
-    model = load_keras_model(model_path)
+    model = load_trainable_model(model_path)
     mnist = load_mnist(data_path)
     print(f"{len(crops.labels)} labelled crops {crops.counts()}: {len(split.y_train)} to learn from, "
           f"{len(split.y_held_out)} held out; measuring {model_path} before ...")
@@ -268,12 +252,10 @@ __all__ = [
     "DEFAULT_FINETUNE",
     "FinetuneConfig",
     "UserSplit",
-    "check_model_path",
     "check_output_path",
     "digit_accuracy",
     "finetune_model",
     "finetuned_path_for",
-    "load_keras_model",
     "run_finetune",
     "split_user_crops",
 ]

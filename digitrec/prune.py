@@ -11,12 +11,11 @@ teacher finishes the job (`training.train_model` with `TrainingConfig.prune_from
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import keras
 import numpy as np
 
-from digitrec.classify import ModelFileError, check_keras_archive
+from digitrec.classify import ModelFileError, load_trainable_model
 from digitrec.model import build_digit_cnn
 
 PRUNE_SAMPLE = 4000
@@ -30,17 +29,7 @@ _BATCH = 500
 
 def load_model_to_prune(path: str | os.PathLike) -> keras.Model:
     """The trained .keras digit CNN to cut down; refused with the fix unless it is one."""
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise ModelFileError(f"{path}: pruning needs the .keras model (a .tflite export cannot be trained). "
-                             "Pass --prune-from models/digits.keras.")
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file. Pass --prune-from PATH to a trained .keras model.")
-    check_keras_archive(path)
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as error:
-        raise ModelFileError(f"{path}: not a readable Keras model ({error}). Train one with train.py.") from None
+    model = load_trainable_model(path, "pruning", "--prune-from")
     try:
         model_blocks(model)
     except ValueError as error:

@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 
 import train
-from digitrec.classify import DigitClassifier, export_tflite
+from digitrec.classify import DigitClassifier, export_tflite, load_trainable_model
 from digitrec.finetune import (
     DEFAULT_FINETUNE,
     FinetuneConfig,
     check_output_path,
     digit_accuracy,
     finetune_model,
-    load_keras_model,
     split_user_crops,
 )
 from digitrec.labels import LabelStore
@@ -77,7 +76,7 @@ def test_twenty_labelled_crops_per_digit_teach_a_misread_hand_without_losing_mni
     mnist_before = digit_accuracy(shipped, mnist.x_test, mnist.y_test)
     assert held_out_before < 0.85, f"the shipped model reads the boxy hand well ({held_out_before:.1%}): pick a harder one"
 
-    model = load_keras_model(SHIPPED_MODEL)
+    model = load_trainable_model(SHIPPED_MODEL)
     finetune_model(model, x_user, y_user, mnist, DEFAULT_FINETUNE, verbose=0)
     tuned = DigitClassifier(export_tflite(model, tmp_path / "tuned.tflite"))
     assert tuned.runtime == "litert"
@@ -92,7 +91,7 @@ def test_twenty_labelled_crops_per_digit_teach_a_misread_hand_without_losing_mni
 def test_a_blend_without_the_finetuned_weights_is_refused(mnist):
     from dataclasses import replace
 
-    model = load_keras_model(SHIPPED_MODEL)
+    model = load_trainable_model(SHIPPED_MODEL)
     x_user, y_user = boxy_digits(3, seed=1)
     with pytest.raises(ValueError, match="finetuned_share"):
         finetune_model(model, x_user, y_user, mnist, replace(DEFAULT_FINETUNE, finetuned_share=0.0), verbose=0)
