@@ -126,8 +126,9 @@ class DigitClassifier:
         if path.suffix not in (".keras", ".tflite"):
             raise ModelFileError(f"{path}: a model is a .keras or .tflite file. Pass --model PATH to one.")
         self.path = path
-        self._num_threads = num_threads or min(2, os.cpu_count() or 1)
+        self.num_threads = num_threads or min(2, os.cpu_count() or 1)
         self._interpreters: OrderedDict[int, tuple] = OrderedDict()
+        self._siblings: dict[int, DigitClassifier] = {}
         self._keras_call = None
         runtime_path = tflite_path_for(path) if path.suffix == ".keras" and tflite_path_for(path).exists() else path
         if runtime_path.suffix == ".tflite":
@@ -141,7 +142,7 @@ class DigitClassifier:
 
         try:
             self._model_content = path.read_bytes()
-            interpreter = Interpreter(model_content=self._model_content, num_threads=self._num_threads)
+            interpreter = Interpreter(model_content=self._model_content, num_threads=self.num_threads)
         except Exception as error:
             raise ModelFileError(
                 f"{path}: not a readable LiteRT model ({error}). Re-export it with train.py."
@@ -164,6 +165,14 @@ class DigitClassifier:
         self._keras_call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         self.runtime = "keras-compiled"
 
+    def with_threads(self, num_threads: int) -> DigitClassifier:
+        """The same model on `num_threads` LiteRT threads (itself when it has that many, or runs on Keras)."""
+        if self.runtime != "litert" or num_threads == self.num_threads:
+            return self
+        if num_threads not in self._siblings:
+            self._siblings[num_threads] = DigitClassifier(self.runtime_path, num_threads=num_threads)
+        return self._siblings[num_threads]
+
     def _interpreter_for(self, bucket: int) -> tuple:
         """(interpreter, its input array, output index) for batches of `bucket`, made once and reused."""
         prepared = self._interpreters.get(bucket)
@@ -172,7 +181,7 @@ class DigitClassifier:
             return prepared
         from ai_edge_litert.interpreter import Interpreter
 
-        interpreter = Interpreter(model_content=self._model_content, num_threads=self._num_threads)
+        interpreter = Interpreter(model_content=self._model_content, num_threads=self.num_threads)
         index = interpreter.get_input_details()[0]["index"]
         interpreter.resize_tensor_input(index, [bucket, MNIST_SIZE, MNIST_SIZE, 1])
         interpreter.allocate_tensors()

@@ -108,8 +108,10 @@ class ParallelReader:
         """Read one frame (on a worker): the same result `DigitReader.read` gives."""
         return next(iter(self.read_stream([frame])))
 
-    def read_stream(self, frames: Iterable[Frame]) -> Iterator[FrameResult]:
-        """Read every frame, several at once, and yield their results in the order of `frames`."""
+    def read_stream(self, frames: Iterable[Frame], overlap: bool = True) -> Iterator[FrameResult]:
+        """Read every frame, several at once, and yield their results in the order of `frames`.
+
+        `overlap` is the interface `DigitReader.read_stream` shares; frames are always in flight here."""
         if not self._finalizer.alive:
             raise WorkerError("this reader's processes were closed; make a new ParallelReader")
         free = list(range(len(self._slots)))

@@ -66,7 +66,9 @@ def read_frames(
     started = last = time.perf_counter()
     tracker = DigitTracker() if tracks_source(source) else None
     frames = iter(source) if max_frames is None else itertools.islice(source, max_frames)
-    for result in reader.read_stream(frames):
+    # A file's next frame is waiting, so classifying one frame may overlap preparing the next; a
+    # camera's frame is read the moment it comes.
+    for result in reader.read_stream(frames, overlap=not source.live):
         frame = result.frame
         if tracker is not None:
             result = tracker.update(result)
