@@ -528,7 +528,9 @@ def format_table(results: dict) -> str:
                  "written (decode overlapped), one process; ratio = reader/decode;")
     lines.append(f"{workers}proc = the same on {workers} processes (live_digits.py --workers {workers}), "
                  "results identical and in order; speedup = naive over the faster of the two;")
-    lines.append("segm..encod = mean ms in each stage (annotate/encode from a run writing an annotated video); "
+    lines.append("segm..encod = mean ms in each stage of the one-process run; class runs on a thread of its own (one "
+                 "LiteRT thread) while the next frame is segmented, so the stages overlap and need not add up;")
+    lines.append("annotate/encode from a run writing an annotated video; "
                  f"naive = per-crop model.predict on {results['settings']['naive_frames']} of the video's frames, "
                  "spread over it")
     classify = results.get("classify")
