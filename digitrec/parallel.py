@@ -108,7 +108,7 @@ class ParallelReader:
         """Read one frame (on a worker): the same result `DigitReader.read` gives."""
         return next(iter(self.read_stream([frame])))
 
-    def read_stream(self, frames: Iterable[Frame], overlap: bool = True) -> Iterator[FrameResult]:
+    def read_stream(self, frames: Iterable[Frame], overlap: bool = False) -> Iterator[FrameResult]:
         """Read every frame, several at once, and yield their results in the order of `frames`.
 
         `overlap` is the interface `DigitReader.read_stream` shares; frames are always in flight here."""

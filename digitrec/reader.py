@@ -91,14 +91,15 @@ class DigitReader:
         self.last_mask: np.ndarray | None = None
         """The thresholded ink of the frame whose result was given last, for the window's mask view."""
 
-    def read_stream(self, frames: Iterable[Frame], overlap: bool = True) -> Iterator[FrameResult]:
+    def read_stream(self, frames: Iterable[Frame], overlap: bool = False) -> Iterator[FrameResult]:
         """Read frames one after another, results in order (the interface `parallel.ParallelReader` shares).
 
         With `overlap`, each frame's batch is classified on a second thread while the next frame is
         segmented and normalised (LiteRT lets go of Python's lock while it runs), and a frame's result
         is given once the next frame is prepared: the same results, one frame later, and 5-22 % less
-        time a frame on two cores (the most where there are many digits to classify). For files, whose next frame is waiting; a camera's frame is read as it comes
-        (`overlap=False`), without waiting for the next.
+        time a frame on two cores (the most where there are many digits to classify). For files, whose
+        next frame is already waiting (`pipeline.read_frames` asks for it); a camera's frame is read
+        the moment it comes, without waiting for the next, as `overlap=False` (the default) does.
         """
         if not overlap:
             for frame in frames:

@@ -39,7 +39,7 @@ def test_overlapped_reading_gives_the_serial_results_in_order_with_their_masks(f
         serial.append(_summary(result))
         serial_masks.append(reader.last_mask.copy())
     overlapped, overlapped_masks = [], []
-    for result in reader.read_stream(frames):
+    for result in reader.read_stream(frames, overlap=True):
         overlapped.append(_summary(result))
         overlapped_masks.append(reader.last_mask.copy())  # the window shows the mask of the result shown
     assert overlapped == serial
@@ -47,7 +47,7 @@ def test_overlapped_reading_gives_the_serial_results_in_order_with_their_masks(f
     assert sum(len(detections) for _, detections, _, _ in serial) > 3 * len(frames)
     for serial_mask, overlapped_mask in zip(serial_masks, overlapped_masks):
         np.testing.assert_array_equal(overlapped_mask, serial_mask)
-    assert all({"segment", "normalise", "classify", "group"} <= set(r.timings) for r in reader.read_stream(frames[:2]))
+    assert all({"segment", "normalise", "classify", "group"} <= set(r.timings) for r in reader.read_stream(frames[:2], overlap=True))
 
 
 class _RecordingSource(FrameSource):
@@ -84,7 +84,7 @@ def test_a_failure_while_classifying_reaches_the_caller(frames):
             raise RuntimeError("the classifier failed")
 
     with pytest.raises(RuntimeError, match="the classifier failed"):
-        list(DigitReader(MODEL, classifier=Failing()).read_stream(frames[:3]))
+        list(DigitReader(MODEL, classifier=Failing()).read_stream(frames[:3], overlap=True))
 
 
 def test_the_overlapped_classifier_is_the_same_model_on_one_thread_made_once(reader, frames):
@@ -106,6 +106,6 @@ def test_the_frame_before_a_failure_is_still_read(frames, reader):
 
     read = []
     with pytest.raises(OSError, match="broke off"):
-        for result in reader.read_stream(failing_after_three()):
+        for result in reader.read_stream(failing_after_three(), overlap=True):
             read.append(_summary(result))
     assert read == [_summary(result) for result in reader.read_stream(frames[:3], overlap=False)]
