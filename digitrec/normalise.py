@@ -123,6 +123,23 @@ def _match_stroke(work: np.ndarray, stroke: StrokeTarget) -> np.ndarray:
     return eroded
 
 
+@dataclass(frozen=True)
+class CropFormat:
+    """The image a region is normalised into, and the box its ink is fitted into (keeping its aspect)."""
+
+    height: int
+    width: int
+    box_height: int
+    box_width: int
+
+
+MNIST_FORMAT = CropFormat(MNIST_SIZE, MNIST_SIZE, MNIST_BOX, MNIST_BOX)
+"""One digit, as MNIST: 20x20 box in 28x28."""
+
+PAIR_FORMAT = CropFormat(MNIST_SIZE, 2 * MNIST_SIZE, MNIST_BOX, 48)
+"""A blob that may be two touching digits, side by side at MNIST's height: 20x48 box in 28x56."""
+
+
 def normalise_mask_to_mnist(mask: np.ndarray, stroke: StrokeTarget = MNIST_STROKE) -> np.ndarray:
     """Normalise a binary ink mask (ink = nonzero) to a 28x28 float32 MNIST image.
 
@@ -130,13 +147,20 @@ def normalise_mask_to_mnist(mask: np.ndarray, stroke: StrokeTarget = MNIST_STROK
     longer side in 20 px keeping the aspect ratio, and place it in 28x28 with its centre of mass
     at the centre. White ink on black, values in [0, 1].
     """
+    return normalise_mask(mask, stroke, MNIST_FORMAT)
+
+
+def normalise_mask(mask: np.ndarray, stroke: StrokeTarget = MNIST_STROKE, layout: CropFormat = MNIST_FORMAT) -> np.ndarray:
+    """`normalise_mask_to_mnist` into any `CropFormat`: the same recipe, the ink fitted into the
+    format's box and placed by its centre of mass. Returns (layout.height, layout.width) float32."""
     if mask.size == 0:
         raise EmptyCropError("the crop is empty")
     if mask.dtype != np.uint8 or mask.max() > 1:
         mask = (mask > 0).astype(np.uint8)
     ink = _crop_to_ink(mask)
     height, width = ink.shape
-    scale = MNIST_BOX * WORK_SCALE / max(height, width)
+    # For a square box this is box * WORK_SCALE / max(height, width), to the bit (WORK_SCALE is a power of 2).
+    scale = min(layout.box_height / height, layout.box_width / width) * WORK_SCALE
     work_w = max(1, int(round(width * scale)))
     work_h = max(1, int(round(height * scale)))
     # A thin '1' scaled by its height alone would vanish; keep it at least a stroke wide.
@@ -150,9 +174,9 @@ def normalise_mask_to_mnist(mask: np.ndarray, stroke: StrokeTarget = MNIST_STROK
     work = _crop_to_ink(_match_stroke(work, stroke))
 
     height, width = work.shape
-    fit = MNIST_BOX / max(height, width)
-    box_w = min(MNIST_BOX, max(1, int(round(width * fit))))
-    box_h = min(MNIST_BOX, max(1, int(round(height * fit))))
+    fit = min(layout.box_height / height, layout.box_width / width)
+    box_w = min(layout.box_width, max(1, int(round(width * fit))))
+    box_h = min(layout.box_height, max(1, int(round(height * fit))))
     digit = cv2.resize(work.astype(np.float32), (box_w, box_h), interpolation=cv2.INTER_AREA)
 
     # cv2.moments would read a (h, 2) image as a list of points, so weigh the pixels directly.
@@ -162,12 +186,12 @@ def normalise_mask_to_mnist(mask: np.ndarray, stroke: StrokeTarget = MNIST_STROK
         raise EmptyCropError("the crop holds no ink")
     centre_x = float(columns @ np.arange(box_w)) / mass
     centre_y = float(digit.sum(axis=1) @ np.arange(box_h)) / mass
-    # Shift the centre of mass onto (14, 14) as MNIST does, but never push ink off the image.
-    shift_x = min(max(MNIST_SIZE / 2 - centre_x, 0.0), float(MNIST_SIZE - box_w))
-    shift_y = min(max(MNIST_SIZE / 2 - centre_y, 0.0), float(MNIST_SIZE - box_h))
+    # Shift the centre of mass onto the image's centre as MNIST does, but never push ink off the image.
+    shift_x = min(max(layout.width / 2 - centre_x, 0.0), float(layout.width - box_w))
+    shift_y = min(max(layout.height / 2 - centre_y, 0.0), float(layout.height - box_h))
     transform = np.float32([[1, 0, shift_x], [0, 1, shift_y]])
     placed = cv2.warpAffine(
-        digit, transform, (MNIST_SIZE, MNIST_SIZE), flags=cv2.INTER_LINEAR, borderValue=0
+        digit, transform, (layout.width, layout.height), flags=cv2.INTER_LINEAR, borderValue=0
     )
     # Area and linear interpolation of values in [0, 1] stay in it, but for rounding above 1.
     return np.minimum(placed, 1.0, out=placed)
