@@ -57,12 +57,12 @@ class PageCropConfig:
 DEFAULT_PAGE_CROPS = PageCropConfig()
 
 
-def _iou_matrix(boxes_a: list[Box], boxes_b: list[Box]) -> np.ndarray:
+def iou_matrix(boxes_a: list[Box], boxes_b: list[Box]) -> np.ndarray:
     """Intersection over union of every box in `boxes_a` with every box in `boxes_b`, as the evaluation scores it."""
     return np.array([[iou(a, b) for b in boxes_b] for a in boxes_a], float).reshape(len(boxes_a), len(boxes_b))
 
 
-def _cover_matrix(boxes_a: list[Box], boxes_b: list[Box]) -> np.ndarray:
+def cover_matrix(boxes_a: list[Box], boxes_b: list[Box]) -> np.ndarray:
     """The fraction of each box in `boxes_b` that each box in `boxes_a` covers."""
     return np.array([[intersection(a, b) / max(b[2] * b[3], 1) for b in boxes_b] for a in boxes_a],
                     float).reshape(len(boxes_a), len(boxes_b))
@@ -91,11 +91,11 @@ def crops_of_page(
     if not parts:
         return np.zeros((0, MNIST_SIZE, MNIST_SIZE), np.float32), np.zeros(0, np.int64)
     part_boxes = [part.box for part in parts]
-    overlap = _iou_matrix(part_boxes, list(digit_boxes))
-    near_ignored = _iou_matrix(part_boxes, list(ignored)).max(axis=1, initial=0.0)
+    overlap = iou_matrix(part_boxes, list(digit_boxes))
+    near_ignored = iou_matrix(part_boxes, list(ignored)).max(axis=1, initial=0.0)
     best = overlap.max(axis=1, initial=0.0)
-    covered = _cover_matrix(part_boxes, list(digit_boxes)) >= config.merged_cover
-    apart = _iou_matrix(list(digit_boxes), list(digit_boxes)) < config.side_by_side_iou
+    covered = cover_matrix(part_boxes, list(digit_boxes)) >= config.merged_cover
+    apart = iou_matrix(list(digit_boxes), list(digit_boxes)) < config.side_by_side_iou
     crops, labels = [], []
     for index, part in enumerate(parts):
         if near_ignored[index] > 0.0:

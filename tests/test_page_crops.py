@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from digitrec.augment import NOT_A_DIGIT
-from digitrec.page_crops import PageCropConfig, _iou_matrix, crops_of_page, segmenter_crops
+from digitrec.page_crops import PageCropConfig, crops_of_page, iou_matrix, segmenter_crops
 from digitrec.synth import MnistGlyphs, make_page, make_touching_pair
 
 
@@ -18,11 +18,11 @@ def training_glyphs(mnist):
 
 def test_iou_matrix_of_known_boxes():
     boxes = [(0, 0, 10, 10), (5, 0, 10, 10)]
-    overlap = _iou_matrix(boxes, [(0, 0, 10, 10), (100, 100, 5, 5)])
+    overlap = iou_matrix(boxes, [(0, 0, 10, 10), (100, 100, 5, 5)])
     assert overlap[0, 0] == pytest.approx(1.0)
     assert overlap[1, 0] == pytest.approx(50 / 150)
     assert overlap[:, 1].max() == 0.0
-    assert _iou_matrix(boxes, []).shape == (2, 0)
+    assert iou_matrix(boxes, []).shape == (2, 0)
 
 
 def test_page_crops_are_labelled_with_the_digit_they_cover(training_glyphs):

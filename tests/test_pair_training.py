@@ -1,0 +1,97 @@
+"""The pair network's crops, data and training: blobs of two touching digits read whole at 28x56."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+import train
+from digitrec.normalise import MNIST_FORMAT, PAIR_FORMAT, normalise_mask, normalise_mask_to_mnist
+from digitrec.pair_crops import NOT_A_PAIR, pair_crops_of_photo
+from digitrec.pair_training import pair_figures, read_pairs, shift_crops
+from digitrec.synth import MnistGlyphs, make_touching_pair
+
+
+def _two_rings(gap: int) -> np.ndarray:
+    """A mask of two rings 45 px across side by side, `gap` pixels apart (negative: overlapping)."""
+    mask = np.zeros((80, 140), np.uint8)
+    cv2.circle(mask, (30, 40), 20, 1, 5)
+    cv2.circle(mask, (75 + gap, 40), 20, 1, 5)
+    return mask
+
+
+def test_pair_format_fits_a_wide_blob_at_mnist_height_and_centres_its_mass():
+    image = normalise_mask(_two_rings(-4), layout=PAIR_FORMAT)
+    assert image.shape == (28, 56) and image.dtype == np.float32
+    ys, xs = np.nonzero(image > 0.1)
+    assert ys.max() - ys.min() + 1 <= PAIR_FORMAT.box_height + 1
+    assert 34 <= xs.max() - xs.min() + 1 <= PAIR_FORMAT.box_width + 1  # about twice its height, as drawn
+    mass = image.sum()
+    centre_x = (image.sum(axis=0) @ np.arange(56)) / mass
+    centre_y = (image.sum(axis=1) @ np.arange(28)) / mass
+    assert abs(centre_x - 28) < 1.0 and abs(centre_y - 14) < 1.0
+
+
+def test_mnist_format_is_the_digit_normaliser():
+    mask = _two_rings(-10)
+    assert normalise_mask(mask, layout=MNIST_FORMAT).tobytes() == normalise_mask_to_mnist(mask).tobytes()
+    # The same blob in the pair format is drawn twice as wide as in MNIST's square box.
+    wide = normalise_mask(mask, layout=PAIR_FORMAT)
+    square = normalise_mask_to_mnist(mask)
+    assert np.ptp(np.nonzero(wide > 0.1)[1]) > 1.6 * np.ptp(np.nonzero(square > 0.1)[1])
+
+
+def test_touching_pair_photo_gives_its_pair_labelled_left_to_right(mnist):
+    glyphs = MnistGlyphs(mnist.x_train[:2000], mnist.y_train[:2000])
+    found = 0
+    for seed in range(6):
+        pair = make_touching_pair(1000 + seed, glyphs)
+        digits = pair.page.digits
+        x, first, second = pair_crops_of_photo(pair.page.image, [d.box for d in digits], [d.digit for d in digits])
+        assert x.shape[1:] == (28, 56) and len(x) == len(first) == len(second)
+        # Regions that are not pairs have no second digit; pairs have both digits.
+        assert np.all((first == NOT_A_PAIR) == (second == -1))
+        left, right = sorted((digits[i] for i in pair.pair), key=lambda d: d.box[0])
+        found += bool(np.any((first == left.digit) & (second == right.digit)))
+        # The two lone digits of the line are examples of "not a pair".
+        assert np.sum(first == NOT_A_PAIR) >= 1
+    assert found >= 4
+
+
+def test_read_pairs_gives_no_confidence_when_not_a_pair_wins():
+    first = np.array([[0.05, 0.9] + [0.0] * 8 + [0.05], [0.3, 0.0] + [0.0] * 8 + [0.7]], np.float32)
+    second = np.array([[0.0, 0.0, 0.8] + [0.2] + [0.0] * 6] * 2, np.float32)
+    left, right, confidence = read_pairs(first, second)
+    assert left.tolist() == [1, 0] and right.tolist() == [2, 2]
+    assert confidence[0] == pytest.approx(0.72) and confidence[1] == 0.0
+    figures = pair_figures(first, second, np.array([1, NOT_A_PAIR]), np.array([2, -1]))
+    assert figures["pairs_read_right"] == 1.0 and figures["pairs_read_right_sure"] == 1.0
+    assert figures["not_pairs_read_as_pairs_sure"] == 0.0
+
+
+def test_shift_crops_moves_ink_by_at_most_the_shift():
+    crops = np.zeros((50, 28, 56), np.float32)
+    crops[:, 10:18, 20:30] = 1.0
+    shifted = shift_crops(crops, np.random.default_rng(0), 2)
+    assert np.all(shifted.sum(axis=(1, 2)) == crops[0].sum())  # interior ink is never cut off
+    ys = [np.nonzero(crop.any(axis=1))[0][0] for crop in shifted]
+    xs = [np.nonzero(crop.any(axis=0))[0][0] for crop in shifted]
+    assert set(ys) <= set(range(8, 13)) and set(xs) <= set(range(18, 23)) and len(set(xs)) > 1
+
+
+def test_quick_pair_training_writes_the_network_its_export_and_figures(tmp_path, mnist_path):
+    code = train.main(["--pairs", "--quick", "--data", str(mnist_path), "--out", str(tmp_path)])
+    assert code == 0
+    metrics = json.loads((tmp_path / "pairs_metrics.json").read_text())
+    assert metrics["training_crops"]["pairs"] > 10 and metrics["training_crops"]["not_pairs"] > 50
+    held = metrics["held_out"]
+    assert held["pairs"] > 0 and 0.0 <= held["pairs_read_right"] <= 1.0
+    assert not (tmp_path / "metrics.json").exists()  # the digit model's card is not touched
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(tmp_path / "pairs.tflite"))
+    assert tuple(interpreter.get_input_details()[0]["shape"]) == (1, 28, 56, 1)
+    assert sorted(int(d["shape"][-1]) for d in interpreter.get_output_details()) == [10, 11]
