@@ -24,7 +24,6 @@ from digitrec.normalise import (
     EmptyCropError,
     StrokeTarget,
     normalise_mask,
-    normalise_mask_to_mnist,
 )
 from digitrec.pairs import PAIR_SURE, PairClassifier, PairReadings
 from digitrec.segment import DEFAULT_SEGMENTATION, SegmentationConfig, segment_digits
@@ -312,8 +311,7 @@ def normalise_regions(regions: list[Region], stroke: StrokeTarget = MNIST_STROKE
     kept: list[int] = []
     for index, region in enumerate(regions):
         try:
-            batch[len(kept), :, :, 0] = (normalise_mask_to_mnist(region.mask, stroke) if layout is MNIST_FORMAT
-                                         else normalise_mask(region.mask, stroke, layout))
+            batch[len(kept), :, :, 0] = normalise_mask(region.mask, stroke, layout)
         except EmptyCropError:
             continue
         kept.append(index)
