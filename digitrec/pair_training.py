@@ -122,7 +122,10 @@ def run_pair_training(data_path: str | None, out_dir: str | Path, config: PairTr
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keras_path = out_dir / f"{model_name}.keras"
-    model.save(keras_path)
+    # Saved without the optimizer's state (a third of the file), as a model only read from here on.
+    saved = build_pair_cnn()
+    saved.set_weights(model.get_weights())
+    saved.save(keras_path)
     tflite_path = export_tflite(model, tflite_path_for(keras_path))
     held_x, held_first, held_second = sets["held_out"]
     outputs = model.predict(held_x[..., None], batch_size=512, verbose=0)  # once, off any hot path
