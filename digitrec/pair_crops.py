@@ -20,12 +20,10 @@ import numpy as np
 
 from digitrec.normalise import PAIR_FORMAT, EmptyCropError, normalise_mask
 from digitrec.page_crops import cover_matrix, iou_matrix
+from digitrec.pairs import NOT_A_PAIR
 from digitrec.segment import segment_digits
 from digitrec.synth import MnistGlyphs, make_page, make_touching_pair
 from digitrec.types import Box
-
-NOT_A_PAIR = 10
-"""The first head's eleventh class: the region is not two touching digits."""
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,8 @@ from tqdm import tqdm
 from digitrec.classify import export_tflite, tflite_path_for
 from digitrec.data import load_mnist, training_split_order
 from digitrec.model import build_pair_cnn
-from digitrec.pair_crops import DEFAULT_PAIR_CROPS, NOT_A_PAIR, PairCropConfig, pair_training_crops
-
-PAIR_SURE = 0.5
-"""A blob is read as a pair when the product of its two heads' confidences is at least this (and the
-first head's best class is a digit); the figures of `pairs_metrics.json` are at this level."""
+from digitrec.pair_crops import DEFAULT_PAIR_CROPS, PairCropConfig, pair_training_crops
+from digitrec.pairs import NOT_A_PAIR, PAIR_SURE, read_pairs
 
 
 @dataclass(frozen=True)
@@ -65,24 +62,13 @@ def shift_crops(crops: np.ndarray, rng: np.random.Generator, shift_px: int) -> n
     return out
 
 
-def read_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The two heads' outputs -> (left digit, right digit, confidence) per blob: the product of each
-    head's best digit probability, 0 where "not a pair" wins the first head."""
-    left = first[:, :NOT_A_PAIR].argmax(axis=1)
-    right = second.argmax(axis=1)
-    rows = np.arange(len(first))
-    confidence = first[rows, left] * second[rows, right]
-    confidence[first.argmax(axis=1) == NOT_A_PAIR] = 0.0
-    return left, right, confidence
-
-
 def pair_figures(first: np.ndarray, second: np.ndarray, true_first: np.ndarray, true_second: np.ndarray) -> dict:
     """How well blobs are read: pairs read right (at all, and at least `PAIR_SURE` surely), and the share
     of other regions read as a pair at least `PAIR_SURE` surely."""
-    left, right, confidence = read_pairs(first, second)
+    readings = read_pairs(first, second)
     pairs = true_first != NOT_A_PAIR
-    right_both = (left == true_first) & (right == true_second)
-    sure = confidence >= PAIR_SURE
+    right_both = (readings.left == true_first) & (readings.right == true_second)
+    sure = readings.confidence >= PAIR_SURE
     return {
         "pairs": int(pairs.sum()),
         "not_pairs": int((~pairs).sum()),
@@ -136,7 +122,10 @@ def run_pair_training(data_path: str | None, out_dir: str | Path, config: PairTr
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keras_path = out_dir / f"{model_name}.keras"
-    model.save(keras_path)
+    # Saved without the optimizer's state (a third of the file), as a model only read from here on.
+    saved = build_pair_cnn()
+    saved.set_weights(model.get_weights())
+    saved.save(keras_path)
     tflite_path = export_tflite(model, tflite_path_for(keras_path))
     held_x, held_first, held_second = sets["held_out"]
     outputs = model.predict(held_x[..., None], batch_size=512, verbose=0)  # once, off any hot path

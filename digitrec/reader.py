@@ -6,17 +6,26 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from digitrec import segment, split
-from digitrec.classify import NOT_A_DIGIT_INDEX, DigitClassifier
+from digitrec.classify import NOT_A_DIGIT_INDEX, DigitClassifier, tflite_path_for
 from digitrec.group import DEFAULT_GROUPING, GroupingConfig, group_numbers
 from digitrec.merge import DEFAULT_MERGE, MergeConfig, choose_join, joined_region, merge_candidates
-from digitrec.normalise import MNIST_SIZE, MNIST_STROKE, EmptyCropError, StrokeTarget, normalise_mask_to_mnist
+from digitrec.normalise import (
+    MNIST_FORMAT,
+    MNIST_STROKE,
+    PAIR_FORMAT,
+    CropFormat,
+    EmptyCropError,
+    StrokeTarget,
+    normalise_mask,
+)
+from digitrec.pairs import PAIR_SURE, PairClassifier, PairReadings
 from digitrec.segment import DEFAULT_SEGMENTATION, SegmentationConfig, segment_digits
 from digitrec.split import (
     DEFAULT_SPLIT,
@@ -30,6 +39,10 @@ from digitrec.types import Detection, Frame, FrameResult, Region
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "digits.keras"
 """The model shipped with the project."""
+
+DEFAULT_PAIR_MODEL = DEFAULT_MODEL.with_name("pairs.keras")
+"""The pair network shipped with the project (its LiteRT export beside it): still photos' wide regions
+are also read whole by it (`pairs`)."""
 
 DEFAULT_MIN_CONFIDENCE = 0.5
 """Digits read with less confidence than this are not reported."""
@@ -70,13 +83,24 @@ class DigitReader:
         merging: MergeConfig = DEFAULT_MERGE,
         video_strokes: tuple[StrokeTarget, ...] = VIDEO_STROKES,
         opencv_threads: int | None = OPENCV_THREADS,
+        pair_model: str | os.PathLike | PairClassifier | None = DEFAULT_PAIR_MODEL,
+        pair_confidence: float = PAIR_SURE,
     ):
-        """`opencv_threads`: OpenCV's thread count for the whole process (`OPENCV_THREADS`); None leaves it be."""
+        """`opencv_threads`: OpenCV's thread count for the whole process (`OPENCV_THREADS`); None leaves it be.
+        `pair_model`: the pair network that reads a still photo's wide regions whole (None: cuts alone;
+        the default is used when it is there); `pair_confidence`: how surely it must read a pair."""
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"the minimum confidence must be between 0 and 1, not {min_confidence}")
         if not video_strokes:
             raise ValueError("video_strokes needs at least one stroke target")
         self.classifier = classifier or DigitClassifier(model_path)
+        if not isinstance(pair_model, (str, os.PathLike)):
+            self.pair_classifier = pair_model  # a PairClassifier (or None)
+        elif Path(pair_model) == DEFAULT_PAIR_MODEL and not tflite_path_for(DEFAULT_PAIR_MODEL).exists():
+            self.pair_classifier = None  # not shipped in this checkout: photos are read by cuts alone
+        else:
+            self.pair_classifier = PairClassifier(pair_model)
+        self.pair_confidence = pair_confidence
         if opencv_threads is not None:
             cv2.setNumThreads(opencv_threads)
         segment.load_compiled()  # the compiled parts, loaded now rather than on the first frame
@@ -149,13 +173,24 @@ class DigitReader:
         parts = [part for unit in units for option in unit.options for part in option]
         stroke = MNIST_STROKE if frame.still else self.video_strokes[frame.index % len(self.video_strokes)]
         batch, normalised = normalise_regions(parts, stroke)
+        # A still photo's regions offered cuts are also read whole as a pair of digits (the pair network).
+        pair_units: list[int] = []
+        pair_batch = None
+        if frame.still and self.pair_classifier is not None:
+            candidates = [index for index, unit in enumerate(units) if not unit.joined and len(unit.options) > 1]
+            pair_batch, kept = normalise_regions([units[index].options[0][0] for index in candidates], stroke,
+                                                 PAIR_FORMAT)
+            pair_units = [candidates[index] for index in kept]
         timings["normalise"] = _elapsed_ms(started)
-        return _PreparedFrame(frame, mask, units, parts, batch, normalised, timings)
+        return _PreparedFrame(frame, mask, units, parts, batch, normalised, timings, pair_units, pair_batch)
 
     def _classify(self, prepared: _PreparedFrame, classifier: DigitClassifier) -> np.ndarray:
-        """The frame's one batched classifier call."""
+        """The frame's one batched classifier call (and, for a still photo with wide regions, the pair
+        network's; its readings are kept in `prepared`)."""
         started = time.perf_counter()
         probabilities = classifier.probabilities(prepared.batch)
+        if prepared.pair_units:
+            prepared.pair_readings = self.pair_classifier.read(prepared.pair_batch)
         prepared.timings["classify"] = _elapsed_ms(started)
         return probabilities
 
@@ -168,7 +203,8 @@ class DigitReader:
         detections: list[Detection] = []
         rejected = 0
         cursor = 0
-        for unit in prepared.units:
+        pairs = _sure_pairs(prepared, self.pair_confidence, self.min_confidence)
+        for unit_index, unit in enumerate(prepared.units):
             if len(unit.options) == 1:  # most regions: one reading, nothing to choose
                 option = unit.options[0]
                 rows = row_of[cursor : cursor + len(option)]
@@ -180,6 +216,9 @@ class DigitReader:
                     cursor += len(option)
                     scored.append((option, rows, _log_confidences(probabilities, rows)))
                 scores = [scores for _, _, scores in scored]
+                if unit_index in pairs:  # the pair network read the region whole as two digits
+                    detections.extend(_pair_detections(unit, scored, probabilities, prepared, pairs[unit_index]))
+                    continue
                 if unit.joined:
                     chosen = 1 if choose_join(scores[0], float(scores[1][0]), self.merging) else 0
                 else:
@@ -214,6 +253,12 @@ class _PreparedFrame:
     normalised: list[int]
     """The indices in `parts` of the batch's rows (parts without ink have none)."""
     timings: dict[str, float]
+    pair_units: list[int] = field(default_factory=list)
+    """The indices in `units` of the regions the pair network reads (a still photo's, offered cuts)..."""
+    pair_batch: np.ndarray | None = None
+    """...their (N, 28, 56, 1) blobs..."""
+    pair_readings: PairReadings | None = None
+    """...and its readings of them, once classified."""
 
 
 def reading_hypotheses(
@@ -259,17 +304,57 @@ def reading_units(regions: list[Region], splitting: SplitConfig = DEFAULT_SPLIT,
     return units
 
 
-def normalise_regions(regions: list[Region], stroke: StrokeTarget = MNIST_STROKE) -> tuple[np.ndarray, list[int]]:
-    """The (N, 28, 28, 1) batch of the regions that hold ink, and their indices in `regions`."""
-    batch = np.zeros((len(regions), MNIST_SIZE, MNIST_SIZE, 1), np.float32)
+def normalise_regions(regions: list[Region], stroke: StrokeTarget = MNIST_STROKE,
+                      layout: CropFormat = MNIST_FORMAT) -> tuple[np.ndarray, list[int]]:
+    """The (N, 28, 28, 1) batch (or `layout`'s size) of the regions that hold ink, and their indices in `regions`."""
+    batch = np.zeros((len(regions), layout.height, layout.width, 1), np.float32)
     kept: list[int] = []
     for index, region in enumerate(regions):
         try:
-            batch[len(kept), :, :, 0] = normalise_mask_to_mnist(region.mask, stroke)
+            batch[len(kept), :, :, 0] = normalise_mask(region.mask, stroke, layout)
         except EmptyCropError:
             continue
         kept.append(index)
     return batch[: len(kept)], kept
+
+
+def _sure_pairs(prepared: _PreparedFrame, floor: float, min_confidence: float) -> dict[int, int]:
+    """Unit index -> its row in the pair readings, for each region the pair network read as a pair at least
+    `floor` surely, with each digit at least `min_confidence` surely (else the cuts read it as before)."""
+    readings = prepared.pair_readings
+    if readings is None:
+        return {}
+    rows = np.arange(len(prepared.pair_units))
+    sure = ((readings.confidence >= floor) & (readings.first[rows, readings.left] >= min_confidence)
+            & (readings.second[rows, readings.right] >= min_confidence))
+    return {unit: row for row, unit in enumerate(prepared.pair_units) if sure[row]}
+
+
+def _pair_detections(unit: ReadingUnit, scored: list, probabilities: np.ndarray, prepared: _PreparedFrame,
+                     row: int) -> list[Detection]:
+    """The two digits the pair network read in a region (row `row` of its readings), boxed by the region's
+    two-part cut whose parts the digit classifier reads most like them (the region's halves without one)."""
+    readings = prepared.pair_readings
+    left, right = int(readings.left[row]), int(readings.right[row])
+    best, best_score = None, -np.inf
+    for option, rows, _ in scored:
+        if len(option) != 2 or min(rows) < 0:
+            continue
+        score = (np.log(max(float(probabilities[rows[0], left]), 1e-12))
+                 + np.log(max(float(probabilities[rows[1], right]), 1e-12)))
+        if score > best_score:
+            best, best_score = (option, rows), score
+    if best is None:
+        x, y, w, h = unit.options[0][0].box
+        boxes, images = [(x, y, w // 2, h), (x + w // 2, y, w - w // 2, h)], [None, None]
+    else:
+        boxes = [part.box for part in best[0]]
+        images = [prepared.batch[part_row, :, :, 0].copy() for part_row in best[1]]
+    left_head = readings.first[row, :10] / max(float(readings.first[row, :10].sum()), 1e-12)
+    right_head = readings.second[row]
+    sure = (float(readings.first[row, left]), float(readings.second[row, right]))
+    return [Detection(box=box, digit=digit, confidence=p, probabilities=head.astype(np.float32), image=image)
+            for box, digit, p, head, image in zip(boxes, (left, right), sure, (left_head, right_head), images)]
 
 
 def _log_confidences(probabilities: np.ndarray, rows: np.ndarray) -> np.ndarray:

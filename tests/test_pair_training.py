@@ -10,8 +10,9 @@ import pytest
 
 import train
 from digitrec.normalise import MNIST_FORMAT, PAIR_FORMAT, normalise_mask, normalise_mask_to_mnist
-from digitrec.pair_crops import NOT_A_PAIR, pair_crops_of_photo
-from digitrec.pair_training import pair_figures, read_pairs, shift_crops
+from digitrec.pair_crops import pair_crops_of_photo
+from digitrec.pair_training import pair_figures, shift_crops
+from digitrec.pairs import NOT_A_PAIR, read_pairs
 from digitrec.synth import MnistGlyphs, make_touching_pair
 
 
@@ -64,9 +65,9 @@ def test_touching_pair_photo_gives_its_pair_labelled_left_to_right(mnist):
 def test_read_pairs_gives_no_confidence_when_not_a_pair_wins():
     first = np.array([[0.05, 0.9] + [0.0] * 8 + [0.05], [0.3, 0.0] + [0.0] * 8 + [0.7]], np.float32)
     second = np.array([[0.0, 0.0, 0.8] + [0.2] + [0.0] * 6] * 2, np.float32)
-    left, right, confidence = read_pairs(first, second)
-    assert left.tolist() == [1, 0] and right.tolist() == [2, 2]
-    assert confidence[0] == pytest.approx(0.72) and confidence[1] == 0.0
+    readings = read_pairs(first, second)
+    assert readings.left.tolist() == [1, 0] and readings.right.tolist() == [2, 2]
+    assert readings.confidence[0] == pytest.approx(0.72) and readings.confidence[1] == 0.0
     figures = pair_figures(first, second, np.array([1, NOT_A_PAIR]), np.array([2, -1]))
     assert figures["pairs_read_right"] == 1.0 and figures["pairs_read_right_sure"] == 1.0
     assert figures["not_pairs_read_as_pairs_sure"] == 0.0

@@ -1,0 +1,112 @@
+"""Read a blob of two touching digits whole, with the pair network, in one batched LiteRT call.
+
+The digit classifier reads a wrong cut of two touching digits as surely as the right one; the pair
+network (`model.build_pair_cnn`, trained by `train.py --pairs`) sees the blob at 28x56
+(`normalise.PAIR_FORMAT`) and reads both digits at once, or says it is not a pair.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digitrec.classify import ModelFileError, tflite_path_for
+from digitrec.normalise import PAIR_FORMAT
+
+NOT_A_PAIR = 10
+"""The first head's eleventh class: the region is not two touching digits."""
+
+PAIR_SURE = 0.5
+"""A blob is read as a pair when the product of its two heads' best digit probabilities is at least this
+(and "not a pair" does not win the first head)."""
+
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+"""Batch sizes an interpreter is prepared for; a photo has a handful of wide regions."""
+
+
+@dataclass
+class PairReadings:
+    """The pair network's reading of a batch of blobs."""
+
+    left: np.ndarray
+    """(N,) the left digit."""
+    right: np.ndarray
+    """(N,) the right digit."""
+    confidence: np.ndarray
+    """(N,) the product of the two heads' best digit probabilities; 0 where "not a pair" wins."""
+    first: np.ndarray
+    """(N, 11) the first head: the left digit's probabilities, and "not a pair"."""
+    second: np.ndarray
+    """(N, 10) the second head: the right digit's probabilities."""
+
+
+def read_pairs(first: np.ndarray, second: np.ndarray) -> PairReadings:
+    """The two heads' outputs as readings (see `PairReadings`)."""
+    left = first[:, :NOT_A_PAIR].argmax(axis=1)
+    right = second.argmax(axis=1)
+    rows = np.arange(len(first))
+    confidence = first[rows, left] * second[rows, right]
+    confidence[first.argmax(axis=1) == NOT_A_PAIR] = 0.0
+    return PairReadings(left, right, confidence, first, second)
+
+
+class PairClassifier:
+    """The pair network's LiteRT export, run on whole batches (one call per photo)."""
+
+    def __init__(self, model_path: str | os.PathLike, num_threads: int | None = None):
+        path = Path(model_path)
+        runtime_path = tflite_path_for(path) if path.suffix == ".keras" else path
+        if runtime_path.suffix != ".tflite" or not runtime_path.is_file():
+            raise ModelFileError(f"{path}: no pair network's LiteRT export at {runtime_path}. "
+                                 "Train one with train.py --pairs, or pass the .tflite file.")
+        self.path = runtime_path
+        self.num_threads = num_threads or min(2, os.cpu_count() or 1)
+        self._model_content = runtime_path.read_bytes()
+        self._interpreters: dict[int, tuple] = {}
+        try:
+            interpreter, _, _, _ = self._interpreter_for(1)
+        except ValueError as error:
+            raise ModelFileError(f"{runtime_path}: not a readable LiteRT model ({error}). "
+                                 "Train one with train.py --pairs.") from None
+        shape = tuple(interpreter.get_input_details()[0]["shape"][1:])
+        outputs = sorted(int(detail["shape"][-1]) for detail in interpreter.get_output_details())
+        if shape != (PAIR_FORMAT.height, PAIR_FORMAT.width, 1) or outputs != [NOT_A_PAIR, NOT_A_PAIR + 1]:
+            raise ModelFileError(f"{runtime_path}: takes {shape} and gives {outputs} outputs, not a pair network "
+                                 "((28, 56, 1) in, 11 and 10 out). Train one with train.py --pairs.")
+
+    def _interpreter_for(self, bucket: int) -> tuple:
+        """(interpreter, input view, first head's index, second head's index) for batches of `bucket`."""
+        prepared = self._interpreters.get(bucket)
+        if prepared is None:
+            from ai_edge_litert.interpreter import Interpreter
+
+            interpreter = Interpreter(model_content=self._model_content, num_threads=self.num_threads)
+            index = interpreter.get_input_details()[0]["index"]
+            interpreter.resize_tensor_input(index, [bucket, PAIR_FORMAT.height, PAIR_FORMAT.width, 1])
+            interpreter.allocate_tensors()
+            heads = {int(detail["shape"][-1]): detail["index"] for detail in interpreter.get_output_details()}
+            prepared = (interpreter, interpreter.tensor(index), heads.get(NOT_A_PAIR + 1), heads.get(NOT_A_PAIR))
+            self._interpreters[bucket] = prepared
+        return prepared
+
+    def read(self, batch: np.ndarray) -> PairReadings:
+        """(N, 28, 56, 1) float32 blobs in [0, 1] -> their readings, in one call per 64."""
+        batch = np.asarray(batch, np.float32)
+        if batch.ndim != 4 or batch.shape[1:] != (PAIR_FORMAT.height, PAIR_FORMAT.width, 1):
+            raise ValueError(f"expected a batch of shape (N, 28, 56, 1), got {batch.shape}")
+        firsts, seconds = [], []
+        largest = _BATCH_BUCKETS[-1]
+        for start in range(0, len(batch), largest):
+            chunk = batch[start : start + largest]
+            bucket = next(size for size in _BATCH_BUCKETS if size >= len(chunk))
+            interpreter, input_view, first_index, second_index = self._interpreter_for(bucket)
+            input_view()[: len(chunk)] = chunk
+            interpreter.invoke()
+            firsts.append(interpreter.get_tensor(first_index)[: len(chunk)].copy())
+            seconds.append(interpreter.get_tensor(second_index)[: len(chunk)].copy())
+        if not firsts:
+            return read_pairs(np.zeros((0, NOT_A_PAIR + 1), np.float32), np.zeros((0, NOT_A_PAIR), np.float32))
+        return read_pairs(np.concatenate(firsts), np.concatenate(seconds))

@@ -1,0 +1,115 @@
+"""The reader with the pair network: a still photo's wide regions read whole as two digits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitrec.classify import ModelFileError
+from digitrec.normalise import PAIR_FORMAT
+from digitrec.pairs import NOT_A_PAIR, PairClassifier, PairReadings, read_pairs
+from digitrec.reader import DEFAULT_PAIR_MODEL, DigitReader
+from digitrec.synth import MnistGlyphs, make_touching_pair
+from digitrec.types import Frame
+
+SHIPPED_PAIRS = DEFAULT_PAIR_MODEL.with_suffix(".tflite")
+
+
+class FixedPairs:
+    """A pair network that reads every blob as the same pair, and records the batches it was given."""
+
+    def __init__(self, left: int, right: int, left_p: float = 0.99, right_p: float = 0.98):
+        self.left, self.right, self.left_p, self.right_p = left, right, left_p, right_p
+        self.batches: list[np.ndarray] = []
+
+    def read(self, batch: np.ndarray) -> PairReadings:
+        self.batches.append(batch)
+        first = np.full((len(batch), NOT_A_PAIR + 1), (1 - self.left_p) / NOT_A_PAIR, np.float32)
+        first[:, self.left] = self.left_p
+        second = np.full((len(batch), NOT_A_PAIR), (1 - self.right_p) / (NOT_A_PAIR - 1), np.float32)
+        second[:, self.right] = self.right_p
+        return read_pairs(first, second)
+
+
+def _pair_photo(mnist, seed: int):
+    return make_touching_pair(seed, MnistGlyphs(mnist.x_test[:3000], mnist.y_test[:3000]))
+
+
+def _inside(detections, box):
+    x0, y0, w, h = box
+    return sorted((d for d in detections if x0 <= d.box[0] + d.box[2] / 2 <= x0 + w
+                   and y0 <= d.box[1] + d.box[3] / 2 <= y0 + h), key=lambda d: d.box[0])
+
+
+def _union(boxes):
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    return (x0, y0, max(b[0] + b[2] for b in boxes) - x0, max(b[1] + b[3] for b in boxes) - y0)
+
+
+def test_a_photo_s_touching_pair_is_reported_as_the_pair_network_reads_it(mnist):
+    pairs = FixedPairs(7, 3)
+    reader = DigitReader(pair_model=pairs)
+    pair = _pair_photo(mnist, 4244)
+    result = reader.read(Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True))
+    # One call for the photo's regions offered cuts (here only the blob of the pair).
+    assert len(pairs.batches) == 1 and len(pairs.batches[0]) == 1 and pairs.batches[0].shape[1:] == (PAIR_FORMAT.height, PAIR_FORMAT.width, 1)
+    blob = _union([pair.page.digits[i].box for i in pair.pair])
+    inside = _inside(result.detections, blob)
+    assert [d.digit for d in inside] == [7, 3]
+    assert [d.confidence for d in inside] == pytest.approx([0.99, 0.98])
+    # Two boxes side by side within the blob, tight around their parts.
+    assert inside[0].box[0] < inside[1].box[0]
+    assert all(d.probabilities.shape == (10,) and d.probabilities.sum() == pytest.approx(1.0) for d in inside)
+
+
+def test_video_frames_and_unsure_pairs_keep_the_cut_reading(mnist):
+    pair = _pair_photo(mnist, 4244)
+    without = DigitReader(pair_model=None)
+    expected = [(d.box, d.digit) for d in without.read(
+        Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True)).detections]
+
+    video = FixedPairs(7, 3)
+    frame = Frame(index=0, image=pair.page.image, source="t", time=0.0, still=False)
+    assert [(d.box, d.digit) for d in DigitReader(pair_model=video).read(frame).detections] == [
+        (d.box, d.digit) for d in without.read(frame).detections]
+    assert video.batches == []  # a video frame keeps its one batched call
+
+    unsure = FixedPairs(7, 3, left_p=0.6, right_p=0.6)  # 0.36 < PAIR_SURE
+    result = DigitReader(pair_model=unsure).read(Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True))
+    assert [(d.box, d.digit) for d in result.detections] == expected
+    floor = FixedPairs(7, 3, left_p=0.97, right_p=0.7)  # sure as a pair, but under a 0.8 confidence floor
+    reader = DigitReader(pair_model=floor, min_confidence=0.8)
+    still = Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True)
+    floor_digits = [(d.box, d.digit) for d in reader.read(still).detections]
+    assert floor_digits == [(d.box, d.digit) for d in DigitReader(pair_model=None, min_confidence=0.8).read(still).detections]
+
+
+def test_pair_classifier_refuses_a_missing_or_wrong_model(tmp_path):
+    with pytest.raises(ModelFileError, match="train.py --pairs"):
+        PairClassifier(tmp_path / "pairs.keras")
+    with pytest.raises(ModelFileError, match="not a pair network"):
+        PairClassifier(DEFAULT_PAIR_MODEL.with_name("digits.tflite"))
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match="not a readable LiteRT model"):
+        PairClassifier(junk)
+
+
+@pytest.mark.skipif(not SHIPPED_PAIRS.exists(), reason="no pair network shipped in models/")
+def test_the_shipped_pair_network_reads_held_out_pairs_the_cuts_miss(mnist_path):
+    from digitrec.evaluate_tracking import pair_read_right
+    from digitrec.evaluation import load_held_out_glyphs
+
+    glyphs = load_held_out_glyphs(mnist_path, 2)
+    photos = [make_touching_pair(11_200_000 + i, glyphs) for i in range(30)]
+    with_pairs, cuts_alone = DigitReader(), DigitReader(pair_model=None)
+    assert with_pairs.pair_classifier is not None
+
+    def right(reader):
+        return sum(pair_read_right(p, reader.read(Frame(index=0, image=p.page.image, source="t", time=0.0, still=True)))
+                   for p in photos)
+
+    assert right(with_pairs) >= right(cuts_alone) + 3
+    assert right(with_pairs) >= 25
+    readings = with_pairs.pair_classifier.read(np.zeros((3, 28, 56, 1), np.float32))
+    assert readings.first.shape == (3, 11) and readings.second.shape == (3, 10)
