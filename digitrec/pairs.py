@@ -67,11 +67,13 @@ class PairClassifier:
         self._model_content = runtime_path.read_bytes()
         self._interpreters: dict[int, tuple] = {}
         try:
-            interpreter, _, _, _ = self._interpreter_for(1)
+            from ai_edge_litert.interpreter import Interpreter
+
+            interpreter = Interpreter(model_content=self._model_content, num_threads=self.num_threads)
         except ValueError as error:
             raise ModelFileError(f"{runtime_path}: not a readable LiteRT model ({error}). "
                                  "Train one with train.py --pairs.") from None
-        shape = tuple(interpreter.get_input_details()[0]["shape"][1:])
+        shape = tuple(int(side) for side in interpreter.get_input_details()[0]["shape"][1:])
         outputs = sorted(int(detail["shape"][-1]) for detail in interpreter.get_output_details())
         if shape != (PAIR_FORMAT.height, PAIR_FORMAT.width, 1) or outputs != [NOT_A_PAIR, NOT_A_PAIR + 1]:
             raise ModelFileError(f"{runtime_path}: takes {shape} and gives {outputs} outputs, not a pair network "
