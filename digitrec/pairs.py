@@ -8,6 +8,7 @@ network (`model.build_pair_cnn`, trained by `train.py --pairs`) sees the blob at
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,22 @@ NOT_A_PAIR = 10
 PAIR_SURE = 0.5
 """A blob is read as a pair when the product of its two heads' best digit probabilities is at least this
 (and "not a pair" does not win the first head)."""
+
+PAIR_OVER_CUTS = 0.8
+"""The reader reports a pair reading instead of the cuts' only when it is at least this sure..."""
+
+SURE_SINGLE_DIGIT = 0.99
+"""...and the cuts did not read the region as two digits, nor as one digit at least this surely
+(`cuts_stand`). Chosen on held-out photos in session 16 (docs/history.md): the pair network's only
+losses there were regions the cuts read right, as two digits (a '7' it read as '1') or as one wide
+digit (a '9' it read as "0 1")."""
+
+
+def cuts_stand(reading: Sequence) -> bool:
+    """Whether the cuts' reading of a region (its digits, with `.confidence`) stands against the pair
+    network's: two digits, or one digit at least `SURE_SINGLE_DIGIT` surely."""
+    return len(reading) == 2 or (len(reading) == 1 and reading[0].confidence >= SURE_SINGLE_DIGIT)
+
 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 """Batch sizes an interpreter is prepared for; a photo has a handful of wide regions."""

@@ -25,7 +25,7 @@ from digitrec.normalise import (
     StrokeTarget,
     normalise_mask,
 )
-from digitrec.pairs import PAIR_SURE, PairClassifier, PairReadings
+from digitrec.pairs import PAIR_OVER_CUTS, PairClassifier, PairReadings, cuts_stand
 from digitrec.segment import DEFAULT_SEGMENTATION, SegmentationConfig, segment_digits
 from digitrec.split import (
     DEFAULT_SPLIT,
@@ -84,11 +84,12 @@ class DigitReader:
         video_strokes: tuple[StrokeTarget, ...] = VIDEO_STROKES,
         opencv_threads: int | None = OPENCV_THREADS,
         pair_model: str | os.PathLike | PairClassifier | None = DEFAULT_PAIR_MODEL,
-        pair_confidence: float = PAIR_SURE,
+        pair_confidence: float = PAIR_OVER_CUTS,
     ):
         """`opencv_threads`: OpenCV's thread count for the whole process (`OPENCV_THREADS`); None leaves it be.
         `pair_model`: the pair network that reads a still photo's wide regions whole (None: cuts alone;
-        the default is used when it is there); `pair_confidence`: how surely it must read a pair."""
+        the default is used when it is there); `pair_confidence`: how surely it must read a pair to be reported
+        instead of the cuts' reading, which stands anyway when it is two digits or one sure digit (`cuts_stand`)."""
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"the minimum confidence must be between 0 and 1, not {min_confidence}")
         if not video_strokes:
@@ -216,29 +217,44 @@ class DigitReader:
                     cursor += len(option)
                     scored.append((option, rows, _log_confidences(probabilities, rows)))
                 scores = [scores for _, _, scores in scored]
-                if unit_index in pairs:  # the pair network read the region whole as two digits
-                    detections.extend(_pair_detections(unit, scored, probabilities, prepared, pairs[unit_index]))
-                    continue
                 if unit.joined:
                     chosen = 1 if choose_join(scores[0], float(scores[1][0]), self.merging) else 0
                 else:
                     chosen = choose_hypothesis(scores, self.splitting, unit.width_ratio)
                 option, rows, _ = scored[chosen]
-            for part, row in zip(option, rows):
-                if row < 0:
-                    rejected += 1
+                if unit_index in pairs:  # the pair network read the region whole as two digits...
+                    cut_reading, cut_rejected = self._read_parts(option, rows, probabilities, prepared)
+                    if cuts_stand(cut_reading):  # ...but the cuts read it as two, or surely as one
+                        detections.extend(cut_reading)
+                        rejected += cut_rejected
+                    else:
+                        detections.extend(_pair_detections(unit, scored, probabilities, prepared, pairs[unit_index]))
                     continue
-                label = int(probabilities[row].argmax())
-                confidence = float(probabilities[row, label])
-                if label == NOT_A_DIGIT_INDEX or confidence < self.min_confidence:
-                    rejected += 1
-                    continue
-                detections.append(Detection(box=part.box, digit=label, confidence=confidence,
-                                            probabilities=probabilities[row, :10].copy(),
-                                            image=prepared.batch[row, :, :, 0].copy()))
+            reading, unread = self._read_parts(option, rows, probabilities, prepared)
+            detections.extend(reading)
+            rejected += unread
         numbers = group_numbers(detections, self.grouping)
         prepared.timings["group"] = _elapsed_ms(started)
         return FrameResult(frame=prepared.frame, detections=detections, numbers=numbers, rejected=rejected, timings=prepared.timings)
+
+    def _read_parts(self, option: list[Region], rows: np.ndarray, probabilities: np.ndarray,
+                    prepared: _PreparedFrame) -> tuple[list[Detection], int]:
+        """The digits of a chosen reading's parts, and how many parts were rejected (no ink, not a digit,
+        or under the confidence floor)."""
+        detections, rejected = [], 0
+        for part, row in zip(option, rows):
+            if row < 0:
+                rejected += 1
+                continue
+            label = int(probabilities[row].argmax())
+            confidence = float(probabilities[row, label])
+            if label == NOT_A_DIGIT_INDEX or confidence < self.min_confidence:
+                rejected += 1
+                continue
+            detections.append(Detection(box=part.box, digit=label, confidence=confidence,
+                                        probabilities=probabilities[row, :10].copy(),
+                                        image=prepared.batch[row, :, :, 0].copy()))
+        return detections, rejected
 
 
 @dataclass

@@ -46,10 +46,18 @@ def _union(boxes):
     return (x0, y0, max(b[0] + b[2] for b in boxes) - x0, max(b[1] + b[3] for b in boxes) - y0)
 
 
+CUTS_READ_ONE_UNSURE = 4282
+"""A touching '7 1' whose cuts read a '1' alone at 0.72."""
+CUTS_READ_TWO = 4244
+"""A touching '4 5' whose cuts read '6 5'."""
+CUTS_READ_ONE_SURE = 4292
+"""A touching '7 1' whose cuts read a '7' alone at 0.998."""
+
+
 def test_a_photo_s_touching_pair_is_reported_as_the_pair_network_reads_it(mnist):
     pairs = FixedPairs(7, 3)
     reader = DigitReader(pair_model=pairs)
-    pair = _pair_photo(mnist, 4244)
+    pair = _pair_photo(mnist, CUTS_READ_ONE_UNSURE)
     result = reader.read(Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True))
     # One call for the photo's regions offered cuts (here only the blob of the pair).
     assert len(pairs.batches) == 1 and len(pairs.batches[0]) == 1 and pairs.batches[0].shape[1:] == (PAIR_FORMAT.height, PAIR_FORMAT.width, 1)
@@ -62,8 +70,17 @@ def test_a_photo_s_touching_pair_is_reported_as_the_pair_network_reads_it(mnist)
     assert all(d.probabilities.shape == (10,) and d.probabilities.sum() == pytest.approx(1.0) for d in inside)
 
 
+def test_cuts_that_read_two_digits_or_one_surely_stand_against_the_pair_network(mnist):
+    for seed in (CUTS_READ_TWO, CUTS_READ_ONE_SURE):
+        still = Frame(index=0, image=_pair_photo(mnist, seed).page.image, source="t", time=0.0, still=True)
+        pairs = FixedPairs(7, 3)
+        expected = [(d.box, d.digit) for d in DigitReader(pair_model=None).read(still).detections]
+        assert [(d.box, d.digit) for d in DigitReader(pair_model=pairs).read(still).detections] == expected
+        assert len(pairs.batches) == 1  # it was asked, and overruled
+
+
 def test_video_frames_and_unsure_pairs_keep_the_cut_reading(mnist):
-    pair = _pair_photo(mnist, 4244)
+    pair = _pair_photo(mnist, CUTS_READ_ONE_UNSURE)
     without = DigitReader(pair_model=None)
     expected = [(d.box, d.digit) for d in without.read(
         Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True)).detections]
@@ -74,7 +91,7 @@ def test_video_frames_and_unsure_pairs_keep_the_cut_reading(mnist):
         (d.box, d.digit) for d in without.read(frame).detections]
     assert video.batches == []  # a video frame keeps its one batched call
 
-    unsure = FixedPairs(7, 3, left_p=0.6, right_p=0.6)  # 0.36 < PAIR_SURE
+    unsure = FixedPairs(7, 3, left_p=0.85, right_p=0.9)  # 0.765 < PAIR_OVER_CUTS
     result = DigitReader(pair_model=unsure).read(Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True))
     assert [(d.box, d.digit) for d in result.detections] == expected
     floor = FixedPairs(7, 3, left_p=0.97, right_p=0.7)  # sure as a pair, but under a 0.8 confidence floor
