@@ -29,9 +29,9 @@ PAIR_OVER_CUTS = 0.8
 
 SURE_SINGLE_DIGIT = 0.99
 """...and the cuts did not read the region as two digits, nor as one digit at least this surely
-(`cuts_stand`). Chosen on held-out photos in session 16 (docs/history.md): the pair network's only
-losses there were regions the cuts read right, as two digits (a '7' it read as '1') or as one wide
-digit (a '9' it read as "0 1")."""
+(`cuts_stand`). Chosen on held-out photos in session 16 (docs/history.md): where the pair network read
+a region surely and wrongly that the cuts read right, the cuts had read two digits (a '7 0' it read
+'1 0') or one digit at least this surely (a wide '9' it read "0 1")."""
 
 
 def cuts_stand(reading: Sequence) -> bool:
