@@ -23,7 +23,7 @@ import numpy as np
 from digitrec.classify import ModelFileError
 from digitrec.group import DEFAULT_GROUPING, GroupingConfig
 from digitrec.merge import DEFAULT_MERGE, MergeConfig
-from digitrec.reader import DEFAULT_MIN_CONFIDENCE, DEFAULT_MODEL
+from digitrec.reader import DEFAULT_MIN_CONFIDENCE, DEFAULT_MODEL, DEFAULT_PAIR_MODEL
 from digitrec.segment import DEFAULT_SEGMENTATION, SegmentationConfig
 from digitrec.split import DEFAULT_SPLIT, SplitConfig
 from digitrec.types import Frame, FrameResult
@@ -50,6 +50,7 @@ class _Settings:
     grouping: GroupingConfig
     splitting: SplitConfig
     merging: MergeConfig
+    pair_model: str | None
 
 
 def default_workers() -> int:
@@ -78,12 +79,15 @@ class ParallelReader:
         grouping: GroupingConfig = DEFAULT_GROUPING,
         splitting: SplitConfig = DEFAULT_SPLIT,
         merging: MergeConfig = DEFAULT_MERGE,
+        pair_model: str | os.PathLike | None = DEFAULT_PAIR_MODEL,
     ):
+        """`pair_model`: as `DigitReader`'s (a path, or None for cuts alone)."""
         if workers < 1:
             raise ValueError(f"workers must be 1 or more, not {workers}")
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"the minimum confidence must be between 0 and 1, not {min_confidence}")
-        settings = _Settings(str(model_path), min_confidence, segmentation, grouping, splitting, merging)
+        settings = _Settings(str(model_path), min_confidence, segmentation, grouping, splitting, merging,
+                             None if pair_model is None else str(pair_model))
         # Spawned, not forked: the caller may hold threads (a decoding source) that a fork would copy mid-step.
         context = multiprocessing.get_context("spawn")
         self._tasks = context.Queue()
@@ -210,14 +214,15 @@ def _shut_down(processes, tasks, slots) -> None:
 def _serve(settings: _Settings, tasks, results) -> None:
     """A worker: load the reader, then read frames from shared memory until told to stop."""
     from digitrec.classify import DigitClassifier
-    from digitrec.reader import DigitReader
+    from digitrec.reader import DigitReader, open_pair_model
 
     # The parallelism is across processes: the reader keeps OpenCV on one thread (reader.OPENCV_THREADS)
     # and LiteRT gets one here, so that threads inside do not fight for the cores.
     try:
         reader = DigitReader(min_confidence=settings.min_confidence, segmentation=settings.segmentation,
                              grouping=settings.grouping, splitting=settings.splitting, merging=settings.merging,
-                             classifier=DigitClassifier(settings.model_path, num_threads=1))
+                             classifier=DigitClassifier(settings.model_path, num_threads=1),
+                             pair_model=open_pair_model(settings.pair_model, num_threads=1))
     except (ModelFileError, OSError, ValueError) as error:
         results.put(("failed", str(error)))
         return

@@ -95,12 +95,8 @@ class DigitReader:
         if not video_strokes:
             raise ValueError("video_strokes needs at least one stroke target")
         self.classifier = classifier or DigitClassifier(model_path)
-        if not isinstance(pair_model, (str, os.PathLike)):
-            self.pair_classifier = pair_model  # a PairClassifier (or None)
-        elif Path(pair_model) == DEFAULT_PAIR_MODEL and not tflite_path_for(DEFAULT_PAIR_MODEL).exists():
-            self.pair_classifier = None  # not shipped in this checkout: photos are read by cuts alone
-        else:
-            self.pair_classifier = PairClassifier(pair_model)
+        self.pair_classifier = (open_pair_model(pair_model) if isinstance(pair_model, (str, os.PathLike))
+                                else pair_model)  # a PairClassifier (or None)
         self.pair_confidence = pair_confidence
         if opencv_threads is not None:
             cv2.setNumThreads(opencv_threads)
@@ -255,6 +251,14 @@ class DigitReader:
                                         probabilities=probabilities[row, :10].copy(),
                                         image=prepared.batch[row, :, :, 0].copy()))
         return detections, rejected
+
+
+def open_pair_model(path: str | os.PathLike | None, num_threads: int | None = None) -> PairClassifier | None:
+    """The pair network at `path`; None for None, or for the default when this checkout has none (photos are
+    then read by cuts alone). Any other path that is missing or wrong raises `ModelFileError`."""
+    if path is None or (Path(path) == DEFAULT_PAIR_MODEL and not tflite_path_for(DEFAULT_PAIR_MODEL).exists()):
+        return None
+    return PairClassifier(path, num_threads)
 
 
 @dataclass

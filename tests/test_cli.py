@@ -181,13 +181,32 @@ def test_no_frame_past_max_frames_is_fetched():
     (["--source", "no/such/photo.jpg"], "no such file or folder"),
     (["--source", "9"], "no camera at index 9"),
     (["--source", str(SAMPLE), "--model", "missing.keras"], "no such model file"),
+    (["--source", str(SAMPLE), "--pair-model", "missing.keras"], "train.py --pairs"),
     (["--source", str(SAMPLE), "--conf", "1.5"], "--conf must be between 0 and 1"),
     (["--source", str(SAMPLE), "--json", "/no/such/dir/out.jsonl"], "does not exist"),
-], ids=["missing-path", "no-camera", "missing-model", "bad-conf", "unwritable-json"])
+], ids=["missing-path", "no-camera", "missing-model", "missing-pair-model", "bad-conf", "unwritable-json"])
 def test_user_mistakes_exit_2_with_the_fix_and_no_traceback(args, message, capsys):
     assert live_digits.main(["--no-display", "--model", str(MODEL), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_pair_model_none_reads_photos_by_cuts_alone(tmp_path, monkeypatch):
+    import digitrec.reader as reader_module
+
+    seen = []  # each reader's pair network, as the CLI built it
+
+    real_init = reader_module.DigitReader.__init__
+
+    def recording_init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        seen.append(self.pair_classifier)
+
+    monkeypatch.setattr(reader_module.DigitReader, "__init__", recording_init)
+    assert run("--source", str(SAMPLE), "--pair-model", "none", "--json", str(tmp_path / "a.jsonl")) == 0
+    assert run("--source", str(SAMPLE), "--json", str(tmp_path / "b.jsonl")) == 0
+    shipped = (ROOT / "models" / "pairs.tflite").exists()
+    assert seen[0] is None and (seen[1] is not None) == shipped
 
 
 def test_a_model_that_is_not_a_digit_model_is_refused(tmp_path, capsys):

@@ -101,6 +101,21 @@ def test_workers_that_died_are_reported_not_waited_for(video):
         reader.read(_frames(video)[0])
 
 
+@pytest.mark.skipif(not (ROOT / "models" / "pairs.tflite").exists(), reason="no pair network shipped in models/")
+def test_the_workers_read_touching_pairs_with_the_pair_network_or_without_it(mnist_path, parallel_reader):
+    from digitrec.evaluation import load_glyphs
+
+    glyphs = load_glyphs(mnist_path, 2)
+    photos = [Frame(index=i, image=make_touching_pair(11_200_000 + i, glyphs).page.image, source="p", time=0.0,
+                    still=True) for i in range(12)]
+    with_pairs = [_summary(DigitReader(MODEL).read(f)) for f in photos]
+    cuts_alone = [_summary(DigitReader(MODEL, pair_model=None).read(f)) for f in photos]
+    assert with_pairs != cuts_alone  # these photos are read differently by the pair network
+    assert [_summary(r) for r in parallel_reader.read_stream(photos)] == with_pairs
+    with ParallelReader(MODEL, workers=2, pair_model=None) as reader:
+        assert [_summary(r) for r in reader.read_stream(photos)] == cuts_alone
+
+
 def test_a_wrong_model_file_is_reported_from_the_workers(tmp_path):
     junk = tmp_path / "model.tflite"
     junk.write_bytes(b"not a model at all")
