@@ -35,8 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="camera index, video file, image, folder, glob ('scans/*.jpg') or stream URL")
     parser.add_argument("--model", default=None, help="a .keras or .tflite digit model (default: models/digits.keras)")
     parser.add_argument("--pair-model", default=None,
-                        help="the network that reads two touching digits in a photo whole, a .keras or .tflite "
-                        "(default: models/pairs.keras when it is there; 'none': cut them apart only)")
+                        help="the network that reads two touching digits in a photo whole, a .keras or .tflite; "
+                        "models/pairs.keras when none is given and it is there; 'none': cut them apart only")
     parser.add_argument("--conf", type=float, default=0.5, help="minimum confidence of a reported digit, 0-1")
     parser.add_argument("--json", metavar="PATH", help="write one JSON object per frame (JSON Lines); '-' for stdout")
     parser.add_argument("--csv", metavar="PATH", help="write one CSV row per digit read")
