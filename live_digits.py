@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from digitrec.cli_help import DefaultsHelpFormatter
+from digitrec.cli_help import PAIR_MODEL_HELP, DefaultsHelpFormatter, pair_model_option
 
 WINDOW = "digitrec"
 ESCAPE = 27
@@ -34,9 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--source", default="0",
                         help="camera index, video file, image, folder, glob ('scans/*.jpg') or stream URL")
     parser.add_argument("--model", default=None, help="a .keras or .tflite digit model (default: models/digits.keras)")
-    parser.add_argument("--pair-model", default=None,
-                        help="the network that reads two touching digits in a photo whole, a .keras or .tflite; "
-                        "models/pairs.keras when none is given and it is there; 'none': cut them apart only")
+    parser.add_argument("--pair-model", default=None, help=PAIR_MODEL_HELP)
     parser.add_argument("--conf", type=float, default=0.5, help="minimum confidence of a reported digit, 0-1")
     parser.add_argument("--json", metavar="PATH", help="write one JSON object per frame (JSON Lines); '-' for stdout")
     parser.add_argument("--csv", metavar="PATH", help="write one CSV row per digit read")
@@ -55,15 +53,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     web.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 opens it to the network")
     web.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
     return parser.parse_args(argv)
-
-
-def pair_model_of(args: argparse.Namespace) -> str | None:
-    """--pair-model as the reader takes it: a path, the shipped default, or None for 'none'."""
-    from digitrec.reader import DEFAULT_PAIR_MODEL
-
-    if args.pair_model is None:
-        return str(DEFAULT_PAIR_MODEL)
-    return None if args.pair_model.lower() == "none" else args.pair_model
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -107,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.workers > 1:
             reader = ParallelReader(args.model or DEFAULT_MODEL, workers=args.workers, min_confidence=args.conf,
-                                    pair_model=pair_model_of(args))
+                                    pair_model=pair_model_option(args.pair_model))
         else:
-            reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf, pair_model=pair_model_of(args))
+            reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf, pair_model=pair_model_option(args.pair_model))
         source = open_source(args.source)
         labels = LabelStore(args.labels)
     except (ModelFileError, SourceError, LabelFolderError, WorkerError) as error:
@@ -202,7 +191,7 @@ def serve_page(args: argparse.Namespace) -> int:
     from digitrec.web.server import ServerError, WebServer, is_loopback
 
     try:
-        reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf, pair_model=pair_model_of(args))
+        reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf, pair_model=pair_model_option(args.pair_model))
         server = WebServer(create_app(reader), args.host, args.port)
     except (ModelFileError, ServerError) as error:
         return fail(str(error))

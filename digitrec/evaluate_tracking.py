@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from digitrec.cli_help import PAIR_MODEL_HELP, pair_model_option
 from digitrec.evaluation import Counts, match_detections
 from digitrec.group import union_box
 from digitrec.synth import SyntheticPage, TouchingPair
@@ -129,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data", help="mnist.npz (default: $DIGITREC_MNIST, else Keras's download)")
     parser.add_argument("--model", default="models/digits.keras", help="trained model (default: %(default)s)")
+    parser.add_argument("--pair-model", default=None, help=PAIR_MODEL_HELP)
     parser.add_argument("--videos", type=int, default=6, help="hand-held videos, sizes and conditions in turn")
     parser.add_argument("--conditions", default=",".join(VIDEO_CONDITIONS),
                         help="page conditions of the videos, comma-separated, taken in turn (default: %(default)s)")
@@ -186,11 +188,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         classifier = DigitClassifier(args.model)
         readers = {
             mode: DigitReader(classifier=DigitsOnly(classifier) if mode == "threshold" else classifier,
-                              min_confidence=0.0 if mode == "class" else args.conf)
+                              min_confidence=0.0 if mode == "class" else args.conf,
+                              pair_model=pair_model_option(args.pair_model))
             for mode in modes
         }
     except (OSError, ValueError, ImportError) as error:
-        print(f"error: could not load the reader with model {args.model}: {error}", file=sys.stderr)
+        print(f"error: could not load the reader (--model {args.model}, --pair-model {args.pair_model or 'default'}): {error}",
+              file=sys.stderr)
         return 2
 
     def read(image, index: int = 0, source: str = "synthetic", mode: str = modes[0], still: bool = True) -> FrameResult:

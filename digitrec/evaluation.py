@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from digitrec.cli_help import PAIR_MODEL_HELP, pair_model_option
 from digitrec.synth import CONDITIONS, SyntheticPage
 from digitrec.types import Box, Detection, FrameResult, NumberReading
 
@@ -388,6 +389,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data", help="mnist.npz (default: $DIGITREC_MNIST, else Keras's download)")
     parser.add_argument("--model", default="models/digits.keras", help="trained model (default: %(default)s)")
+    parser.add_argument("--pair-model", default=None, help=PAIR_MODEL_HELP)
     parser.add_argument("--pages", type=int, default=60, help="synthetic photos, conditions taken in turn")
     parser.add_argument("--videos", type=int, default=3, help="synthetic hand-held videos")
     parser.add_argument("--frames", type=int, default=60, help="frames per video")
@@ -422,9 +424,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from digitrec.reader import DigitReader
 
-        reader = DigitReader(args.model)
+        reader = DigitReader(args.model, pair_model=pair_model_option(args.pair_model))
     except (OSError, ValueError, ImportError) as error:
-        print(f"error: could not load the reader with model {args.model}: {error}", file=sys.stderr)
+        print(f"error: could not load the reader (--model {args.model}, --pair-model {args.pair_model or 'default'}): {error}",
+              file=sys.stderr)
         return 2
 
     def read_with(current: DigitReader, source: str, fps: float = 0.0) -> ReadFn:
