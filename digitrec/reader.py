@@ -89,7 +89,7 @@ class DigitReader:
         """`opencv_threads`: OpenCV's thread count for the whole process (`OPENCV_THREADS`); None leaves it be.
         `pair_model`: the pair network that reads a still photo's wide regions whole (None: cuts alone;
         the default is used when it is there); `pair_confidence`: how surely it must read a pair to be reported
-        instead of the cuts' reading, which stands anyway when it is two digits or one sure digit (`cuts_stand`)."""
+        instead of the cuts' reading, which stands anyway in the cases `pairs.cuts_stand` names."""
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"the minimum confidence must be between 0 and 1, not {min_confidence}")
         if not video_strokes:
@@ -220,11 +220,15 @@ class DigitReader:
                 option, rows, _ = scored[chosen]
                 if unit_index in pairs:  # the pair network read the region whole as two digits...
                     cut_reading, cut_rejected = self._read_parts(option, rows, probabilities, prepared)
-                    if cuts_stand(cut_reading):  # ...but the cuts read it as two, or surely as one
+                    row = pairs[unit_index]
+                    readings = prepared.pair_readings
+                    pair = (int(readings.left[row]), int(readings.right[row]))
+                    if cuts_stand(cut_reading, pair, float(readings.confidence[row])):  # ...but the cuts'
+                        # reading stands (one sure digit, or two unless the pair network is very sure of others)
                         detections.extend(cut_reading)
                         rejected += cut_rejected
                     else:
-                        detections.extend(_pair_detections(unit, scored, probabilities, prepared, pairs[unit_index]))
+                        detections.extend(_pair_detections(unit, scored, probabilities, prepared, row))
                     continue
             reading, unread = self._read_parts(option, rows, probabilities, prepared)
             detections.extend(reading)
