@@ -21,8 +21,9 @@ NOT_A_PAIR = 10
 """The first head's eleventh class: the region is not two touching digits."""
 
 PAIR_SURE = 0.5
-"""A blob is read as a pair when the product of its two heads' best digit probabilities is at least this
-(and "not a pair" does not win the first head)."""
+"""In the network's own figures (`pair_training`, `pairs_metrics.json`), a blob counts as read as a pair
+when the product of its two heads' best digit probabilities is at least this (and "not a pair" does not
+win the first head). The reader asks more: `PAIR_OVER_CUTS`."""
 
 PAIR_OVER_CUTS = 0.8
 """The reader reports a pair reading instead of the cuts' only when it is at least this sure, and the cuts
