@@ -38,6 +38,19 @@ it read "0 1" at 0.89 and 0.93) or two digits (a '7 0' it read '1 0' at 0.82); w
 digits than the cuts at least 0.95 surely, it was right more often."""
 
 
+NOT_A_PAIR_SURE = 0.99
+"""A region the pair network calls "not a pair" at least this surely is read whole when the digit classifier
+reads it whole as a digit, whatever its cuts read: a wide single digit ('4' with a long bar, a wide '0') is
+otherwise cut into two sure digits. Chosen on held-out photos in session 17 (docs/history.md): of 19 wide
+single digits cut in two, 15 were called not a pair at >= 0.99, and none of 314 touching pairs whose cuts
+read right was called so at even 0.9."""
+
+
+def whole_stands(readings: PairReadings, row: int, floor: float = NOT_A_PAIR_SURE) -> bool:
+    """Whether the pair network calls blob `row` of its readings not a pair at least `floor` surely."""
+    return float(readings.first[row, NOT_A_PAIR]) >= floor
+
+
 def cuts_stand(reading: Sequence, pair: tuple[int, int], pair_confidence: float) -> bool:
     """Whether the cuts' reading of a region (its digits, with `.digit` and `.confidence`) stands against the
     pair network's reading `pair` at `pair_confidence` (see `PAIR_OVER_CUTS`)."""

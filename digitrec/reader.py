@@ -25,7 +25,7 @@ from digitrec.normalise import (
     StrokeTarget,
     normalise_mask,
 )
-from digitrec.pairs import PAIR_OVER_CUTS, PairClassifier, PairReadings, cuts_stand
+from digitrec.pairs import NOT_A_PAIR_SURE, PAIR_OVER_CUTS, PairClassifier, PairReadings, cuts_stand, whole_stands
 from digitrec.segment import DEFAULT_SEGMENTATION, SegmentationConfig, segment_digits
 from digitrec.split import (
     DEFAULT_SPLIT,
@@ -85,11 +85,14 @@ class DigitReader:
         opencv_threads: int | None = OPENCV_THREADS,
         pair_model: str | os.PathLike | PairClassifier | None = DEFAULT_PAIR_MODEL,
         pair_confidence: float = PAIR_OVER_CUTS,
+        not_a_pair: float = NOT_A_PAIR_SURE,
     ):
         """`opencv_threads`: OpenCV's thread count for the whole process (`OPENCV_THREADS`); None leaves it be.
         `pair_model`: the pair network that reads a still photo's wide regions whole (None: cuts alone;
         the default is used when it is there); `pair_confidence`: how surely it must read a pair to be reported
-        instead of the cuts' reading, which stands anyway in the cases `pairs.cuts_stand` names."""
+        instead of the cuts' reading, which stands anyway in the cases `pairs.cuts_stand` names; `not_a_pair`:
+        how surely it must call a region not a pair for the region's whole reading to stand against its cuts
+        (when the classifier reads it whole as a digit; `pairs.whole_stands`)."""
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"the minimum confidence must be between 0 and 1, not {min_confidence}")
         if not video_strokes:
@@ -98,6 +101,7 @@ class DigitReader:
         self.pair_classifier = (open_pair_model(pair_model) if isinstance(pair_model, (str, os.PathLike))
                                 else pair_model)  # a PairClassifier (or None)
         self.pair_confidence = pair_confidence
+        self.not_a_pair = not_a_pair
         if opencv_threads is not None:
             cv2.setNumThreads(opencv_threads)
         segment.load_compiled()  # the compiled parts, loaded now rather than on the first frame
@@ -201,6 +205,7 @@ class DigitReader:
         rejected = 0
         cursor = 0
         pairs = _sure_pairs(prepared, self.pair_confidence, self.min_confidence)
+        single = _not_pairs(prepared, self.not_a_pair)
         for unit_index, unit in enumerate(prepared.units):
             if len(unit.options) == 1:  # most regions: one reading, nothing to choose
                 option = unit.options[0]
@@ -217,6 +222,8 @@ class DigitReader:
                     chosen = 1 if choose_join(scores[0], float(scores[1][0]), self.merging) else 0
                 else:
                     chosen = choose_hypothesis(scores, self.splitting, unit.width_ratio)
+                    if chosen and scores[0][0] > -np.inf and unit_index in single:
+                        chosen = 0  # the pair network sees one digit, and the classifier reads it whole as one
                 option, rows, _ = scored[chosen]
                 if unit_index in pairs:  # the pair network read the region whole as two digits...
                     cut_reading, cut_rejected = self._read_parts(option, rows, probabilities, prepared)
@@ -352,6 +359,14 @@ def _sure_pairs(prepared: _PreparedFrame, floor: float, min_confidence: float) -
     sure = ((readings.confidence >= floor) & (readings.first[rows, readings.left] >= min_confidence)
             & (readings.second[rows, readings.right] >= min_confidence))
     return {unit: row for row, unit in enumerate(prepared.pair_units) if sure[row]}
+
+
+def _not_pairs(prepared: _PreparedFrame, floor: float) -> set[int]:
+    """Unit indices of the regions the pair network called not a pair at least `floor` surely."""
+    readings = prepared.pair_readings
+    if readings is None:
+        return set()
+    return {unit for row, unit in enumerate(prepared.pair_units) if whole_stands(readings, row, floor)}
 
 
 def _pair_detections(unit: ReadingUnit, scored: list, probabilities: np.ndarray, prepared: _PreparedFrame,

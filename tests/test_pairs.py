@@ -9,7 +9,7 @@ from digitrec.classify import ModelFileError
 from digitrec.normalise import PAIR_FORMAT
 from digitrec.pairs import NOT_A_PAIR, PairClassifier, PairReadings, read_pairs
 from digitrec.reader import DEFAULT_PAIR_MODEL, DigitReader
-from digitrec.synth import MnistGlyphs, make_touching_pair
+from digitrec.synth import MnistGlyphs, make_page, make_touching_pair
 from digitrec.types import Frame
 
 SHIPPED_PAIRS = DEFAULT_PAIR_MODEL.with_suffix(".tflite")
@@ -18,14 +18,19 @@ SHIPPED_PAIRS = DEFAULT_PAIR_MODEL.with_suffix(".tflite")
 class FixedPairs:
     """A pair network that reads every blob as the same pair, and records the batches it was given."""
 
-    def __init__(self, left: int, right: int, left_p: float = 0.99, right_p: float = 0.98):
+    def __init__(self, left: int, right: int, left_p: float = 0.99, right_p: float = 0.98, not_pair_p: float = 0.0):
+        """`not_pair_p` > 0: the first head calls every blob "not a pair" with that probability instead."""
         self.left, self.right, self.left_p, self.right_p = left, right, left_p, right_p
+        self.not_pair_p = not_pair_p
         self.batches: list[np.ndarray] = []
 
     def read(self, batch: np.ndarray) -> PairReadings:
         self.batches.append(batch)
         first = np.full((len(batch), NOT_A_PAIR + 1), (1 - self.left_p) / NOT_A_PAIR, np.float32)
         first[:, self.left] = self.left_p
+        if self.not_pair_p:
+            first[:] = (1 - self.not_pair_p) / NOT_A_PAIR
+            first[:, NOT_A_PAIR] = self.not_pair_p
         second = np.full((len(batch), NOT_A_PAIR), (1 - self.right_p) / (NOT_A_PAIR - 1), np.float32)
         second[:, self.right] = self.right_p
         return read_pairs(first, second)
@@ -50,6 +55,8 @@ CUTS_READ_ONE_UNSURE = 4282
 """A touching '7 1' whose cuts read a '1' alone at 0.72."""
 CUTS_READ_TWO = 4244
 """A touching '4 5' whose cuts read '6 5' (0.999, 0.98)."""
+CUTS_READ_TWO_WHOLE_ONE = 4200
+"""A touching '7 7' whose cuts read '7 7' and which the classifier reads whole as a '7'."""
 CUTS_READ_ONE_SURE = 4292
 """A touching '7 1' whose cuts read a '7' alone at 0.998."""
 
@@ -92,6 +99,20 @@ def test_cuts_that_read_two_digits_stand_unless_the_pair_network_is_very_sure_of
     assert _read(FixedPairs(6, 5), still) == cuts_alone  # the same two digits: the cuts' boxes stay
     sure = _read(FixedPairs(4, 5), still)  # 0.97
     assert sure != cuts_alone and [digit for _, digit in sure if digit in (4, 6)] == [4]
+
+
+def test_a_region_surely_not_a_pair_is_read_whole_when_it_reads_as_a_digit(mnist):
+    still = _still(mnist, CUTS_READ_TWO_WHOLE_ONE)  # the cuts read '7 7'; whole, the classifier reads one '7'
+    cuts_alone = _read(None, still)
+    assert _read(FixedPairs(4, 5, not_pair_p=0.98), still) == cuts_alone  # under NOT_A_PAIR_SURE
+    whole = _read(FixedPairs(4, 5, not_pair_p=0.995), still)
+    assert len(whole) == len(cuts_alone) - 1
+    cut = [(box, digit) for box, digit in cuts_alone if (box, digit) not in whole]
+    assert [digit for _, digit in cut] == [7, 7]
+    assert [item for item in whole if item not in cuts_alone] == [(_union([box for box, _ in cut]), 7)]
+    # A region the classifier rejects whole keeps its cuts, however surely it is not a pair.
+    rejected_whole = _still(mnist, CUTS_READ_TWO)
+    assert _read(FixedPairs(4, 5, not_pair_p=0.995), rejected_whole) == _read(None, rejected_whole)
 
 
 def test_video_frames_and_unsure_pairs_keep_the_cut_reading(mnist):
@@ -143,5 +164,12 @@ def test_the_shipped_pair_network_reads_held_out_pairs_the_cuts_miss(mnist_path)
 
     assert right(with_pairs) >= right(cuts_alone) + 3
     assert right(with_pairs) >= 25
+
+    # A wide open '4' of a held-out marked page, which its cuts read '7 4', the pair network calls not a pair.
+    page = make_page(9_100_027, glyphs, "marks")
+    four = next(digit for digit in page.digits if digit.box == (224, 242, 74, 55))
+    still = Frame(index=0, image=page.image, source="t", time=0.0, still=True)
+    assert [d.digit for d in _inside(cuts_alone.read(still).detections, four.box)] == [7, 4]
+    assert [d.digit for d in _inside(with_pairs.read(still).detections, four.box)] == [4]
     readings = with_pairs.pair_classifier.read(np.zeros((3, 28, 56, 1), np.float32))
     assert readings.first.shape == (3, 11) and readings.second.shape == (3, 10)
