@@ -408,12 +408,16 @@ def machine_description() -> dict:
         model = names[0] if names else model
     except OSError:
         pass
-    return {"cpu": model, "cores": os.cpu_count(), "load_average": [round(v, 2) for v in os.getloadavg()],
+    from digitrec.classify import cpu_has_amx
+
+    return {"cpu": model, "cores": os.cpu_count(), "amx": cpu_has_amx(),
+            "load_average": [round(v, 2) for v in os.getloadavg()],
             "python": platform.python_version(), "opencv": cv2.__version__}
 
 
 def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambda message: None) -> dict:
     """Every measurement of the benchmark; returns the JSON-ready results."""
+    from digitrec.classify import EXPORT_RUNTIMES, DigitClassifier
     from digitrec.parallel import ParallelReader, default_workers
     from digitrec.reader import DEFAULT_MODEL, DigitReader
 
@@ -482,8 +486,16 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambd
         progress(f"classifying {CLASSIFY_CROPS} crops")
         largest = max(videos.values(), key=lambda v: (v.digits, v.size[0]))
         crops = crops_of(reader, largest.path, CLASSIFY_CROPS)
-        results["classify"] = best_of(options.repeats, lambda: time_classify(
-            reader.classifier, crops, CLASSIFY_REPEATS if options.frames > 50 else 20))
+        repeats = CLASSIFY_REPEATS if options.frames > 50 else 20
+        results["classify"] = best_of(options.repeats, lambda: time_classify(reader.classifier, crops, repeats))
+        results["classify"]["runtime"] = reader.classifier.runtime
+        # The same crops on each runtime of the .tflite export, so the reader's choice is seen beside the other.
+        results["classify_by_runtime"] = {}
+        if reader.classifier.runtime in EXPORT_RUNTIMES:
+            for runtime in EXPORT_RUNTIMES:
+                classifier = DigitClassifier(reader.classifier.runtime_path, runtime=runtime)
+                results["classify_by_runtime"][runtime] = best_of(
+                    options.repeats, lambda classifier=classifier: time_classify(classifier, crops, repeats))
 
         results["latency"] = []
         for size_w, size_h, digits in LATENCY_CASES:
@@ -529,14 +541,17 @@ def format_table(results: dict) -> str:
     lines.append(f"{workers}proc = the same on {workers} processes (live_digits.py --workers {workers}), "
                  "results identical and in order; speedup = naive over the faster of the two;")
     lines.append("segm..encod = mean ms in each stage of the one-process run; class runs on a thread of its own (one "
-                 "LiteRT thread) while the next frame is segmented, so the stages overlap and need not add up;")
+                 "classifier thread) while the next frame is segmented, so the stages overlap and need not add up;")
     lines.append("annotate/encode from a run writing an annotated video; "
                  f"naive = per-crop model.predict on {results['settings']['naive_frames']} of the video's frames, "
                  "spread over it")
     classify = results.get("classify")
     if classify:
-        lines.append(f"classify {classify['crops']} crops: median {classify['median_ms']:.3f} ms, "
-                     f"best {classify['best_ms']:.3f} ms")
+        others = "".join(f"; on {runtime}: median {timed['median_ms']:.3f} ms"
+                         for runtime, timed in results.get("classify_by_runtime", {}).items()
+                         if runtime != classify.get("runtime"))
+        lines.append(f"classify {classify['crops']} crops ({classify.get('runtime', 'litert')}, the reader's runtime): "
+                     f"median {classify['median_ms']:.3f} ms, best {classify['best_ms']:.3f} ms{others}")
     for latency in results.get("latency", []):
         lines.append(f"latency {latency['video']} played at {latency['fps_played']:g} fps: capture to overlay "
                      f"mean {latency['mean_ms']:.1f} ms, p95 {latency['p95_ms']:.1f} ms, "
@@ -547,7 +562,7 @@ def format_table(results: dict) -> str:
         lines.append(f"peak RSS {peaks}; growth {memory['growth_kb_per_frame_between_peaks']:.2f} KB/frame "
                      f"between peaks, {memory['growth_kb_per_frame_late_in_long_run']:.2f} KB/frame late in the long run")
     machine = results["machine"]
-    lines.append(f"machine: {machine['cpu']}, {machine['cores']} cores, load average "
+    lines.append(f"machine: {machine['cpu']}, {machine['cores']} cores{', AMX' if machine.get('amx') else ''}, load average "
                  f"{machine['load_average'][0]:.2f} before, {machine['load_average_after'][0]:.2f} after")
     return "\n".join(lines)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 import zipfile
@@ -23,6 +24,41 @@ because every padded row costs as much as a real crop (about 0.065 ms on one cor
 
 _INTERPRETERS_KEPT = 6
 """Interpreters (one per batch size) kept ready; a frame's batch size changes little from the last."""
+
+_OPENVINO_BUCKETS = (*range(8, 65, 8), 96, 128, 192, 256)
+"""Batch sizes OpenVINO's compiled models are made for. Compiling one takes ~35 ms, so the steps are
+coarser than LiteRT's and every size made is kept (a padded row costs ~16 us)."""
+
+RUNTIMES = ("auto", "litert", "openvino")
+"""How a .tflite model is run: LiteRT's XNNPACK, or OpenVINO in bfloat16 (the same file); "auto" takes
+OpenVINO where it is installed and the CPU has AMX tiles for bfloat16 (Intel Xeon from Sapphire Rapids),
+where it classifies 40 crops in 0.64 ms against LiteRT's 1.18 with the same readings (docs/history.md,
+session 17), and LiteRT elsewhere. The environment variable `DIGITREC_RUNTIME` sets it for every reader
+a process (and its workers) makes."""
+
+
+EXPORT_RUNTIMES = ("litert", "openvino")
+"""The runtimes of a .tflite export (a .keras model without one runs as "keras-compiled")."""
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU multiplies bfloat16 on AMX tiles (read from /proc/cpuinfo; False where there is none)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            return any(line.startswith("flags") and "amx_bf16" in line.split() for line in info)
+    except OSError:
+        return False
+
+
+def choose_runtime(runtime: str | None = None) -> str:
+    """"litert" or "openvino" for `runtime` (None: `$DIGITREC_RUNTIME`, else "auto"; see `RUNTIMES`)."""
+    runtime = runtime or os.environ.get("DIGITREC_RUNTIME") or "auto"
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r} (from DIGITREC_RUNTIME or runtime=); choose one of "
+                         f"{', '.join(RUNTIMES)}")
+    if runtime != "auto":
+        return runtime
+    return "openvino" if cpu_has_amx() and importlib.util.find_spec("openvino") is not None else "litert"
 
 
 class ModelFileError(ValueError):
@@ -114,12 +150,12 @@ def _check_shapes(path: Path, input_shape, output_shape) -> int:
 class DigitClassifier:
     """Holds a digit model and runs whole batches through it in a single call.
 
-    A .tflite file runs on LiteRT. A .keras file runs on the LiteRT export beside it when there
-    is one, else through a compiled TensorFlow function: never `model.predict`, which costs
-    about 100 ms a call whatever the batch.
+    A .tflite file runs on LiteRT, or on OpenVINO (`runtime`, see `RUNTIMES`). A .keras file runs on
+    the .tflite export beside it when there is one, else through a compiled TensorFlow function: never
+    `model.predict`, which costs about 100 ms a call whatever the batch.
     """
 
-    def __init__(self, model_path: str | os.PathLike, num_threads: int | None = None):
+    def __init__(self, model_path: str | os.PathLike, num_threads: int | None = None, runtime: str | None = None):
         path = Path(model_path)
         if not path.exists():
             raise ModelFileError(f"{path}: no such model file. Pass --model PATH to a .keras or .tflite file.")
@@ -130,9 +166,13 @@ class DigitClassifier:
         self._interpreters: OrderedDict[int, tuple] = OrderedDict()
         self._siblings: dict[int, DigitClassifier] = {}
         self._keras_call = None
+        self._openvino_requests: dict[int, tuple] = {}
         runtime_path = tflite_path_for(path) if path.suffix == ".keras" and tflite_path_for(path).exists() else path
         if runtime_path.suffix == ".tflite":
-            self._load_tflite(runtime_path)
+            if choose_runtime(runtime) == "openvino":
+                self._load_openvino(runtime_path)
+            else:
+                self._load_tflite(runtime_path)
         else:
             self._load_keras(runtime_path)
         self.runtime_path = runtime_path
@@ -152,6 +192,22 @@ class DigitClassifier:
         self.num_outputs = _check_shapes(path, details_in["shape"], details_out["shape"])
         self.runtime = "litert"
 
+    def _load_openvino(self, path: Path) -> None:
+        import openvino as ov
+
+        self._openvino = ov.Core()
+        try:
+            self._openvino_model = self._openvino.read_model(str(path))
+        except Exception as error:
+            raise ModelFileError(
+                f"{path}: not a readable LiteRT model ({error}). Re-export it with train.py."
+            ) from None
+        input_shape = self._openvino_model.input(0).get_partial_shape()
+        output_shape = self._openvino_model.output(0).get_partial_shape()
+        self.num_outputs = _check_shapes(path, [None, *(side.get_length() for side in input_shape[1:])],
+                                         [output_shape[-1].get_length()])
+        self.runtime = "openvino"
+
     def _load_keras(self, path: Path) -> None:
         check_keras_archive(path)
         import keras
@@ -166,12 +222,27 @@ class DigitClassifier:
         self.runtime = "keras-compiled"
 
     def with_threads(self, num_threads: int) -> DigitClassifier:
-        """The same model on `num_threads` LiteRT threads (itself when it has that many, or runs on Keras)."""
-        if self.runtime != "litert" or num_threads == self.num_threads:
+        """The same model on `num_threads` threads (itself when it has that many, or runs on Keras)."""
+        if self.runtime == "keras-compiled" or num_threads == self.num_threads:
             return self
         if num_threads not in self._siblings:
-            self._siblings[num_threads] = DigitClassifier(self.runtime_path, num_threads=num_threads)
+            self._siblings[num_threads] = DigitClassifier(self.runtime_path, num_threads=num_threads,
+                                                          runtime=self.runtime)
         return self._siblings[num_threads]
+
+    def _openvino_request_for(self, bucket: int) -> tuple:
+        """(infer request, its input array) for batches of `bucket`: compiled once in bfloat16 and kept."""
+        prepared = self._openvino_requests.get(bucket)
+        if prepared is None:
+            model = self._openvino_model.clone()
+            model.reshape([bucket, MNIST_SIZE, MNIST_SIZE, 1])
+            compiled = self._openvino.compile_model(model, "CPU", {
+                "INFERENCE_NUM_THREADS": self.num_threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
+                "INFERENCE_PRECISION_HINT": "bf16", "ENABLE_CPU_PINNING": False})
+            request = compiled.create_infer_request()
+            prepared = (request, request.get_input_tensor(0).data)
+            self._openvino_requests[bucket] = prepared
+        return prepared
 
     def _interpreter_for(self, bucket: int) -> tuple:
         """(interpreter, its input array, output index) for batches of `bucket`, made once and reused."""
@@ -201,6 +272,14 @@ class DigitClassifier:
             return np.zeros((0, self.num_outputs), np.float32)
         if self._keras_call is not None:
             return self._keras_call(batch).numpy()
+        if self.runtime == "openvino":
+            largest = _OPENVINO_BUCKETS[-1]
+            if count > largest:
+                return np.concatenate([self.probabilities(batch[i : i + largest]) for i in range(0, count, largest)])
+            request, input_array = self._openvino_request_for(next(size for size in _OPENVINO_BUCKETS if size >= count))
+            input_array[:count] = batch  # rows past `count` keep old data; their outputs are dropped
+            request.infer()
+            return request.get_output_tensor(0).data[:count].copy()
         largest = _BATCH_BUCKETS[-1]
         if count > largest:
             return np.concatenate([self.probabilities(batch[i : i + largest]) for i in range(0, count, largest)])

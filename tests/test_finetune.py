@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import train
-from digitrec.classify import DigitClassifier, export_tflite, load_trainable_model
+from digitrec.classify import EXPORT_RUNTIMES, DigitClassifier, export_tflite, load_trainable_model
 from digitrec.finetune import (
     DEFAULT_FINETUNE,
     FinetuneConfig,
@@ -79,7 +79,7 @@ def test_twenty_labelled_crops_per_digit_teach_a_misread_hand_without_losing_mni
     model = load_trainable_model(SHIPPED_MODEL)
     finetune_model(model, x_user, y_user, mnist, DEFAULT_FINETUNE, verbose=0)
     tuned = DigitClassifier(export_tflite(model, tmp_path / "tuned.tflite"))
-    assert tuned.runtime == "litert"
+    assert tuned.runtime in EXPORT_RUNTIMES
     held_out_after = digit_accuracy(tuned, x_held_out, y_held_out)
     mnist_after = digit_accuracy(tuned, mnist.x_test, mnist.y_test)
     print(f"boxy hand held out: {held_out_before:.1%} -> {held_out_after:.1%}; "
@@ -136,7 +136,7 @@ def test_finetune_cli_writes_the_model_beside_the_input_and_reports_before_and_a
     tuned = model_copy.with_name("digits-finetuned.keras")
     assert report["model"] == str(tuned) and tuned.is_file() and tuned.with_suffix(".tflite").is_file()
     assert _digest(model_copy) == shipped_digest
-    assert DigitClassifier(tuned).runtime == "litert"
+    assert DigitClassifier(tuned).runtime in EXPORT_RUNTIMES
 
 
 def test_finetune_refuses_to_overwrite_the_model_it_starts_from(model_copy, mnist_path, tmp_path, capsys):

@@ -155,6 +155,9 @@ def test_the_quick_benchmark_writes_every_figure(tmp_path):
         assert video["parallel"]["workers"] == 2 and video["parallel"]["reader_ms_per_frame"] > 0
         assert video["parallel"]["digits_read_per_frame"] == video["digits_read_per_frame"]
     assert results["classify"]["crops"] == 40
+    assert results["classify"]["runtime"] == results["settings"]["runtime"]
+    assert set(results["classify_by_runtime"]) == {"litert", "openvino"}
+    assert all(timed["median_ms"] > 0 for timed in results["classify_by_runtime"].values())
     assert {"mean_ms", "p95_ms", "frames_shown", "frames_played"} <= results["latency"][0].keys()
     assert results["latency"][0]["frames_shown"] >= 1
     assert set(results["memory"]["peak_rss_mb"]) == {"10", "30"}
