@@ -25,7 +25,7 @@ because every padded row costs as much as a real crop (about 0.065 ms on one cor
 _INTERPRETERS_KEPT = 6
 """Interpreters (one per batch size) kept ready; a frame's batch size changes little from the last."""
 
-_OPENVINO_BUCKETS = (*range(8, 65, 8), 96, 128, 192, 256)
+_OPENVINO_BUCKETS = (1, 2, 4, *range(8, 65, 8), 96, 128, 192, 256)
 """Batch sizes OpenVINO's compiled models are made for. Compiling one takes ~35 ms, so the steps are
 coarser than LiteRT's and every size made is kept (a padded row costs ~16 us)."""
 
