@@ -1,4 +1,4 @@
-"""Classify a batch of 28x28 digits in one call on LiteRT (or a compiled Keras function)."""
+"""Classify a batch of 28x28 digits in one call on LiteRT or OpenVINO (or a compiled Keras function)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ EXPORT_RUNTIMES = ("litert", "openvino")
 """The runtimes of a .tflite export (a .keras model without one runs as "keras-compiled")."""
 
 
+@lru_cache(maxsize=1)
 def cpu_has_amx() -> bool:
     """Whether this CPU multiplies bfloat16 on AMX tiles (read from /proc/cpuinfo; False where there is none)."""
     try:
