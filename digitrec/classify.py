@@ -56,15 +56,24 @@ def choose_runtime(runtime: str | None = None) -> str:
     """"litert" or "openvino" for `runtime` (None: `$DIGITREC_RUNTIME`, else "auto"; see `RUNTIMES`)."""
     runtime = runtime or os.environ.get("DIGITREC_RUNTIME") or "auto"
     if runtime not in RUNTIMES:
-        raise ValueError(f"unknown runtime {runtime!r} (from DIGITREC_RUNTIME or runtime=); choose one of "
-                         f"{', '.join(RUNTIMES)}")
+        raise RuntimeChoiceError(f"unknown runtime {runtime!r} (DIGITREC_RUNTIME or runtime=): set it to one of "
+                                 f"{', '.join(RUNTIMES)}, or unset it.")
+    installed = importlib.util.find_spec("openvino") is not None
+    if runtime == "openvino" and not installed:
+        raise RuntimeChoiceError("DIGITREC_RUNTIME=openvino, but OpenVINO is not installed: "
+                                 "pip install -r requirements.txt, or set DIGITREC_RUNTIME=litert.")
     if runtime != "auto":
         return runtime
-    return "openvino" if cpu_has_amx() and importlib.util.find_spec("openvino") is not None else "litert"
+    return "openvino" if installed and cpu_has_amx() else "litert"
 
 
 class ModelFileError(ValueError):
     """The model file is missing, unreadable or not a digit model; the message names the fix."""
+
+
+class RuntimeChoiceError(ModelFileError):
+    """`DIGITREC_RUNTIME` (or `runtime=`) names no runtime, or one that is not installed; the message names
+    the fix. A `ModelFileError`, so that every command reports it as it reports a model it cannot run."""
 
 
 @dataclass(frozen=True)

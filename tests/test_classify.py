@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +25,7 @@ def test_runtime_is_chosen_by_argument_then_environment_then_the_cpu(monkeypatch
     assert choose_runtime() == "litert"
     assert choose_runtime("openvino") == "openvino"
     monkeypatch.setenv("DIGITREC_RUNTIME", "fastest")
-    with pytest.raises(ValueError, match="DIGITREC_RUNTIME"):
+    with pytest.raises(ModelFileError, match="DIGITREC_RUNTIME"):
         choose_runtime()
     monkeypatch.delenv("DIGITREC_RUNTIME")
     monkeypatch.setattr(classify, "cpu_has_amx", lambda: True)
@@ -30,6 +33,13 @@ def test_runtime_is_chosen_by_argument_then_environment_then_the_cpu(monkeypatch
     monkeypatch.setattr(classify, "cpu_has_amx", lambda: False)
     assert choose_runtime() == "litert"
     assert DigitClassifier(SHIPPED_EXPORT).runtime == "litert"
+
+
+def test_a_wrong_runtime_is_refused_by_the_command_line_with_the_fix():
+    done = subprocess.run([sys.executable, "live_digits.py", "--source", str(SAMPLE), "--no-display"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "DIGITREC_RUNTIME": "fastest"})
+    assert done.returncode == 2
+    assert "DIGITREC_RUNTIME" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_openvino_reads_the_shipped_export_as_litert_does(mnist):
