@@ -33,8 +33,8 @@ coarser than LiteRT's and every size made is kept (a padded row costs ~16 us).""
 RUNTIMES = ("auto", "litert", "openvino")
 """How a .tflite model is run: LiteRT's XNNPACK, or OpenVINO in bfloat16 (the same file); "auto" takes
 OpenVINO where it is installed and the CPU has AMX tiles for bfloat16 (Intel Xeon from Sapphire Rapids),
-where it classifies 40 crops in 0.64 ms against LiteRT's 1.18 with the same readings (docs/history.md,
-session 17), and LiteRT elsewhere. The environment variable `DIGITREC_RUNTIME` sets it for every reader
+where it classifies 40 crops in 0.57-0.64 ms against LiteRT's 1.13-1.18, reading all 10 000 MNIST test digits
+as LiteRT does (docs/history.md, session 17), and LiteRT elsewhere. The environment variable `DIGITREC_RUNTIME` sets it for every reader
 a process (and its workers) makes."""
 
 

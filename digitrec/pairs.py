@@ -41,8 +41,8 @@ digits than the cuts at least 0.95 surely, it was right more often."""
 NOT_A_PAIR_SURE = 0.99
 """A region the pair network calls "not a pair" at least this surely is read whole when the digit classifier
 reads it whole as a digit, whatever its cuts read: a wide single digit ('4' with a long bar, a wide '0') is
-otherwise cut into two sure digits. Chosen on held-out photos in session 17 (docs/history.md): of 19 wide
-single digits cut in two, 15 were called not a pair at >= 0.99, and none of 314 touching pairs whose cuts
+otherwise cut into two sure digits. Chosen on held-out photos in session 17 (docs/history.md): of 33 wide
+single digits cut in two, 26 were called not a pair at >= 0.99, and none of 298 touching pairs whose cuts
 read right was called so at even 0.9."""
 
 
