@@ -283,21 +283,19 @@ class DigitClassifier:
             return np.zeros((0, self.num_outputs), np.float32)
         if self._keras_call is not None:
             return self._keras_call(batch).numpy()
-        if self.runtime == "openvino":
-            largest = _OPENVINO_BUCKETS[-1]
-            if count > largest:
-                return np.concatenate([self.probabilities(batch[i : i + largest]) for i in range(0, count, largest)])
-            request, input_array = self._openvino_request_for(next(size for size in _OPENVINO_BUCKETS if size >= count))
-            input_array[:count] = batch  # rows past `count` keep old data; their outputs are dropped
-            request.infer()
-            return request.get_output_tensor(0).data[:count].copy()
-        largest = _BATCH_BUCKETS[-1]
+        buckets = _OPENVINO_BUCKETS if self.runtime == "openvino" else _BATCH_BUCKETS
+        largest = buckets[-1]
         if count > largest:
             return np.concatenate([self.probabilities(batch[i : i + largest]) for i in range(0, count, largest)])
-        bucket = next(size for size in _BATCH_BUCKETS if size >= count)
+        bucket = next(size for size in buckets if size >= count)
+        # Write straight into the runtime's input buffer; rows past `count` keep old data, which is harmless
+        # as their outputs are dropped.
+        if self.runtime == "openvino":
+            request, input_array = self._openvino_request_for(bucket)
+            input_array[:count] = batch
+            request.infer()
+            return request.get_output_tensor(0).data[:count].copy()
         interpreter, input_view, output_index = self._interpreter_for(bucket)
-        # Write straight into the interpreter's input buffer; rows past `count` keep old data,
-        # which is harmless as their outputs are dropped.
         input_view()[:count] = batch
         interpreter.invoke()
         return interpreter.get_tensor(output_index)[:count].copy()
