@@ -28,7 +28,20 @@ win the first head). The reader asks more: `PAIR_OVER_CUTS`."""
 PAIR_OVER_CUTS = 0.8
 """The reader reports a pair reading instead of the cuts' only when it is at least this sure, and the cuts
 did not read the region as one digit at least `SURE_SINGLE_DIGIT` surely, nor as two digits (unless
-other ones than the pair's, with the pair at least `PAIR_OVER_TWO_DIGITS` sure): `cuts_stand`."""
+other ones than the pair's, with the pair at least `PAIR_OVER_TWO_DIGITS` sure): `cuts_stand`..."""
+
+PAIR_OVER_NOTHING = 0.5
+"""...or at least this sure where the cuts (or the whole) read no digit at all: the region would otherwise
+be lost. Chosen on held-out photos in session 18 (docs/history.md): of the touching pairs whose region read
+nothing, 10 of 15 pair readings at 0.5-0.8 were right, and on 80 marked pages and 300 pages only 3 regions
+reading nothing were read as a pair at 0.5-0.8."""
+
+PAIR_FROM_WIDTH = 0.5
+"""On a still photo the pair network also reads the regions not offered cuts that are at least this many
+line heights wide (under the same gate): two touching digits that overlap, or one of them a '1', are often
+narrower than the 0.8 heights from which cuts are offered (`split.SplitConfig.still_candidate_width`). Of
+the 400 touching pairs of two held-out draws, 18 were such a region, 14 of them read right by the network,
+while it read no single digit of 80 marked pages as a pair (session 18)."""
 
 SURE_SINGLE_DIGIT = 0.99
 PAIR_OVER_TWO_DIGITS = 0.95
@@ -51,9 +64,14 @@ def whole_stands(readings: PairReadings, row: int, floor: float = NOT_A_PAIR_SUR
     return float(readings.first[row, NOT_A_PAIR]) >= floor
 
 
-def cuts_stand(reading: Sequence, pair: tuple[int, int], pair_confidence: float) -> bool:
+def cuts_stand(reading: Sequence, pair: tuple[int, int], pair_confidence: float,
+               over_cuts: float = PAIR_OVER_CUTS, over_nothing: float = PAIR_OVER_NOTHING) -> bool:
     """Whether the cuts' reading of a region (its digits, with `.digit` and `.confidence`) stands against the
-    pair network's reading `pair` at `pair_confidence` (see `PAIR_OVER_CUTS`)."""
+    pair network's reading `pair` at `pair_confidence` (see `PAIR_OVER_CUTS` and `PAIR_OVER_NOTHING`)."""
+    if not reading:
+        return pair_confidence < over_nothing
+    if pair_confidence < over_cuts:
+        return True
     if len(reading) == 1:
         return reading[0].confidence >= SURE_SINGLE_DIGIT
     if len(reading) != 2:
@@ -63,7 +81,7 @@ def cuts_stand(reading: Sequence, pair: tuple[int, int], pair_confidence: float)
 
 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
-"""Batch sizes an interpreter is prepared for; a photo has a handful of wide regions."""
+"""Batch sizes an interpreter is prepared for; a photo has a few dozen regions at most."""
 
 
 @dataclass

@@ -25,7 +25,16 @@ from digitrec.normalise import (
     StrokeTarget,
     normalise_mask,
 )
-from digitrec.pairs import NOT_A_PAIR_SURE, PAIR_OVER_CUTS, PairClassifier, PairReadings, cuts_stand, whole_stands
+from digitrec.pairs import (
+    NOT_A_PAIR_SURE,
+    PAIR_FROM_WIDTH,
+    PAIR_OVER_CUTS,
+    PAIR_OVER_NOTHING,
+    PairClassifier,
+    PairReadings,
+    cuts_stand,
+    whole_stands,
+)
 from digitrec.segment import DEFAULT_SEGMENTATION, SegmentationConfig, segment_digits
 from digitrec.split import (
     DEFAULT_SPLIT,
@@ -86,11 +95,15 @@ class DigitReader:
         pair_model: str | os.PathLike | PairClassifier | None = DEFAULT_PAIR_MODEL,
         pair_confidence: float = PAIR_OVER_CUTS,
         not_a_pair: float = NOT_A_PAIR_SURE,
+        pair_over_nothing: float = PAIR_OVER_NOTHING,
+        pair_from_width: float = PAIR_FROM_WIDTH,
     ):
         """`opencv_threads`: OpenCV's thread count for the whole process (`OPENCV_THREADS`); None leaves it be.
         `pair_model`: the pair network that reads a still photo's wide regions whole (None: cuts alone;
         the default is used when it is there); `pair_confidence`: how surely it must read a pair to be reported
-        instead of the cuts' reading, which stands anyway in the cases `pairs.cuts_stand` names; `not_a_pair`:
+        instead of the cuts' reading, which stands anyway in the cases `pairs.cuts_stand` names, and
+        `pair_over_nothing` where the cuts read no digit; `pair_from_width`: regions not offered cuts are read by
+        it too from this many line heights wide (`pairs.PAIR_FROM_WIDTH`; inf: none); `not_a_pair`:
         how surely it must call a region not a pair for the region's whole reading to stand against its cuts
         (when the classifier reads it whole as a digit; `pairs.whole_stands`)."""
         if not 0.0 <= min_confidence <= 1.0:
@@ -101,6 +114,8 @@ class DigitReader:
         self.pair_classifier = (open_pair_model(pair_model) if isinstance(pair_model, (str, os.PathLike))
                                 else pair_model)  # a PairClassifier (or None)
         self.pair_confidence = pair_confidence
+        self.pair_over_nothing = pair_over_nothing
+        self.pair_from_width = pair_from_width
         self.not_a_pair = not_a_pair
         if opencv_threads is not None:
             cv2.setNumThreads(opencv_threads)
@@ -174,11 +189,13 @@ class DigitReader:
         parts = [part for unit in units for option in unit.options for part in option]
         stroke = MNIST_STROKE if frame.still else self.video_strokes[frame.index % len(self.video_strokes)]
         batch, normalised = normalise_regions(parts, stroke)
-        # A still photo's regions offered cuts are also read whole as a pair of digits (the pair network).
+        # A still photo's regions offered cuts, or nearly wide enough for them, are also read whole as a pair of
+        # digits (the pair network).
         pair_units: list[int] = []
         pair_batch = None
         if frame.still and self.pair_classifier is not None:
-            candidates = [index for index, unit in enumerate(units) if not unit.joined and len(unit.options) > 1]
+            candidates = [index for index, unit in enumerate(units) if not unit.joined
+                          and (len(unit.options) > 1 or unit.width_ratio >= self.pair_from_width)]
             pair_batch, kept = normalise_regions([units[index].options[0][0] for index in candidates], stroke,
                                                  PAIR_FORMAT)
             pair_units = [candidates[index] for index in kept]
@@ -204,13 +221,14 @@ class DigitReader:
         detections: list[Detection] = []
         rejected = 0
         cursor = 0
-        pairs = _sure_pairs(prepared, self.pair_confidence, self.min_confidence)
+        pairs = _sure_pairs(prepared, min(self.pair_confidence, self.pair_over_nothing), self.min_confidence)
         single = _not_pairs(prepared, self.not_a_pair)
         for unit_index, unit in enumerate(prepared.units):
             if len(unit.options) == 1:  # most regions: one reading, nothing to choose
                 option = unit.options[0]
                 rows = row_of[cursor : cursor + len(option)]
                 cursor += len(option)
+                scored = None
             else:
                 scored = []
                 for option in unit.options:
@@ -225,19 +243,15 @@ class DigitReader:
                     if chosen and scores[0][0] > -np.inf and unit_index in single:
                         chosen = 0  # the pair network sees one digit, and the classifier reads it whole as one
                 option, rows, _ = scored[chosen]
-                if unit_index in pairs:  # the pair network read the region whole as two digits...
-                    cut_reading, cut_rejected = self._read_parts(option, rows, probabilities, prepared)
-                    row = pairs[unit_index]
-                    readings = prepared.pair_readings
-                    pair = (int(readings.left[row]), int(readings.right[row]))
-                    if cuts_stand(cut_reading, pair, float(readings.confidence[row])):  # ...but the cuts'
-                        # reading stands (one sure digit, or two unless the pair network is very sure of others)
-                        detections.extend(cut_reading)
-                        rejected += cut_rejected
-                    else:
-                        detections.extend(_pair_detections(unit, scored, probabilities, prepared, row))
-                    continue
             reading, unread = self._read_parts(option, rows, probabilities, prepared)
+            if unit_index in pairs:  # the pair network read the region whole as two digits...
+                row = pairs[unit_index]
+                readings = prepared.pair_readings
+                pair = (int(readings.left[row]), int(readings.right[row]))
+                if not cuts_stand(reading, pair, float(readings.confidence[row]), self.pair_confidence,
+                                  self.pair_over_nothing):  # ...and the cuts' (or the whole's) reading gives way
+                    detections.extend(_pair_detections(unit, scored or [], probabilities, prepared, row))
+                    continue
             detections.extend(reading)
             rejected += unread
         numbers = group_numbers(detections, self.grouping)
@@ -285,7 +299,7 @@ class _PreparedFrame:
     """The indices in `parts` of the batch's rows (parts without ink have none)."""
     timings: dict[str, float]
     pair_units: list[int] = field(default_factory=list)
-    """The indices in `units` of the regions the pair network reads (a still photo's, offered cuts)..."""
+    """The indices in `units` of the regions the pair network reads (a still photo's, offered cuts or nearly wide enough)..."""
     pair_batch: np.ndarray | None = None
     """...their (N, 28, 56, 1) blobs..."""
     pair_readings: PairReadings | None = None

@@ -1,4 +1,4 @@
-"""The reader with the pair network: a still photo's wide regions read whole as two digits."""
+"""The reader with the pair network: a still photo's wide (and nearly wide) regions read whole as two digits."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pytest
 
 from digitrec.classify import ModelFileError
 from digitrec.normalise import PAIR_FORMAT
-from digitrec.pairs import NOT_A_PAIR, PairClassifier, PairReadings, read_pairs
+from digitrec.pairs import NOT_A_PAIR, PAIR_OVER_CUTS, PairClassifier, PairReadings, cuts_stand, read_pairs
 from digitrec.reader import DEFAULT_PAIR_MODEL, DigitReader
 from digitrec.synth import MnistGlyphs, make_page, make_touching_pair
-from digitrec.types import Frame
+from digitrec.types import Detection, Frame
 
 SHIPPED_PAIRS = DEFAULT_PAIR_MODEL.with_suffix(".tflite")
 
@@ -59,11 +59,20 @@ CUTS_READ_TWO_WHOLE_ONE = 4200
 """A touching '7 7' whose cuts read '7 7' and which the classifier reads whole as a '7'."""
 CUTS_READ_ONE_SURE = 4292
 """A touching '7 1' whose cuts read a '7' alone at 0.998."""
+CUTS_READ_NOTHING = 4030
+"""A touching '4 3', 1.5 line heights wide, of which neither the whole nor any cut reads a digit."""
+NARROW_READ_NOTHING = 4013
+"""A touching '5 1' only 0.71 line heights wide (offered no cut), which the classifier rejects whole."""
+NARROW_READ_ONE_UNSURE = 4118
+"""A touching '9 1' 0.67 line heights wide, which the classifier reads whole as a '9' at 0.92."""
+
+WIDE_ONLY = float("inf")
+"""`DigitReader(pair_from_width=)` for the tests of regions offered cuts: narrower ones are not read as pairs."""
 
 
 def test_a_photo_s_touching_pair_is_reported_as_the_pair_network_reads_it(mnist):
     pairs = FixedPairs(7, 3)
-    reader = DigitReader(pair_model=pairs)
+    reader = DigitReader(pair_model=pairs, pair_from_width=WIDE_ONLY)
     pair = _pair_photo(mnist, CUTS_READ_ONE_UNSURE)
     result = reader.read(Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True))
     # One call for the photo's regions offered cuts (here only the blob of the pair).
@@ -81,8 +90,9 @@ def _still(mnist, seed: int) -> Frame:
     return Frame(index=0, image=_pair_photo(mnist, seed).page.image, source="t", time=0.0, still=True)
 
 
-def _read(pairs, still: Frame) -> list:
-    return [(d.box, d.digit) for d in DigitReader(pair_model=pairs).read(still).detections]
+def _read(pairs, still: Frame, **reader_options) -> list:
+    options = {"pair_from_width": WIDE_ONLY, **reader_options}
+    return [(d.box, d.digit) for d in DigitReader(pair_model=pairs, **options).read(still).detections]
 
 
 def test_cuts_that_read_one_digit_surely_stand_against_the_pair_network(mnist):
@@ -128,13 +138,55 @@ def test_video_frames_and_unsure_pairs_keep_the_cut_reading(mnist):
     assert video.batches == []  # a video frame keeps its one batched call
 
     unsure = FixedPairs(7, 3, left_p=0.85, right_p=0.9)  # 0.765 < PAIR_OVER_CUTS
-    result = DigitReader(pair_model=unsure).read(Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True))
+    result = DigitReader(pair_model=unsure, pair_from_width=WIDE_ONLY).read(Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True))
     assert [(d.box, d.digit) for d in result.detections] == expected
     floor = FixedPairs(7, 3, left_p=0.97, right_p=0.7)  # sure as a pair, but under a 0.8 confidence floor
-    reader = DigitReader(pair_model=floor, min_confidence=0.8)
+    reader = DigitReader(pair_model=floor, min_confidence=0.8, pair_from_width=WIDE_ONLY)
     still = Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True)
     floor_digits = [(d.box, d.digit) for d in reader.read(still).detections]
     assert floor_digits == [(d.box, d.digit) for d in DigitReader(pair_model=None, min_confidence=0.8).read(still).detections]
+
+
+def _digits_in_pair(mnist, seed: int, pairs, **reader_options) -> list[int]:
+    pair = _pair_photo(mnist, seed)
+    still = Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True)
+    detections = DigitReader(pair_model=pairs, **reader_options).read(still).detections
+    return [d.digit for d in _inside(detections, _union([pair.page.digits[i].box for i in pair.pair]))]
+
+
+def test_a_region_whose_cuts_read_no_digit_gives_way_to_a_less_sure_pair(mnist):
+    assert _digits_in_pair(mnist, CUTS_READ_NOTHING, None) == []
+    half_sure = FixedPairs(4, 3, left_p=0.8, right_p=0.8)  # 0.64: under PAIR_OVER_CUTS, over PAIR_OVER_NOTHING
+    assert _digits_in_pair(mnist, CUTS_READ_NOTHING, half_sure) == [4, 3]
+    assert _digits_in_pair(mnist, CUTS_READ_NOTHING, half_sure, pair_over_nothing=PAIR_OVER_CUTS) == []
+    assert _digits_in_pair(mnist, CUTS_READ_NOTHING, FixedPairs(4, 3, left_p=0.7, right_p=0.7)) == []  # 0.49
+
+
+def test_a_narrow_region_offered_no_cut_is_read_by_the_pair_network_under_the_same_gate(mnist):
+    pairs = FixedPairs(5, 1)
+    assert _digits_in_pair(mnist, NARROW_READ_NOTHING, None) == []
+    assert _digits_in_pair(mnist, NARROW_READ_NOTHING, pairs) == [5, 1]
+    assert len(pairs.batches) == 1  # the photo's one call holds the narrow blob
+    assert _digits_in_pair(mnist, NARROW_READ_NOTHING, FixedPairs(5, 1), pair_from_width=WIDE_ONLY) == []
+    # A whole reading of one digit under 0.99 gives way to a pair read at least PAIR_OVER_CUTS surely, not less.
+    assert _digits_in_pair(mnist, NARROW_READ_ONE_UNSURE, None) == [9]
+    assert _digits_in_pair(mnist, NARROW_READ_ONE_UNSURE, FixedPairs(9, 1)) == [9, 1]
+    assert _digits_in_pair(mnist, NARROW_READ_ONE_UNSURE, FixedPairs(9, 1, left_p=0.8, right_p=0.8)) == [9]
+
+
+def _reading(*digits_and_confidences) -> list[Detection]:
+    return [Detection(box=(0, 0, 1, 1), digit=digit, confidence=p) for digit, p in digits_and_confidences]
+
+
+def test_cuts_stand_gate():
+    assert not cuts_stand([], (4, 3), 0.5) and cuts_stand([], (4, 3), 0.49)
+    assert cuts_stand(_reading((9, 0.5)), (9, 1), 0.79) and not cuts_stand(_reading((9, 0.5)), (9, 1), 0.8)
+    assert cuts_stand(_reading((9, 0.99)), (9, 1), 0.999)
+    assert cuts_stand(_reading((6, 0.9), (5, 0.9)), (4, 5), 0.94)
+    assert not cuts_stand(_reading((6, 0.9), (5, 0.9)), (4, 5), 0.95)
+    assert cuts_stand(_reading((4, 0.9), (5, 0.9)), (4, 5), 0.99)  # the same digits: the cuts' boxes stay
+    assert not cuts_stand(_reading((1, 0.9), (1, 0.9), (1, 0.9)), (4, 5), 0.8)
+    assert cuts_stand([], (4, 3), 0.7, over_nothing=0.8)
 
 
 def test_pair_classifier_refuses_a_missing_or_wrong_model(tmp_path):
@@ -171,5 +223,11 @@ def test_the_shipped_pair_network_reads_held_out_pairs_the_cuts_miss(mnist_path)
     still = Frame(index=0, image=page.image, source="t", time=0.0, still=True)
     assert [d.digit for d in _inside(cuts_alone.read(still).detections, four.box)] == [7, 4]
     assert [d.digit for d in _inside(with_pairs.read(still).detections, four.box)] == [4]
+    # A held-out touching '3 1' too narrow to be offered cuts, which the classifier rejects whole.
+    narrow = make_touching_pair(9_200_082, glyphs)
+    blob = _union([narrow.page.digits[i].box for i in narrow.pair])
+    still = Frame(index=0, image=narrow.page.image, source="t", time=0.0, still=True)
+    assert [d.digit for d in _inside(DigitReader(pair_from_width=WIDE_ONLY).read(still).detections, blob)] == []
+    assert [d.digit for d in _inside(with_pairs.read(still).detections, blob)] == [3, 1]
     readings = with_pairs.pair_classifier.read(np.zeros((3, 28, 56, 1), np.float32))
     assert readings.first.shape == (3, 11) and readings.second.shape == (3, 10)
