@@ -37,7 +37,11 @@ class PairCropConfig:
     """A region holds a digit when its box covers this fraction of the digit's box."""
     side_by_side_iou: float = 0.25
     """Two digits held by one region are a pair when their boxes overlap each other by less than this
-    (a '1' tucked under a '7' is not two digits side by side)."""
+    (intersection over union), left and right by their boxes' left edges; a region whose two digits overlap
+    more ('1' pressed into its neighbour's box, a '1' tucked under a '7') is left out. Session 18 trained the
+    network with 1.0, every such region a pair: 9 more of 400 fresh held-out pairs read, but 3 more false
+    detections on 120 marked pages and 3 fewer digits right on 300 pages, so the shipped network keeps 0.25
+    (docs/history.md)."""
     seed_offset: int = 7_000_003
     """Added to the run's seed so these photos never coincide with the evaluation's or the digit
     model's page crops (`page_crops.PageCropConfig.seed_offset`)."""

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
 import pytest
 
 import train
+from digitrec.evaluation import intersection
 from digitrec.normalise import MNIST_FORMAT, PAIR_FORMAT, normalise_mask, normalise_mask_to_mnist
-from digitrec.pair_crops import pair_crops_of_photo
+from digitrec.pair_crops import DEFAULT_PAIR_CROPS, pair_crops_of_photo
 from digitrec.pair_training import pair_figures, shift_crops
 from digitrec.pairs import NOT_A_PAIR, read_pairs
 from digitrec.synth import MnistGlyphs, make_touching_pair
@@ -60,6 +62,24 @@ def test_touching_pair_photo_gives_its_pair_labelled_left_to_right(mnist):
         # The two lone digits of the line are examples of "not a pair".
         assert np.sum(first == NOT_A_PAIR) >= 1
     assert found >= 4
+
+
+OVERLAPPING_PAIR = 1021
+"""A touching '1 6' (of the first 2 000 MNIST training digits) whose '1' is pressed into the '6''s box: IoU 0.39."""
+
+
+def test_a_pair_whose_boxes_overlap_much_is_left_out_unless_asked_for(mnist):
+    pair = make_touching_pair(OVERLAPPING_PAIR, MnistGlyphs(mnist.x_train[:2000], mnist.y_train[:2000]))
+    digits = pair.page.digits
+    left, right = sorted((digits[i] for i in pair.pair), key=lambda d: d.box[0])
+    overlap = intersection(left.box, right.box)
+    assert overlap / (left.box[2] * left.box[3] + right.box[2] * right.box[3] - overlap) > 0.25
+    photo = (pair.page.image, [d.box for d in digits], [d.digit for d in digits])
+    x, first, second = pair_crops_of_photo(*photo)  # the shipped recipe: neither one digit nor a pair
+    assert np.sum(second >= 0) == 0 and np.all(first == NOT_A_PAIR)
+    wide, first, second = pair_crops_of_photo(*photo, config=replace(DEFAULT_PAIR_CROPS, side_by_side_iou=1.0))
+    assert (left.digit, right.digit) == (1, 6) and np.sum((first == 1) & (second == 6)) == 1
+    assert len(wide) == len(x) + 1
 
 
 def test_read_pairs_gives_no_confidence_when_not_a_pair_wins():
