@@ -24,21 +24,22 @@ def ink_channel(image: np.ndarray) -> np.ndarray:
     """The darkest of the three colour channels: blue, red or black ink all come out dark on white."""
     if image.ndim == 2:
         return image
-    return _darkest_channel(image)
+    return _darkest_channel(np.ascontiguousarray(image))
 
 
 @njit(cache=True, nogil=True)
 def _darkest_channel(image):  # pragma: no cover - compiled; tested through ink_channel
-    """min(B, G, R) per pixel in one pass: `cv2.split` then two `cv2.min` write and read three
-    frame-sized planes (at 1280x720, 2.9 against 0.5 ms on frames in memory; less apart in a run)."""
+    """min(B, G, R) per pixel in one pass over the flat pixels (a C-contiguous image): `cv2.split` then two
+    `cv2.min` write and read three frame-sized planes (at 1280x720, 2.9 against 0.5 ms on frames in memory),
+    and a loop over rows and columns is not vectorised by the compiler (640x480: 0.13 ms, flat 0.02 ms)."""
     height, width = image.shape[0], image.shape[1]
-    darkest = np.empty((height, width), np.uint8)
-    for row in range(height):
-        for column in range(width):
-            blue, green, red = image[row, column, 0], image[row, column, 1], image[row, column, 2]
-            lower = blue if blue < green else green
-            darkest[row, column] = lower if lower < red else red
-    return darkest
+    channels = image.reshape(-1)
+    darkest = np.empty(height * width, np.uint8)
+    for pixel in range(height * width):
+        blue, green, red = channels[3 * pixel], channels[3 * pixel + 1], channels[3 * pixel + 2]
+        lower = blue if blue < green else green
+        darkest[pixel] = lower if lower < red else red
+    return darkest.reshape(height, width)
 
 
 @njit(cache=True, nogil=True)
