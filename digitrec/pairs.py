@@ -33,7 +33,7 @@ other ones than the pair's, with the pair at least `PAIR_OVER_TWO_DIGITS` sure):
 PAIR_OVER_NOTHING = 0.5
 """...or at least this sure where the cuts (or the whole) read no digit at all: the region would otherwise
 be lost. Chosen on held-out photos in session 18 (docs/history.md): of the touching pairs whose region read
-nothing, 10 of 15 pair readings at 0.5-0.8 were right, and on 80 marked pages and 300 pages only 3 regions
+nothing, 10 of 15 pair readings at 0.5-0.8 were right, and on 160 marked pages and 300 pages only 3 regions
 reading nothing were read as a pair at 0.5-0.8."""
 
 PAIR_FROM_WIDTH = 0.5
