@@ -102,7 +102,7 @@ def estimate_shift(previous: np.ndarray, current: np.ndarray, scale: float, conf
     if len(previous) == 0 or len(current) == 0:
         return guess
     offsets = current[None, :, :] - previous[:, None, :]  # (p, c, 2)
-    lengths = np.linalg.norm(offsets, axis=2)
+    lengths = _lengths(offsets)
     # Candidates: each previous centre's moves to its few nearest current centres, at most a bounded
     # number of them, so a page of many digits costs no more than a page of a few dozen.
     nearest = np.argsort(lengths, axis=1)[:, : config.shift_neighbours]
@@ -122,9 +122,27 @@ def estimate_shift(previous: np.ndarray, current: np.ndarray, scale: float, conf
     if not agreeing[best].any():
         return guess
     moved = previous + candidates[best]
-    nearest = np.linalg.norm(current[None] - moved[:, None], axis=2).argmin(axis=1)
+    nearest = _lengths(current[None] - moved[:, None]).argmin(axis=1)
     chosen = agreeing[best]
-    return np.median(current[nearest[chosen]] - previous[chosen], axis=0)
+    return _column_medians(current[nearest[chosen]] - previous[chosen])
+
+
+def _lengths(offsets: np.ndarray) -> np.ndarray:
+    """np.linalg.norm(offsets, axis=-1) of (..., 2) offsets, as it computes them, without its checks
+    (the tracker's small arrays cost more in NumPy's wrappers than in the arithmetic)."""
+    return np.sqrt(np.add.reduce(offsets * offsets, axis=-1))
+
+
+def _median(values: list[float]) -> float:
+    """np.median of a short list (the middle value, or the mean of the middle two), without NumPy's overhead."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return float(ordered[middle]) if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2.0
+
+
+def _column_medians(rows: np.ndarray) -> np.ndarray:
+    """np.median(rows, axis=0) of an (n, 2) array, n >= 1."""
+    return np.array([_median(rows[:, 0].tolist()), _median(rows[:, 1].tolist())])
 
 
 def greedy_match(predicted: np.ndarray, heights: np.ndarray, boxes: list[Box],
@@ -139,7 +157,7 @@ def greedy_match(predicted: np.ndarray, heights: np.ndarray, boxes: list[Box],
     centres = box_centres(boxes)
     detection_heights = np.asarray([b[3] for b in boxes], float)
     scale = np.maximum(heights[:, None], detection_heights[None, :])
-    distance = np.linalg.norm(predicted[:, None] - centres[None], axis=2) / scale
+    distance = _lengths(predicted[:, None] - centres[None]) / scale
     ratio = np.maximum(heights[:, None], detection_heights[None]) / np.maximum(
         np.minimum(heights[:, None], detection_heights[None]), 1.0)
     distance[(distance > config.match_distance) | (ratio > config.size_ratio)] = np.inf
@@ -184,7 +202,7 @@ class DigitTracker:
         boxes = [d.box for d in detections]
         track_centres = box_centres([t.box for t in self.tracks])
         heights = np.asarray([t.box[3] for t in self.tracks], float)
-        scale = float(np.median([b[3] for b in boxes])) if boxes else 1.0
+        scale = _median([b[3] for b in boxes]) if boxes else 1.0
         self.shift = estimate_shift(track_centres, box_centres(boxes), scale, config, self.shift)
         pairs = greedy_match(track_centres + self.shift, heights, boxes, config)
 
