@@ -2,6 +2,7 @@
 
     python train.py --data ../shared/data/mnist.npz --usps ../shared/data/usps.npz
     python train.py --evaluate models/digits.keras --data ../shared/data/mnist.npz
+    python train.py --export-int8 models/digits.keras --data ../shared/data/mnist.npz   # OpenVINO's export
     python train.py --finetune labels/ --data ../shared/data/mnist.npz   # adapt to your hand
     python train.py --pairs --data ../shared/data/mnist.npz             # the touching-pair network
 """
@@ -55,6 +56,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(pairs.keras, pairs.tflite, pairs_metrics.json; 12 epochs, ~45 min; uses --data, --epochs, "
                         "--seed, --data-seed, --quick, --out, --name)")
     parser.add_argument("--evaluate", metavar="MODEL", help="only measure this saved .keras or .tflite model")
+    parser.add_argument("--export-int8", metavar="MODEL",
+                        help="only write this saved .keras model's OpenVINO export beside it: MODEL.int8.tflite, "
+                        "8-bit activations as well as weights, calibrated on MNIST training digits from --data "
+                        "(training writes it already; its .tflite, which LiteRT reads, is left as it is)")
     parser.add_argument("--finetune", metavar="DIR",
                         help="adapt --model to your handwriting from the crops labelled in the window (key l) "
                         "in DIR; reports accuracy on your held-out crops, and on MNIST test, before and after")
@@ -71,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
             metrics = evaluate_saved_model(args.evaluate, args.data, args.usps)
             metrics.pop("mnist_test_confusion")
             print(json.dumps(metrics, indent=2))
+            return 0
+        if args.export_int8:
+            from digitrec.training import export_saved_model
+
+            print(json.dumps(export_saved_model(args.export_int8, args.data), indent=2))
             return 0
         if args.finetune:
             return finetune(args)
@@ -102,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                                               "parameters", "training_seconds") if key in metrics}
     print(json.dumps(summary, indent=2))
     name = args.name or "digits"
-    print(f"wrote {args.out or 'models'}/{name}.keras, {name}.tflite, metrics.json and plots")
+    print(f"wrote {args.out or 'models'}/{name}.keras, {name}.tflite, {name}.int8.tflite, metrics.json and plots")
     return 0
 
 

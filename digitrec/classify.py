@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import io
 import os
+import warnings
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -31,11 +32,14 @@ _OPENVINO_BUCKETS = (1, 2, 4, *range(8, 65, 8), 96, 128, 192, 256)
 coarser than LiteRT's and every size made is kept (a padded row costs ~16 us)."""
 
 RUNTIMES = ("auto", "litert", "openvino")
-"""How a .tflite model is run: LiteRT's XNNPACK, or OpenVINO in bfloat16 (the same file); "auto" takes
-OpenVINO where it is installed and the CPU has AMX tiles for bfloat16 (Intel Xeon from Sapphire Rapids),
-where it classifies 40 crops in 0.57-0.64 ms against LiteRT's 1.13-1.18, reading all 10 000 MNIST test digits
-as LiteRT does (docs/history.md, session 17), and LiteRT elsewhere. The environment variable `DIGITREC_RUNTIME` sets it for every reader
-a process (and its workers) makes."""
+"""How a .tflite model is run: LiteRT's XNNPACK, or OpenVINO on AMX tiles; "auto" takes OpenVINO where it is
+installed and the CPU has AMX (Intel Xeon from Sapphire Rapids), and LiteRT elsewhere. The environment variable
+`DIGITREC_RUNTIME` sets it for every reader a process (and its workers) makes.
+
+A .keras model's exports: LiteRT reads the .tflite (8-bit weights); OpenVINO reads the .int8.tflite where there
+is one (8-bit activations too: `export_int8_tflite`; 40 crops on one thread in 0.70 ms against 1.02 for the .tflite
+in bfloat16, session 19), else the .tflite in bfloat16 (0.57-0.64 ms on two threads against LiteRT's 1.13-1.18,
+the same readings of all 10 000 MNIST test digits; session 17). docs/history.md has both trials."""
 
 
 EXPORT_RUNTIMES = ("litert", "openvino")
@@ -91,6 +95,11 @@ def tflite_path_for(model_path: str | os.PathLike) -> Path:
     return Path(model_path).with_suffix(".tflite")
 
 
+def int8_path_for(model_path: str | os.PathLike) -> Path:
+    """The export with 8-bit activations (`export_int8_tflite`) that sits beside a .keras model: OpenVINO's."""
+    return Path(model_path).with_suffix(".int8.tflite")
+
+
 def export_tflite(model, path: str | os.PathLike, quantize: bool = True) -> Path:
     """Convert a Keras model to a .tflite file with the same weights.
 
@@ -110,6 +119,51 @@ def export_tflite(model, path: str | os.PathLike, quantize: bool = True) -> Path
         flatbuffer = converter.convert()
     path.write_bytes(flatbuffer)
     return path
+
+
+FLOAT_HEAD_OPS = ("FULLY_CONNECTED", "SOFTMAX")
+"""The layers `export_int8_tflite` leaves in floating point: the last one and its softmax."""
+
+
+def export_int8_tflite(model, path: str | os.PathLike, calibration: np.ndarray) -> Path:
+    """Convert a Keras model to a .tflite file whose convolutions run on 8-bit activations as well as weights.
+
+    The activations' ranges are measured on `calibration`, (N, 28, 28, 1) float32 crops like those the reader
+    sees (`training.calibration_images`). The last layer and its softmax stay in floating point (selective
+    quantisation): a softmax computed in 8 bits gives probabilities in steps of 1/256, too coarse for the
+    reader's choices between readings, which compare confidences near 1 (docs/history.md, session 17).
+    On AMX CPUs OpenVINO runs the convolutions on its 8-bit tiles: 40 crops on one thread in 0.70 ms against
+    1.02 in bfloat16 (session 19). LiteRT runs this file slower than `export_tflite`'s, so it reads that one.
+    """
+    import tensorflow as tf
+
+    calibration = np.asarray(calibration, np.float32)
+    if calibration.ndim != 4 or len(calibration) == 0:
+        raise ValueError(f"calibration crops must be a non-empty (N, 28, 28, 1) array, not {calibration.shape}")
+
+    def samples():
+        for start in range(0, len(calibration), CALIBRATION_BATCH):
+            yield [calibration[start : start + CALIBRATION_BATCH]]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = samples
+    path = Path(path)
+    # TensorFlow's documented way to keep chosen layers in float ("selective quantisation"); the debugger
+    # runs the crops through TensorFlow's own deprecated interpreter, which warns of it.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")  # float inputs
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=samples,
+            debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(FLOAT_HEAD_OPS)))
+        flatbuffer = debugger.get_nondebug_quantized_model()
+    path.write_bytes(flatbuffer)
+    return path
+
+
+CALIBRATION_BATCH = 10
+"""Crops per step of the activation-range measurement."""
 
 
 def check_keras_archive(path: str | os.PathLike) -> None:
@@ -144,6 +198,14 @@ def load_trainable_model(path: str | os.PathLike, task: str = "fine-tuning", fla
         raise ModelFileError(f"{path}: not a readable Keras model ({error}). Train one with train.py.") from None
 
 
+def check_digit_model(path: str | os.PathLike, model) -> int:
+    """A loaded Keras model's outputs (10 or 11), refused with the fix when it is not a digit model."""
+    if isinstance(model.output_shape, dict):  # the pair network's two heads
+        raise ModelFileError(f"{path}: not a digit model (it has the outputs {sorted(model.output_shape)}). "
+                             "Pass models/digits.keras.")
+    return _check_shapes(Path(path), model.input_shape, model.output_shape)
+
+
 def _check_shapes(path: Path, input_shape, output_shape) -> int:
     if tuple(input_shape[1:]) != (MNIST_SIZE, MNIST_SIZE, 1):
         raise ModelFileError(
@@ -162,8 +224,9 @@ class DigitClassifier:
     """Holds a digit model and runs whole batches through it in a single call.
 
     A .tflite file runs on LiteRT, or on OpenVINO (`runtime`, see `RUNTIMES`). A .keras file runs on
-    the .tflite export beside it when there is one, else through a compiled TensorFlow function: never
-    `model.predict`, which costs about 100 ms a call whatever the batch.
+    the .tflite export beside it when there is one (on OpenVINO, the .int8.tflite export where there is
+    one: `export_int8_tflite`), else through a compiled TensorFlow function: never `model.predict`, which
+    costs about 100 ms a call whatever the batch.
     """
 
     def __init__(self, model_path: str | os.PathLike, num_threads: int | None = None, runtime: str | None = None):
@@ -181,6 +244,9 @@ class DigitClassifier:
         runtime_path = tflite_path_for(path) if path.suffix == ".keras" and tflite_path_for(path).exists() else path
         if runtime_path.suffix == ".tflite":
             if choose_runtime(runtime) == "openvino":
+                # OpenVINO reads the export with 8-bit activations where there is one (a .keras model's).
+                if path.suffix == ".keras" and int8_path_for(path).exists():
+                    runtime_path = int8_path_for(path)
                 self._load_openvino(runtime_path)
             else:
                 self._load_tflite(runtime_path)

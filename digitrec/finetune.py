@@ -14,13 +14,15 @@ from digitrec.augment import NOT_A_DIGIT, not_a_digit_marks
 from digitrec.classify import (
     DigitClassifier,
     check_trainable_model_path,
+    export_int8_tflite,
     export_tflite,
+    int8_path_for,
     load_trainable_model,
     tflite_path_for,
 )
 from digitrec.data import DigitDataset, load_mnist
 from digitrec.labels import load_labelled_crops
-from digitrec.training import TrainingConfig, jitter_digits
+from digitrec.training import TrainingConfig, calibration_images, jitter_digits
 
 
 @dataclass(frozen=True)
@@ -185,13 +187,13 @@ def finetuned_path_for(model_path: str | os.PathLike) -> Path:
 
 
 def check_output_path(model_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
-    """The output .keras path, refused when it (or its .tflite) would overwrite the input model."""
+    """The output .keras path, refused when it (or one of its exports) would overwrite the input model."""
     model_path, out_path = Path(model_path), Path(out_path)
     if out_path.suffix != ".keras":
-        raise ValueError(f"{out_path}: the fine-tuned model is a .keras file (its .tflite is written beside it). "
+        raise ValueError(f"{out_path}: the fine-tuned model is a .keras file (its .tflite and .int8.tflite exports are written beside it). "
                          "Pass --out PATH.keras.")
-    inputs = {model_path.resolve(), tflite_path_for(model_path).resolve()}
-    if out_path.resolve() in inputs or tflite_path_for(out_path).resolve() in inputs:
+    inputs = {path.resolve() for path in (model_path, tflite_path_for(model_path), int8_path_for(model_path))}
+    if {path.resolve() for path in (out_path, tflite_path_for(out_path), int8_path_for(out_path))} & inputs:
         raise ValueError(f"{out_path}: would overwrite the model being fine-tuned ({model_path}). "
                          f"The fine-tuned model goes beside it: pass --out {finetuned_path_for(model_path)} "
                          "or leave --out out.")
@@ -205,7 +207,7 @@ def run_finetune(
     data_path: str | os.PathLike | None = None,
     config: FinetuneConfig = DEFAULT_FINETUNE,
 ) -> dict:
-    """Split the user's labelled crops, fine-tune, write the model and its .tflite, and measure before/after.
+    """Split the user's labelled crops, fine-tune, write the model and its two exports, and measure before/after.
 
     Returns:
         The report: held-out accuracy before and after, MNIST test accuracy before and after,
@@ -233,8 +235,11 @@ def run_finetune(
     history = finetune_model(model, split.x_train, split.y_train, mnist, config)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     model.save(out_path)
-    after = DigitClassifier(export_tflite(model, tflite_path_for(out_path)))
-    print(f"wrote {out_path} and its .tflite; measuring after ...")
+    export_tflite(model, tflite_path_for(out_path))
+    # OpenVINO's export too, so that the reader runs the fine-tuned model as it runs the shipped one.
+    export_int8_tflite(model, int8_path_for(out_path), calibration_images(mnist))
+    after = DigitClassifier(out_path)
+    print(f"wrote {out_path} and its exports; measuring after ...")
     report.update(
         {
             "held_out_accuracy_after": digit_accuracy(after, split.x_held_out, split.y_held_out),
@@ -242,6 +247,7 @@ def run_finetune(
             "final_training_loss": history["loss"][-1],
             "model": str(out_path),
             "tflite": str(tflite_path_for(out_path)),
+            "int8_tflite": str(int8_path_for(out_path)),
             "seconds": round(time.perf_counter() - started, 1),
         }
     )

@@ -15,7 +15,15 @@ import numpy as np
 from tqdm import tqdm
 
 from digitrec.augment import NOT_A_DIGIT, camera_digits, flag_ones, not_a_digit_marks
-from digitrec.classify import DigitClassifier, export_tflite, tflite_path_for
+from digitrec.classify import (
+    DigitClassifier,
+    check_digit_model,
+    export_int8_tflite,
+    export_tflite,
+    int8_path_for,
+    load_trainable_model,
+    tflite_path_for,
+)
 from digitrec.data import DigitDataset, load_mnist, load_usps, training_split_order
 from digitrec.model import BLOCKS, NUM_CLASSES, build_digit_cnn
 from digitrec.normalise import MNIST_SIZE
@@ -150,6 +158,86 @@ def assemble_training_set(mnist: DigitDataset, usps: DigitDataset | None, config
         y_val=mnist.y_train[val_index],
         composition=composition,
     )
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """The crops on which `classify.export_int8_tflite` measures the activations' ranges: a small sample of
+    each kind the model is trained on, so that none of them (a dark smudge, a cut of two digits) is clipped."""
+
+    digits: int = 600
+    """MNIST training digits..."""
+    camera_style: int = 300
+    """...camera-style renderings of some of them..."""
+    marks: int = 300
+    """...non-digit marks..."""
+    pages: int = 8
+    marked_pages: int = 4
+    touching_pairs: int = 8
+    """...and the segmenter's crops (digits, cuts, blobs, marks) of this many synthetic photos of each kind."""
+    seed: int = 77
+
+
+DEFAULT_CALIBRATION = CalibrationConfig()
+
+
+def calibration_images(mnist: DigitDataset, config: CalibrationConfig = DEFAULT_CALIBRATION) -> np.ndarray:
+    """(N, 28, 28, 1) float32 crops like those the reader classifies, from MNIST's training split only."""
+    rng = np.random.default_rng(config.seed)
+    pick = rng.choice(len(mnist.x_train), size=min(config.digits, len(mnist.x_train)), replace=False)
+    digits, labels = mnist.x_train[pick], mnist.y_train[pick]
+    parts = [digits, camera_digits(digits[: config.camera_style], seed=config.seed + 1),
+             not_a_digit_marks(config.marks, digits, seed=config.seed + 2)]
+    if config.pages + config.marked_pages + config.touching_pairs:
+        crop_config = replace(DEFAULT_PAGE_CROPS, pages=config.pages, marked_pages=config.marked_pages,
+                              touching_pairs=config.touching_pairs)
+        parts.append(segmenter_crops(digits, labels, config.seed + 3, crop_config, workers=1)[0])
+    return np.concatenate([part.astype(np.float32) for part in parts])[..., None]
+
+
+def export_int8(model, keras_path: str | os.PathLike, mnist: DigitDataset, keras_probabilities: np.ndarray,
+                calibration: CalibrationConfig = DEFAULT_CALIBRATION) -> dict:
+    """Write the .int8.tflite export beside a saved .keras model (OpenVINO's; `classify.export_int8_tflite`) and
+    measure it on MNIST test: accuracy, and how often it reads as the Keras model (`keras_probabilities`)."""
+    crops = calibration_images(mnist, calibration)
+    path = export_int8_tflite(model, int8_path_for(keras_path), crops)
+    classifier = DigitClassifier(path)
+    probabilities = classifier.probabilities(mnist.x_test[..., None])
+    return {
+        "int8_tflite": path.name,
+        "int8_mnist_test_accuracy": _digit_accuracy(probabilities, mnist.y_test),
+        "int8_same_reading": float(np.mean(probabilities.argmax(1) == keras_probabilities.argmax(1))),
+        "int8_mean_probability_difference": float(np.abs(probabilities - keras_probabilities).mean()),
+        "int8_measured_on": classifier.runtime,
+        "int8_calibration_crops": len(crops),
+    }
+
+
+def keras_test_probabilities(model, mnist: DigitDataset) -> np.ndarray:
+    """The Keras model's own probabilities for MNIST test, in chunks (never `model.predict`)."""
+    return np.concatenate([
+        model(mnist.x_test[start : start + 1000, ..., None], training=False).numpy()
+        for start in range(0, len(mnist.x_test), 1000)
+    ])
+
+
+def export_saved_model(model_path: str | os.PathLike, data_path: str | None) -> dict:
+    """`train.py --export-int8`: write a saved .keras model's .int8.tflite export beside it (OpenVINO's; its
+    .tflite is left as it is), measure it on MNIST test, and add the figures to the metrics.json beside it
+    when that file describes this model."""
+    model_path = Path(model_path)
+    model = load_trainable_model(model_path, task="exporting", flag="--export-int8")
+    check_digit_model(model_path, model)  # before anything is written beside it
+    mnist = load_mnist(data_path)
+    figures = export_int8(model, model_path, mnist, keras_test_probabilities(model, mnist))
+    card = model_path.parent / "metrics.json"
+    if card.is_file():
+        metrics = json.loads(card.read_text())
+        if metrics.get("model") == model_path.name:
+            metrics.update(figures)
+            card.write_text(json.dumps(metrics, indent=2) + "\n")
+            figures["updated"] = str(card)
+    return figures
 
 
 def jitter_digits(images: np.ndarray, rng: np.random.Generator, config: TrainingConfig) -> np.ndarray:
@@ -389,8 +477,10 @@ def record_model(
     model_name: str = "digits",
     provenance: dict | None = None,
     started: float | None = None,
+    calibration: CalibrationConfig = DEFAULT_CALIBRATION,
 ) -> dict:
-    """Save a trained model and its LiteRT export, measure them, and write metrics.json and plots.
+    """Save a trained model and its two exports (`export_tflite`, `export_int8`), measure them, and write
+    metrics.json and plots.
 
     `provenance` adds keys saying how and where it was trained (time, machine) to metrics.json.
     """
@@ -400,14 +490,13 @@ def record_model(
     keras_path = out_dir / f"{model_name}.keras"
     model.save(keras_path)
     tflite_path = export_tflite(model, tflite_path_for(keras_path))
-    classifier = DigitClassifier(tflite_path)
     # The export's weights are quantised to 8 bits: say how far its readings are from the Keras model's.
-    keras_probabilities = np.concatenate([
-        model(mnist.x_test[start : start + 1000, ..., None], training=False).numpy()
-        for start in range(0, len(mnist.x_test), 1000)
-    ])
-    tflite_probabilities = classifier.probabilities(mnist.x_test[..., None])
+    keras_probabilities = keras_test_probabilities(model, mnist)
+    tflite_probabilities = DigitClassifier(tflite_path, runtime="litert").probabilities(mnist.x_test[..., None])
     tflite_difference = np.abs(tflite_probabilities - keras_probabilities)
+    int8_figures = export_int8(model, keras_path, mnist, keras_probabilities, calibration)
+    # The figures through the export the reader runs on this machine (`DigitClassifier` of the .keras file).
+    classifier = DigitClassifier(keras_path)
 
     metrics = evaluate_classifier(classifier, mnist, usps)
     metrics.update(
@@ -418,7 +507,9 @@ def record_model(
             "tflite_mean_probability_difference": float(tflite_difference.mean()),
             "tflite_same_reading": float(np.mean(tflite_probabilities.argmax(1) == keras_probabilities.argmax(1))),
             "keras_mnist_test_accuracy": float(np.mean(keras_probabilities[:, :10].argmax(1) == mnist.y_test)),
-            "measured_through": f"{out_dir / tflite_path.name} (8-bit weights), as the reader runs it",
+            "measured_through": f"{out_dir / classifier.runtime_path.name} on {classifier.runtime}, as the reader "
+                                "runs it on this machine",
+            **int8_figures,
             "parameters": int(model.count_params()),
             **(provenance or {}),
             "total_seconds": round(time.perf_counter() - started, 1),
@@ -444,11 +535,16 @@ def evaluate_saved_model(model_path: str | Path, data_path: str | None, usps_pat
 
 
 __all__ = [
+    "DEFAULT_CALIBRATION",
     "QUICK_CONFIG",
+    "CalibrationConfig",
     "TrainingConfig",
     "assemble_training_set",
+    "calibration_images",
     "evaluate_classifier",
     "evaluate_saved_model",
+    "export_int8",
+    "export_saved_model",
     "record_model",
     "run_training",
     "train_model",

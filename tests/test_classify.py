@@ -73,3 +73,52 @@ def test_the_reader_reads_the_sample_page_alike_on_both_runtimes():
     readings = [[(d.box, d.digit) for d in DigitReader(classifier=DigitClassifier(SHIPPED_EXPORT, runtime=runtime))
                  .read(frame).detections] for runtime in ("litert", "openvino")]
     assert len(readings[0]) >= 20 and readings[0] == readings[1]
+
+
+SHIPPED_MODEL = ROOT / "models" / "digits.keras"
+SHIPPED_INT8 = ROOT / "models" / "digits.int8.tflite"
+
+
+def test_openvino_reads_the_keras_models_8_bit_activation_export_and_litert_the_other(mnist):
+    vino = DigitClassifier(SHIPPED_MODEL, runtime="openvino")
+    lite = DigitClassifier(SHIPPED_MODEL, runtime="litert")
+    assert vino.runtime_path == SHIPPED_INT8 and lite.runtime_path == SHIPPED_EXPORT
+    assert vino.with_threads(1).runtime_path == SHIPPED_INT8
+    # A .tflite named directly is read as it is, on either runtime.
+    assert DigitClassifier(SHIPPED_EXPORT, runtime="openvino").runtime_path == SHIPPED_EXPORT
+    batch = mnist.x_test[:2000, ..., None]
+    got, expected = vino.probabilities(batch), lite.probabilities(batch)
+    assert np.mean(got.argmax(axis=1) == expected.argmax(axis=1)) >= 0.997
+    assert np.mean(got[:, :10].argmax(axis=1) == mnist.y_test[:2000]) >= 0.99
+    # The last layer and its softmax stay in float: confidences near 1 keep fine steps (a softmax in
+    # 8 bits gives two distinct values above 0.99 on MNIST test).
+    top = got.max(axis=1)
+    assert len(np.unique(top[top > 0.99])) > 100
+
+
+def _op_input_types(path: Path) -> dict[str, set[str]]:
+    """Each operator of a .tflite file -> the dtypes of its first input tensor."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    tensors = {detail["index"]: detail["dtype"].__name__ for detail in interpreter.get_tensor_details()}
+    types: dict[str, set[str]] = {}
+    for op in interpreter._get_ops_details():
+        types.setdefault(op["op_name"], set()).add(tensors[op["inputs"][0]])
+    return types
+
+
+def test_the_int8_export_runs_convolutions_on_8_bit_activations_and_the_head_in_float(tmp_path, mnist):
+    from digitrec.classify import export_int8_tflite, load_trainable_model
+
+    model = load_trainable_model(SHIPPED_MODEL)
+    with pytest.raises(ValueError, match="calibration crops"):
+        export_int8_tflite(model, tmp_path / "none.int8.tflite", np.zeros((0, 28, 28, 1), np.float32))
+    path = export_int8_tflite(model, tmp_path / "digits.int8.tflite", mnist.x_train[:300, ..., None])
+    types = _op_input_types(path)
+    assert types["CONV_2D"] == {"int8"}
+    assert types["FULLY_CONNECTED"] == {"float32"} and types["SOFTMAX"] == {"float32"}
+    # Calibrated on 300 digits, it still reads MNIST test as the Keras model does.
+    expected = model(mnist.x_test[:500, ..., None], training=False).numpy()
+    got = DigitClassifier(path, runtime="litert").probabilities(mnist.x_test[:500, ..., None])
+    assert np.mean(got.argmax(axis=1) == expected.argmax(axis=1)) >= 0.99

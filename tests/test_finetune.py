@@ -56,11 +56,11 @@ def boxy_label_folder(folder: Path, per_digit: int, seed: int) -> Path:
 
 @pytest.fixture
 def model_copy(tmp_path) -> Path:
-    """The shipped model and its export, copied so that outputs written beside it stay in tmp_path."""
+    """The shipped model and its exports, copied so that outputs written beside it stay in tmp_path."""
     folder = tmp_path / "model"
     folder.mkdir()
-    for suffix in (".keras", ".tflite"):
-        shutil.copy(SHIPPED_MODEL.with_suffix(suffix), folder / f"digits{suffix}")
+    for suffix in (".keras", ".tflite", ".int8.tflite"):
+        shutil.copy(SHIPPED_MODEL.with_name(f"digits{suffix}"), folder / f"digits{suffix}")
     return folder / "digits.keras"
 
 
@@ -135,14 +135,18 @@ def test_finetune_cli_writes_the_model_beside_the_input_and_reports_before_and_a
     assert "your held-out crops:" in out and "MNIST test:" in out
     tuned = model_copy.with_name("digits-finetuned.keras")
     assert report["model"] == str(tuned) and tuned.is_file() and tuned.with_suffix(".tflite").is_file()
+    # OpenVINO's export too, so that no stale one of another model is ever read beside it.
+    assert report["int8_tflite"] == str(tuned.with_suffix(".int8.tflite")) and Path(report["int8_tflite"]).is_file()
     assert _digest(model_copy) == shipped_digest
     assert DigitClassifier(tuned).runtime in EXPORT_RUNTIMES
 
 
 def test_finetune_refuses_to_overwrite_the_model_it_starts_from(model_copy, mnist_path, tmp_path, capsys):
     labels = boxy_label_folder(tmp_path / "labels", per_digit=4, seed=5)
-    before = {path: _digest(path) for path in (model_copy, model_copy.with_suffix(".tflite"))}
-    for out in (model_copy, model_copy.parent / "." / "digits.keras"):
+    before = {path: _digest(path) for path in (model_copy, model_copy.with_suffix(".tflite"),
+                                                model_copy.with_suffix(".int8.tflite"))}
+    # digits.int8.keras's .tflite export would be the model's own .int8.tflite.
+    for out in (model_copy, model_copy.parent / "." / "digits.keras", model_copy.with_suffix(".int8.keras")):
         assert train.main(["--finetune", str(labels), "--model", str(model_copy), "--out", str(out), "--data", str(mnist_path)]) == 2
         assert "would overwrite the model being fine-tuned" in capsys.readouterr().err
     assert {path: _digest(path) for path in before} == before

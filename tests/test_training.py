@@ -24,12 +24,16 @@ def quick_run(tmp_path_factory, mnist_path, usps_path):
 def test_quick_training_writes_model_export_metrics_and_plots(quick_run):
     code, out = quick_run
     assert code == 0
-    for name in ("digits.keras", "digits.tflite", "metrics.json", "training_curves.png", "confusion_matrix.png"):
+    for name in ("digits.keras", "digits.tflite", "digits.int8.tflite", "metrics.json", "training_curves.png",
+                 "confusion_matrix.png"):
         assert (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
     # The export is quantised to 8 bits: nearly every reading is the Keras model's, probabilities close.
     assert metrics["tflite_same_reading"] >= 0.99
     assert metrics["tflite_mean_probability_difference"] < 0.01
+    # So is OpenVINO's, with 8-bit activations too, calibrated on crops of every kind the model learns.
+    assert metrics["int8_tflite"] == "digits.int8.tflite" and metrics["int8_calibration_crops"] > 1000
+    assert metrics["int8_same_reading"] >= 0.97 and metrics["int8_mean_probability_difference"] < 0.02
     assert abs(metrics["keras_mnist_test_accuracy"] - metrics["mnist_test_accuracy"]) < 0.02
     assert metrics["epochs"] == 2 and metrics["seed"] == 3 and metrics["data_seed"] == 4
     assert sum(sum(row) for row in metrics["mnist_test_confusion"]) == 10000
@@ -45,6 +49,33 @@ def test_evaluate_re_measures_a_saved_model(quick_run, mnist_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     saved = json.loads((out / "metrics.json").read_text())
     assert printed["mnist_test_accuracy"] == pytest.approx(saved["mnist_test_accuracy"], abs=1e-4)
+
+
+def test_export_int8_writes_openvinos_export_and_adds_its_figures_to_the_model_card(quick_run, mnist_path, tmp_path,
+                                                                                    capsys):
+    _, out = quick_run
+    folder = tmp_path / "exported"
+    folder.mkdir()
+    model = folder / "digits.keras"
+    model.write_bytes((out / "digits.keras").read_bytes())
+    (folder / "metrics.json").write_text(json.dumps({"model": "digits.keras", "epochs": 2}))
+    assert train.main(["--export-int8", str(model), "--data", str(mnist_path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    # The same calibration crops and weights give the same file training wrote.
+    assert (folder / "digits.int8.tflite").read_bytes() == (out / "digits.int8.tflite").read_bytes()
+    card = json.loads((folder / "metrics.json").read_text())
+    assert card["epochs"] == 2 and card["int8_mnist_test_accuracy"] == printed["int8_mnist_test_accuracy"]
+    saved = json.loads((out / "metrics.json").read_text())
+    assert printed["int8_mnist_test_accuracy"] == pytest.approx(saved["int8_mnist_test_accuracy"], abs=1e-4)
+    # Only a .keras digit model is exported, and nothing is written beside anything else.
+    assert train.main(["--export-int8", str(out / "digits.tflite"), "--data", str(mnist_path)]) == 2
+    assert "needs the .keras model" in capsys.readouterr().err
+    pairs = folder / "pairs.keras"
+    pairs.write_bytes((ROOT / "models" / "pairs.keras").read_bytes())
+    assert train.main(["--export-int8", str(pairs), "--data", str(mnist_path)]) == 2
+    assert "not a digit model" in capsys.readouterr().err
+    assert sorted(path.name for path in folder.iterdir()) == ["digits.int8.tflite", "digits.keras", "metrics.json",
+                                                             "pairs.keras"]
 
 
 def test_keras_and_tflite_runtimes_agree_on_the_quick_model(quick_run, mnist):
