@@ -31,6 +31,9 @@ _OPENVINO_BUCKETS = (1, 2, 4, *range(8, 65, 8), 96, 128, 192, 256)
 """Batch sizes OpenVINO's compiled models are made for. Compiling one takes ~35 ms, so the steps are
 coarser than LiteRT's and every size made is kept (a padded row costs ~16 us)."""
 
+PREPARED_BATCH = 64
+"""`DigitClassifier.prepare` makes the models for batches up to this many crops (a page of ~40 digits and its cuts)."""
+
 RUNTIMES = ("auto", "litert", "openvino")
 """How a .tflite model is run: LiteRT's XNNPACK, or OpenVINO on AMX tiles; "auto" takes OpenVINO where it is
 installed and the CPU has AMX (Intel Xeon from Sapphire Rapids), and LiteRT elsewhere. The environment variable
@@ -306,6 +309,15 @@ class DigitClassifier:
             self._siblings[num_threads] = DigitClassifier(self.runtime_path, num_threads=num_threads,
                                                           runtime=self.runtime)
         return self._siblings[num_threads]
+
+    def prepare(self, largest: int = PREPARED_BATCH) -> None:
+        """Make OpenVINO's compiled models for every batch size up to `largest` now, not on the frame that first
+        has that many crops (each takes ~32 ms to compile: a stall of a frame or two). LiteRT needs nothing."""
+        if self.runtime == "openvino":
+            for bucket in _OPENVINO_BUCKETS:
+                if bucket > largest:
+                    break
+                self._openvino_request_for(bucket)
 
     def _openvino_request_for(self, bucket: int) -> tuple:
         """(infer request, its input array) for batches of `bucket`: compiled once in bfloat16 and kept."""

@@ -108,6 +108,7 @@ class ParallelReader:
             process.start()
         for _, theirs in pipes:
             theirs.close()  # the worker's end lives in the worker now
+        ink_channel(np.zeros((2, 2, 3), np.uint8))  # its compiled pass loaded while the workers start, not on frame 0
         for worker in range(workers):
             message = self._receive(worker, START_TIMEOUT_S, "starting")
             if message[0] == "failed":
@@ -248,6 +249,8 @@ def _serve(settings: _Settings, connection) -> None:
                              grouping=settings.grouping, splitting=settings.splitting, merging=settings.merging,
                              classifier=DigitClassifier(settings.model_path, num_threads=1),
                              pair_model=open_pair_model(settings.pair_model, num_threads=1))
+        # Every batch size a frame is likely to need, made before the first frame comes (not in the middle of a run).
+        reader.classifier.prepare()
     except (ModelFileError, OSError, ValueError) as error:
         connection.send(("failed", str(error)))
         return

@@ -122,3 +122,12 @@ def test_the_int8_export_runs_convolutions_on_8_bit_activations_and_the_head_in_
     expected = model(mnist.x_test[:500, ..., None], training=False).numpy()
     got = DigitClassifier(path, runtime="litert").probabilities(mnist.x_test[:500, ..., None])
     assert np.mean(got.argmax(axis=1) == expected.argmax(axis=1)) >= 0.99
+
+
+def test_prepare_makes_every_batch_size_up_to_the_largest_asked(mnist):
+    vino = DigitClassifier(SHIPPED_MODEL, runtime="openvino")
+    vino.prepare(24)
+    assert sorted(vino._openvino_requests) == [1, 2, 4, 8, 16, 24]
+    batch = mnist.x_test[:20, ..., None]
+    assert np.array_equal(vino.probabilities(batch), DigitClassifier(SHIPPED_MODEL, runtime="openvino").probabilities(batch))
+    DigitClassifier(SHIPPED_MODEL, runtime="litert").prepare()  # nothing to make: LiteRT sizes its interpreters as it goes
