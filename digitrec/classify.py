@@ -31,8 +31,9 @@ _OPENVINO_BUCKETS = (1, 2, 4, *range(8, 65, 8), 96, 128, 192, 256)
 """Batch sizes OpenVINO's compiled models are made for. Compiling one takes ~35 ms, so the steps are
 coarser than LiteRT's and every size made is kept (a padded row costs ~16 us)."""
 
-PREPARED_BATCH = 64
-"""`DigitClassifier.prepare` makes the models for batches up to this many crops (a page of ~40 digits and its cuts)."""
+PREPARED_BATCH = 128
+"""`DigitClassifier.prepare` makes the models for batches up to this many crops: a frame of 16 digits and their
+cuts can need 72 (the 640x480/16 bench video's 8th frame), one of 40 digits over 100."""
 
 RUNTIMES = ("auto", "litert", "openvino")
 """How a .tflite model is run: LiteRT's XNNPACK, or OpenVINO on AMX tiles; "auto" takes OpenVINO where it is
@@ -312,7 +313,8 @@ class DigitClassifier:
 
     def prepare(self, largest: int = PREPARED_BATCH) -> None:
         """Make OpenVINO's compiled models for every batch size up to `largest` now, not on the frame that first
-        has that many crops (each takes ~32 ms to compile: a stall of a frame or two). LiteRT needs nothing."""
+        has that many crops (each takes ~32 ms to compile and ~2.7 MB: a stall of a frame or two). LiteRT needs
+        nothing."""
         if self.runtime == "openvino":
             for bucket in _OPENVINO_BUCKETS:
                 if bucket > largest:
