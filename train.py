@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(metrics, indent=2))
             return 0
         if args.export_int8:
-            from digitrec.training import export_saved_model
+            from digitrec.training import export_int8_of_saved_model
 
-            print(json.dumps(export_saved_model(args.export_int8, args.data), indent=2))
+            print(json.dumps(export_int8_of_saved_model(args.export_int8, args.data), indent=2))
             return 0
         if args.finetune:
             return finetune(args)

@@ -322,7 +322,8 @@ class DigitClassifier:
                 self._openvino_request_for(bucket)
 
     def _openvino_request_for(self, bucket: int) -> tuple:
-        """(infer request, its input array) for batches of `bucket`: compiled once in bfloat16 and kept."""
+        """(infer request, its input array) for batches of `bucket`: compiled once (what is not in 8 bits, in
+        bfloat16) and kept."""
         prepared = self._openvino_requests.get(bucket)
         if prepared is None:
             model = self._openvino_model.clone()

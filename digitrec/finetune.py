@@ -234,6 +234,7 @@ def run_finetune(
     print(f"fine-tuning on {len(split.y_train)} of your crops, {config.epochs} epochs with replayed MNIST digits ...")
     history = finetune_model(model, split.x_train, split.y_train, mnist, config)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    int8_path_for(out_path).unlink(missing_ok=True)  # an earlier fine-tuned model's, never to be read beside this one
     model.save(out_path)
     export_tflite(model, tflite_path_for(out_path))
     # OpenVINO's export too, so that the reader runs the fine-tuned model as it runs the shipped one.

@@ -5,9 +5,8 @@ The reader is many small OpenCV and NumPy calls driven from Python, so threads w
 (one LiteRT thread each) and reads whole frames, so a frame's crops still go to the classifier in
 one batched call. Frames reach the workers through shared memory (one copy of their ink channel, the
 only part of a frame the reader reads; no pickling) and only the small results come back, each
-worker on a pipe of its own: frames are dealt to the workers in
-turn, so each frame's result is read from the worker it went to, in order. Tracking stays with the
-caller: it needs the frames in order.
+worker on a pipe of its own: frames are dealt to the workers in turn, so each frame's result is read
+from the worker it went to, in order. Tracking stays with the caller: it needs the frames in order.
 """
 
 from __future__ import annotations

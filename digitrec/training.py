@@ -221,7 +221,7 @@ def keras_test_probabilities(model, mnist: DigitDataset) -> np.ndarray:
     ])
 
 
-def export_saved_model(model_path: str | os.PathLike, data_path: str | None) -> dict:
+def export_int8_of_saved_model(model_path: str | os.PathLike, data_path: str | None) -> dict:
     """`train.py --export-int8`: write a saved .keras model's .int8.tflite export beside it (OpenVINO's; its
     .tflite is left as it is), measure it on MNIST test, and add the figures to the metrics.json beside it
     when that file describes this model."""
@@ -488,6 +488,8 @@ def record_model(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keras_path = out_dir / f"{model_name}.keras"
+    # An 8-bit export of a model this one replaces must never be read beside it, even if writing stops half-way.
+    int8_path_for(keras_path).unlink(missing_ok=True)
     model.save(keras_path)
     tflite_path = export_tflite(model, tflite_path_for(keras_path))
     # The export's weights are quantised to 8 bits: say how far its readings are from the Keras model's.
@@ -544,7 +546,7 @@ __all__ = [
     "evaluate_classifier",
     "evaluate_saved_model",
     "export_int8",
-    "export_saved_model",
+    "export_int8_of_saved_model",
     "record_model",
     "run_training",
     "train_model",
