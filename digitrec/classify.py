@@ -125,6 +125,10 @@ def export_tflite(model, path: str | os.PathLike, quantize: bool = True) -> Path
     return path
 
 
+CALIBRATION_BATCH = 10
+"""Crops per step of the activation-range measurement."""
+
+
 FLOAT_HEAD_OPS = ("FULLY_CONNECTED", "SOFTMAX")
 """The layers `export_int8_tflite` leaves in floating point: the last one and its softmax."""
 
@@ -164,10 +168,6 @@ def export_int8_tflite(model, path: str | os.PathLike, calibration: np.ndarray) 
         flatbuffer = debugger.get_nondebug_quantized_model()
     path.write_bytes(flatbuffer)
     return path
-
-
-CALIBRATION_BATCH = 10
-"""Crops per step of the activation-range measurement."""
 
 
 def check_keras_archive(path: str | os.PathLike) -> None:
