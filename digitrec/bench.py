@@ -489,13 +489,16 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambd
         repeats = CLASSIFY_REPEATS if options.frames > 50 else 20
         results["classify"] = best_of(options.repeats, lambda: time_classify(reader.classifier, crops, repeats))
         results["classify"]["runtime"] = reader.classifier.runtime
-        # The same crops on each runtime of the .tflite export, so the reader's choice is seen beside the other.
+        results["classify"]["file"] = reader.classifier.runtime_path.name
+        # The same crops on each runtime, each reading the file it reads in a reader given this model (a .keras
+        # model's exports: LiteRT its .tflite, OpenVINO its .int8.tflite), so the reader's choice is seen beside the other.
         results["classify_by_runtime"] = {}
         if reader.classifier.runtime in EXPORT_RUNTIMES:
             for runtime in EXPORT_RUNTIMES:
-                classifier = DigitClassifier(reader.classifier.runtime_path, runtime=runtime)
+                classifier = DigitClassifier(reader.classifier.path, runtime=runtime)
                 results["classify_by_runtime"][runtime] = best_of(
                     options.repeats, lambda classifier=classifier: time_classify(classifier, crops, repeats))
+                results["classify_by_runtime"][runtime]["file"] = classifier.runtime_path.name
 
         results["latency"] = []
         for size_w, size_h, digits in LATENCY_CASES:
@@ -547,11 +550,11 @@ def format_table(results: dict) -> str:
                  "spread over it")
     classify = results.get("classify")
     if classify:
-        others = "".join(f"; on {runtime}: median {timed['median_ms']:.3f} ms"
+        others = "".join(f"; on {runtime}{_file_note(timed)}: median {timed['median_ms']:.3f} ms"
                          for runtime, timed in results.get("classify_by_runtime", {}).items()
                          if runtime != classify.get("runtime"))
-        lines.append(f"classify {classify['crops']} crops ({classify.get('runtime', 'litert')}, the reader's runtime): "
-                     f"median {classify['median_ms']:.3f} ms, best {classify['best_ms']:.3f} ms{others}")
+        lines.append(f"classify {classify['crops']} crops ({classify.get('runtime', 'litert')}{_file_note(classify)}, "
+                     f"the reader's runtime): median {classify['median_ms']:.3f} ms, best {classify['best_ms']:.3f} ms{others}")
     for latency in results.get("latency", []):
         lines.append(f"latency {latency['video']} played at {latency['fps_played']:g} fps: capture to overlay "
                      f"mean {latency['mean_ms']:.1f} ms, p95 {latency['p95_ms']:.1f} ms, "
@@ -565,6 +568,11 @@ def format_table(results: dict) -> str:
     lines.append(f"machine: {machine['cpu']}, {machine['cores']} cores{', AMX' if machine.get('amx') else ''}, load average "
                  f"{machine['load_average'][0]:.2f} before, {machine['load_average_after'][0]:.2f} after")
     return "\n".join(lines)
+
+
+def _file_note(timed: dict) -> str:
+    """The model file a classify timing read, as text for the table (nothing for results that lack it)."""
+    return f" on {timed['file']}" if timed.get("file") else ""
 
 
 def _parser() -> argparse.ArgumentParser:

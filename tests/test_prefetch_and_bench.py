@@ -158,6 +158,9 @@ def test_the_quick_benchmark_writes_every_figure(tmp_path):
     assert results["classify"]["runtime"] == results["settings"]["runtime"]
     assert set(results["classify_by_runtime"]) == {"litert", "openvino"}
     assert all(timed["median_ms"] > 0 for timed in results["classify_by_runtime"].values())
+    # Each runtime is timed on the file it reads in a reader of the shipped .keras model.
+    assert results["classify_by_runtime"]["litert"]["file"] == "digits.tflite"
+    assert results["classify_by_runtime"]["openvino"]["file"] == "digits.int8.tflite"
     assert {"mean_ms", "p95_ms", "frames_shown", "frames_played"} <= results["latency"][0].keys()
     assert results["latency"][0]["frames_shown"] >= 1
     assert set(results["memory"]["peak_rss_mb"]) == {"10", "30"}
