@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import io
 import os
+import platform
 import warnings
 import zipfile
 from collections import OrderedDict
@@ -36,14 +37,15 @@ PREPARED_BATCH = 128
 cuts can need 72 (the 640x480/16 bench video's 8th frame), one of 40 digits over 100."""
 
 RUNTIMES = ("auto", "litert", "openvino")
-"""How a .tflite model is run: LiteRT's XNNPACK, or OpenVINO on AMX tiles; "auto" takes OpenVINO where it is
-installed and the CPU has AMX (Intel Xeon from Sapphire Rapids), and LiteRT elsewhere. The environment variable
+"""How a .tflite model is run: LiteRT's XNNPACK, or OpenVINO; "auto" takes OpenVINO where it is installed and the
+CPU is an x86-64 one, and LiteRT elsewhere (on ARM, where neither was measured). The environment variable
 `DIGITREC_RUNTIME` sets it for every reader a process (and its workers) makes.
 
 A .keras model's exports: LiteRT reads the .tflite (8-bit weights); OpenVINO reads the .int8.tflite where there
-is one (8-bit activations too: `export_int8_tflite`; 40 crops on one thread in 0.70 ms against 1.02 for the .tflite
-in bfloat16, session 19), else the .tflite in bfloat16 (0.57-0.64 ms on two threads against LiteRT's 1.13-1.18,
-the same readings of all 10 000 MNIST test digits; session 17). docs/history.md has both trials."""
+is one (8-bit activations too: `export_int8_tflite`), else the .tflite (in bfloat16 where the CPU has AMX tiles).
+40 crops, OpenVINO on the .int8.tflite against LiteRT on the .tflite: on one thread 0.70 against 1.02 ms on an
+Intel Xeon with AMX (session 19), 7.3 against 18.3 ms on an AMD EPYC with AVX2 alone (Zen 3, session 20; two
+threads 4.0 against 8.8). Both read the 10 000 MNIST test digits at 99.61 % there. docs/history.md has the trials."""
 
 
 EXPORT_RUNTIMES = ("litert", "openvino")
@@ -60,6 +62,11 @@ def cpu_has_amx() -> bool:
         return False
 
 
+def cpu_is_x86_64() -> bool:
+    """Whether this is an x86-64 CPU (Intel or AMD), where OpenVINO was measured faster than LiteRT."""
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
 def choose_runtime(runtime: str | None = None) -> str:
     """"litert" or "openvino" for `runtime` (None: `$DIGITREC_RUNTIME`, else "auto"; see `RUNTIMES`)."""
     runtime = runtime or os.environ.get("DIGITREC_RUNTIME") or "auto"
@@ -72,7 +79,7 @@ def choose_runtime(runtime: str | None = None) -> str:
                                  "pip install -r requirements.txt, or set DIGITREC_RUNTIME=litert.")
     if runtime != "auto":
         return runtime
-    return "openvino" if installed and cpu_has_amx() else "litert"
+    return "openvino" if installed and cpu_is_x86_64() else "litert"
 
 
 class ModelFileError(ValueError):
@@ -141,7 +148,8 @@ def export_int8_tflite(model, path: str | os.PathLike, calibration: np.ndarray) 
     quantisation): a softmax computed in 8 bits gives probabilities in steps of 1/256, too coarse for the
     reader's choices between readings, which compare confidences near 1 (docs/history.md, session 17).
     On AMX CPUs OpenVINO runs the convolutions on its 8-bit tiles: 40 crops on one thread in 0.70 ms against
-    1.02 in bfloat16 (session 19). LiteRT runs this file slower than `export_tflite`'s, so it reads that one.
+    1.02 in bfloat16 (session 19); on AVX2 alone (AMD EPYC, session 20) 7.3 ms against LiteRT's 18.3 on the
+    .tflite. LiteRT runs this file slower than `export_tflite`'s, so it reads that one.
     """
     import tensorflow as tf
 

@@ -28,9 +28,9 @@ def test_runtime_is_chosen_by_argument_then_environment_then_the_cpu(monkeypatch
     with pytest.raises(ModelFileError, match="DIGITREC_RUNTIME"):
         choose_runtime()
     monkeypatch.delenv("DIGITREC_RUNTIME")
-    monkeypatch.setattr(classify, "cpu_has_amx", lambda: True)
+    monkeypatch.setattr(classify, "cpu_is_x86_64", lambda: True)
     assert choose_runtime() == "openvino"  # installed by requirements.txt
-    monkeypatch.setattr(classify, "cpu_has_amx", lambda: False)
+    monkeypatch.setattr(classify, "cpu_is_x86_64", lambda: False)
     assert choose_runtime() == "litert"
     assert DigitClassifier(SHIPPED_EXPORT).runtime == "litert"
 
