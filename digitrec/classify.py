@@ -44,8 +44,8 @@ CPU is an x86-64 one, and LiteRT elsewhere (on ARM, where neither was measured).
 A .keras model's exports: LiteRT reads the .tflite (8-bit weights); OpenVINO reads the .int8.tflite where there
 is one (8-bit activations too: `export_int8_tflite`), else the .tflite (in bfloat16 where the CPU has AMX tiles).
 40 crops, OpenVINO on the .int8.tflite against LiteRT on the .tflite: on one thread 0.70 against 1.02 ms on an
-Intel Xeon with AMX (session 19), 7.3 against 18.3 ms on an AMD EPYC with AVX2 alone (Zen 3, session 20; two
-threads 4.0 against 8.8). Both read the 10 000 MNIST test digits at 99.61 % there. docs/history.md has the trials."""
+Intel Xeon with AMX (session 19), 7.3 against 18.5 ms on an AMD EPYC with AVX2 alone (Zen 3, session 20; two
+threads 4.0 against 9.0). Both read the 10 000 MNIST test digits at 99.61 % there. docs/history.md has the trials."""
 
 
 EXPORT_RUNTIMES = ("litert", "openvino")
@@ -148,7 +148,7 @@ def export_int8_tflite(model, path: str | os.PathLike, calibration: np.ndarray) 
     quantisation): a softmax computed in 8 bits gives probabilities in steps of 1/256, too coarse for the
     reader's choices between readings, which compare confidences near 1 (docs/history.md, session 17).
     On AMX CPUs OpenVINO runs the convolutions on its 8-bit tiles: 40 crops on one thread in 0.70 ms against
-    1.02 in bfloat16 (session 19); on AVX2 alone (AMD EPYC, session 20) 7.3 ms against LiteRT's 18.3 on the
+    1.02 in bfloat16 (session 19); on AVX2 alone (AMD EPYC, session 20) 7.3 ms against LiteRT's 18.5 on the
     .tflite. LiteRT runs this file slower than `export_tflite`'s, so it reads that one.
     """
     import tensorflow as tf
