@@ -8,6 +8,7 @@ import pytest
 
 import train
 from digitrec.classify import ModelFileError
+from digitrec.model import build_digit_cnn
 from digitrec.prune import load_model_to_prune, model_blocks, prune_digit_cnn
 
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "models" / "digits.keras"
@@ -75,6 +76,11 @@ def test_train_py_fine_tunes_a_pruned_model(tmp_path, mnist_path, usps_path, mni
     assert metrics["mnist_test_accuracy"] > 0.99
     assert metrics["camera_style_mnist_test_accuracy"] > 0.92
     assert DigitClassifier(tmp_path / "digits.keras").num_outputs == 11
+    # Taught by the shipped model (the targets' mixing: tests/test_training.py), then sharpened to read as
+    # surely as it; the smaller network from fresh weights is the same code path after the cut.
+    assert metrics["config"]["teacher"] == str(SHIPPED_MODEL)
+    assert metrics["parameters"] == build_digit_cnn(blocks=SMALL_BLOCKS).count_params() < 200_000  # shipped: 208 811
+    assert 1.0 <= history["teacher_confidence_factor"][0] <= 3.0
 
 
 @pytest.mark.parametrize("option, message", [
