@@ -258,7 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             in_video += pair_read_right(pair, read(pair.page.image, still=False))
             bar()
         print(f"touching pairs: {right}/{args.pairs} = {_pct(right / args.pairs)} read as the right two digits "
-              f"(goal >= 90 %); as a video frame, where narrow blobs are not cut: {_pct(in_video / args.pairs)}")
+              f"(goal >= 90 %); as a video frame, where narrower blobs are not cut and the pair network reads only "
+              f"wide ones read unsurely: {_pct(in_video / args.pairs)}")
     return 0
 
 

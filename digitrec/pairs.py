@@ -43,6 +43,17 @@ narrower than the 0.8 heights from which cuts are offered (`split.SplitConfig.st
 the 400 touching pairs of two held-out draws, 18 were such a region, 14 of them read right by the network,
 while it read no single digit of 80 marked pages as a pair (session 18)."""
 
+VIDEO_PAIR_FROM_WIDTH = 0.8
+VIDEO_PAIR_UNSURE = 0.9
+"""A video frame's regions go to the pair network only when they are at least `VIDEO_PAIR_FROM_WIDTH` line
+heights wide and the classifier's batch read them whole as no digit, or as one less than `VIDEO_PAIR_UNSURE`
+surely (a second, small call, on the frames that have any; then the same gate as a photo's). Reading every
+region from 0.5 heights, as a photo's, took 640x480 frames of 16 digits from 9.5 to 12.6 ms on one core; read
+this way 0.2 regions a frame go to the network, for about 0.3 ms. On 400 held-out touching pairs read as video
+frames 243 were right without the network, 341 with it on every region from 0.5 heights, 328 from 0.8 heights
+read unsurely (< 0.99) and 320 with 0.9; 12 held-out tracked videos read 97.41 % without it and 97.86 % with it
+(session 21, docs/history.md)."""
+
 SURE_SINGLE_DIGIT = 0.99
 PAIR_OVER_TWO_DIGITS = 0.95
 """Both chosen on held-out photos in session 16 (docs/history.md): where the pair network read a region

@@ -30,6 +30,8 @@ from digitrec.pairs import (
     PAIR_FROM_WIDTH,
     PAIR_OVER_CUTS,
     PAIR_OVER_NOTHING,
+    VIDEO_PAIR_FROM_WIDTH,
+    VIDEO_PAIR_UNSURE,
     PairClassifier,
     PairReadings,
     cuts_stand,
@@ -50,8 +52,8 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "digits.kera
 """The model shipped with the project."""
 
 DEFAULT_PAIR_MODEL = DEFAULT_MODEL.with_name("pairs.keras")
-"""The pair network shipped with the project (its LiteRT export beside it): still photos' wide regions
-are also read whole by it (`pairs`)."""
+"""The pair network shipped with the project (its LiteRT export beside it): still photos' wide regions,
+and video frames' wide regions read unsurely, are also read whole by it (`pairs`)."""
 
 DEFAULT_MIN_CONFIDENCE = 0.5
 """Digits read with less confidence than this are not reported."""
@@ -97,13 +99,17 @@ class DigitReader:
         not_a_pair: float = NOT_A_PAIR_SURE,
         pair_over_nothing: float = PAIR_OVER_NOTHING,
         pair_from_width: float = PAIR_FROM_WIDTH,
+        video_pair_from_width: float = VIDEO_PAIR_FROM_WIDTH,
+        video_pair_unsure: float = VIDEO_PAIR_UNSURE,
     ):
         """`opencv_threads`: OpenCV's thread count for the whole process (`OPENCV_THREADS`); None leaves it be.
-        `pair_model`: the pair network that reads a still photo's wide regions whole (None: cuts alone;
+        `pair_model`: the pair network that reads a frame's wide regions whole (None: cuts alone;
         the default is used when it is there); `pair_confidence`: how surely it must read a pair to be reported
         instead of the cuts' reading, which stands anyway in the cases `pairs.cuts_stand` names, and
         `pair_over_nothing` where the cuts read no digit; `pair_from_width`: regions not offered cuts are read by
-        it too from this many line heights wide (`pairs.PAIR_FROM_WIDTH`; inf: none); `not_a_pair`:
+        it too from this many line heights wide (`pairs.PAIR_FROM_WIDTH`; inf: none); on a video frame, from
+        `video_pair_from_width` heights, only the regions the classifier read whole as no digit or as one under
+        `video_pair_unsure` surely (`pairs.VIDEO_PAIR_FROM_WIDTH`; inf: none); `not_a_pair`:
         how surely it must call a region not a pair for the region's whole reading to stand against its cuts
         (when the classifier reads it whole as a digit; `pairs.whole_stands`)."""
         if not 0.0 <= min_confidence <= 1.0:
@@ -116,6 +122,8 @@ class DigitReader:
         self.pair_confidence = pair_confidence
         self.pair_over_nothing = pair_over_nothing
         self.pair_from_width = pair_from_width
+        self.video_pair_from_width = video_pair_from_width
+        self.video_pair_unsure = video_pair_unsure
         self.not_a_pair = not_a_pair
         if opencv_threads is not None:
             cv2.setNumThreads(opencv_threads)
@@ -203,21 +211,42 @@ class DigitReader:
         return _PreparedFrame(frame, mask, units, parts, batch, normalised, timings, pair_units, pair_batch)
 
     def _classify(self, prepared: _PreparedFrame, classifier: DigitClassifier) -> np.ndarray:
-        """The frame's one batched classifier call (and, for a still photo with wide regions, the pair
-        network's; its readings are kept in `prepared`)."""
+        """The frame's one batched classifier call (and, for a still photo with wide regions, or a video
+        frame with wide regions that call read unsurely, the pair network's; its readings are kept in
+        `prepared`)."""
         started = time.perf_counter()
         probabilities = classifier.probabilities(prepared.batch)
+        if not prepared.frame.still and self.pair_classifier is not None:
+            self._choose_unsure_wide_regions(prepared, probabilities)
         if prepared.pair_units:
             prepared.pair_readings = self.pair_classifier.read(prepared.pair_batch)
         prepared.timings["classify"] = _elapsed_ms(started)
         return probabilities
 
+    def _choose_unsure_wide_regions(self, prepared: _PreparedFrame, probabilities: np.ndarray) -> None:
+        """A video frame's pair candidates (`pairs.VIDEO_PAIR_FROM_WIDTH`), normalised into `prepared`: chosen
+        after the classifier's call, so that the pair network reads only the few regions it read unsurely."""
+        whole_rows = _batch_rows(prepared)[_whole_part_indices(prepared.units)]
+        candidates = []
+        for index, (unit, row) in enumerate(zip(prepared.units, whole_rows)):
+            if unit.joined or unit.width_ratio < self.video_pair_from_width:
+                continue
+            if row >= 0:
+                reading = probabilities[row]
+                if reading.argmax() != NOT_A_DIGIT_INDEX and reading.max() >= self.video_pair_unsure:
+                    continue  # read whole as one digit surely enough: it stands
+            candidates.append(index)
+        if candidates:
+            stroke = self.video_strokes[prepared.frame.index % len(self.video_strokes)]
+            prepared.pair_batch, kept = normalise_regions(
+                [prepared.units[index].options[0][0] for index in candidates], stroke, PAIR_FORMAT)
+            prepared.pair_units = [candidates[index] for index in kept]
+
     def _finish(self, prepared: _PreparedFrame, probabilities: np.ndarray) -> FrameResult:
         """Choose each region's reading by the confidences, and group the digits into numbers."""
         self.last_mask = prepared.mask
         started = time.perf_counter()
-        row_of = np.full(len(prepared.parts), -1)
-        row_of[prepared.normalised] = np.arange(len(prepared.normalised))
+        row_of = _batch_rows(prepared)
         detections: list[Detection] = []
         rejected = 0
         cursor = 0
@@ -361,6 +390,19 @@ def normalise_regions(regions: list[Region], stroke: StrokeTarget = MNIST_STROKE
             continue
         kept.append(index)
     return batch[: len(kept)], kept
+
+
+def _batch_rows(prepared: _PreparedFrame) -> np.ndarray:
+    """For each of the frame's parts, its row in the classifier's batch (-1 for a part without ink)."""
+    row_of = np.full(len(prepared.parts), -1)
+    row_of[prepared.normalised] = np.arange(len(prepared.normalised))
+    return row_of
+
+
+def _whole_part_indices(units: list[ReadingUnit]) -> np.ndarray:
+    """For each unit, the index in the frame's parts of its first option's first part (a region read whole)."""
+    sizes = [sum(len(option) for option in unit.options) for unit in units]
+    return np.cumsum([0, *sizes[:-1]], dtype=np.intp) if units else np.zeros(0, np.intp)
 
 
 def _sure_pairs(prepared: _PreparedFrame, floor: float, min_confidence: float) -> dict[int, int]:

@@ -52,12 +52,18 @@ def test_labelled_crops_round_trip_as_the_images_the_classifier_read(read_page, 
         assert crop.image_path.parent.name == str(digit) and crop.image_path.name.startswith("desk-page_17_")
         row = by_path[crop.image_path]
         assert crops.labels[row] == digit
-        # The stored crop is the classifier's own input, quantised to 8 bits like MNIST.
-        assert np.array_equal(np.round(crops.images[row] * 255), np.round(detection.image * 255))
-        # ... so the classifier reads it as it read the frame.
-        reread = classifier.probabilities(crops.images[row][None, ..., None])[0, :10]
-        assert reread.argmax() == detection.digit
-        assert np.abs(reread - detection.probabilities).max() < 0.05
+        if detection.image is None:
+            # One of two touching digits that the pair network read whole, with no cut between them that the
+            # classifier read: its half is cut again from the frame, as the label store does for any box.
+            assert np.array_equal(np.round(crops.images[row] * 255),
+                                  np.round(model_input_from_frame(frame.image, detection.box) * 255))
+        else:
+            # The stored crop is the classifier's own input, quantised to 8 bits like MNIST...
+            assert np.array_equal(np.round(crops.images[row] * 255), np.round(detection.image * 255))
+            # ... so the classifier reads it as it read the frame.
+            reread = classifier.probabilities(crops.images[row][None, ..., None])[0, :10]
+            assert reread.argmax() == detection.digit
+            assert np.abs(reread - detection.probabilities).max() < 0.05
         # The raw crop is the frame's pixels round the box, with paper to spare on every side inside the frame.
         raw = cv2.imread(str(crop.raw_path))
         x, y, w, h = detection.box
