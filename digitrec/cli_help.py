@@ -16,13 +16,14 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-PAIR_MODEL_HELP = ("the network that reads two touching digits in a photo whole, a .keras or .tflite; "
+PAIR_MODEL_HELP = ("the network that reads two touching digits whole (in a photo, or read unsurely in a video "
+                   "frame), a .keras or .tflite; "
                    "models/pairs.keras when none is given and it is there; 'none': cut them apart only")
 
 
 def pair_model_option(value: str | None) -> str | None:
     """A `--pair-model` value as the reader takes it: the shipped network's path when not given, None for
-    'none' (photos read by cuts alone), else the path given."""
+    'none' (touching digits read by cuts alone), else the path given."""
     if value is None:
         from digitrec.reader import DEFAULT_PAIR_MODEL
 
