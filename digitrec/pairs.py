@@ -49,7 +49,8 @@ VIDEO_PAIR_UNSURE = 0.9
 heights wide and the classifier's batch read them whole as no digit, or as one less than `VIDEO_PAIR_UNSURE`
 surely (a second, small call, on the frames that have any; then the same gate as a photo's). Reading every
 region from 0.5 heights, as a photo's, took 640x480 frames of 16 digits from 9.5 to 12.6 ms on one core; read
-this way 0.2 regions a frame go to the network, for about 0.3 ms. On 400 held-out touching pairs read as video
+this way 0.2 regions a frame go to the network there (48 calls in 300 frames), and the frame's time stays within
+its run-to-run spread. On 400 held-out touching pairs read as video
 frames 243 were right without the network, 341 with it on every region from 0.5 heights, 328 from 0.8 heights
 read unsurely (< 0.99) and 320 with 0.9; 12 held-out tracked videos read 97.41 % without it and 97.86 % with it
 (session 21, docs/history.md)."""
