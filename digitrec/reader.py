@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import cv2
@@ -226,7 +227,7 @@ class DigitReader:
     def _choose_unsure_wide_regions(self, prepared: _PreparedFrame, probabilities: np.ndarray) -> None:
         """A video frame's pair candidates (`pairs.VIDEO_PAIR_FROM_WIDTH`), normalised into `prepared`: chosen
         after the classifier's call, so that the pair network reads only the few regions it read unsurely."""
-        whole_rows = _batch_rows(prepared)[_whole_part_indices(prepared.units)]
+        whole_rows = prepared.rows[_whole_part_indices(prepared.units)]
         candidates = []
         for index, (unit, row) in enumerate(zip(prepared.units, whole_rows)):
             if unit.joined or unit.width_ratio < self.video_pair_from_width:
@@ -246,7 +247,7 @@ class DigitReader:
         """Choose each region's reading by the confidences, and group the digits into numbers."""
         self.last_mask = prepared.mask
         started = time.perf_counter()
-        row_of = _batch_rows(prepared)
+        row_of = prepared.rows
         detections: list[Detection] = []
         rejected = 0
         cursor = 0
@@ -328,11 +329,19 @@ class _PreparedFrame:
     """The indices in `parts` of the batch's rows (parts without ink have none)."""
     timings: dict[str, float]
     pair_units: list[int] = field(default_factory=list)
-    """The indices in `units` of the regions the pair network reads (a still photo's, offered cuts or nearly wide enough)..."""
+    """The indices in `units` of the regions the pair network reads (a still photo's offered cuts or nearly wide
+    enough; a video frame's wide ones read unsurely, chosen once classified)..."""
     pair_batch: np.ndarray | None = None
     """...their (N, 28, 56, 1) blobs..."""
     pair_readings: PairReadings | None = None
     """...and its readings of them, once classified."""
+
+    @cached_property
+    def rows(self) -> np.ndarray:
+        """For each of `parts`, its row in the classifier's batch (-1 for a part without ink)."""
+        rows = np.full(len(self.parts), -1)
+        rows[self.normalised] = np.arange(len(self.normalised))
+        return rows
 
 
 def reading_hypotheses(
@@ -390,13 +399,6 @@ def normalise_regions(regions: list[Region], stroke: StrokeTarget = MNIST_STROKE
             continue
         kept.append(index)
     return batch[: len(kept)], kept
-
-
-def _batch_rows(prepared: _PreparedFrame) -> np.ndarray:
-    """For each of the frame's parts, its row in the classifier's batch (-1 for a part without ink)."""
-    row_of = np.full(len(prepared.parts), -1)
-    row_of[prepared.normalised] = np.arange(len(prepared.normalised))
-    return row_of
 
 
 def _whole_part_indices(units: list[ReadingUnit]) -> np.ndarray:
