@@ -63,7 +63,7 @@ def test_train_py_fine_tunes_a_pruned_model(tmp_path, mnist_path, usps_path, mni
 
     code = train.main(["--quick", "--data", str(mnist_path), "--usps", str(usps_path), "--out", str(tmp_path),
                        "--prune-from", str(SHIPPED_MODEL), "--blocks", "16,32,32,64,128",
-                       "--teacher", str(SHIPPED_MODEL), "--seed", "3", "--epochs", "1"])
+                       "--teacher", str(SHIPPED_MODEL), "--seed", "3"])
     assert code == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["config"]["prune_from"] == str(SHIPPED_MODEL)
@@ -71,8 +71,8 @@ def test_train_py_fine_tunes_a_pruned_model(tmp_path, mnist_path, usps_path, mni
     history = metrics["history"]
     assert len(history["pruning_error_refitted"]) == 2
     assert all(after < before for after, before in zip(history["pruning_error_refitted"], history["pruning_error_as_cut"]))
-    # Started from the shipped model's knowledge, not from scratch: the same run from fresh weights (two epochs) read
-    # MNIST test at 97.97 % and camera-style digits at 84.5 % (this one, one epoch after the cut: 99.39 and 94.4 %).
+    # Started from the shipped model's knowledge, not from scratch: the same run from fresh weights read
+    # MNIST test at 97.97 % and camera-style digits at 84.5 % (this one: 99.38–99.39 and 94.6–94.7 % in two runs).
     assert metrics["mnist_test_accuracy"] > 0.99
     assert metrics["camera_style_mnist_test_accuracy"] > 0.92
     assert DigitClassifier(tmp_path / "digits.keras").num_outputs == 11
@@ -81,6 +81,8 @@ def test_train_py_fine_tunes_a_pruned_model(tmp_path, mnist_path, usps_path, mni
     assert metrics["config"]["teacher"] == str(SHIPPED_MODEL)
     assert metrics["parameters"] == build_digit_cnn(blocks=SMALL_BLOCKS).count_params() < 200_000  # shipped: 208 811
     assert 1.0 <= history["teacher_confidence_factor"][0] <= 3.0
+    # ... and it learns from the teacher's targets (what the separate run from fresh weights asserted).
+    assert history["loss"][-1] < history["loss"][0] and history["val_accuracy"][-1] > 0.5
 
 
 @pytest.mark.parametrize("option, message", [
