@@ -1,4 +1,4 @@
-"""Load MNIST and USPS from explicit .npz files (or Keras's download) with clear errors."""
+"""Load MNIST and USPS from explicit .npz files, with clear errors; nothing is downloaded."""
 
 from __future__ import annotations
 
@@ -81,28 +81,23 @@ def resolve_data_path(path: str | os.PathLike | None, env: str) -> Path | None:
 
 
 def load_mnist(path: str | os.PathLike | None = None, flag: str = "--data") -> DigitDataset:
-    """Load MNIST from an .npz with Keras's keys, or download it through Keras when online.
+    """Load MNIST from an .npz with Keras's keys (x_train, y_train, x_test, y_test; uint8 0-255).
+
+    Nothing is downloaded: the project reads data only from files it is given.
 
     Args:
-        path: mnist.npz; if None, $DIGITREC_MNIST; if that is unset too, Keras's download.
+        path: mnist.npz; if None, $DIGITREC_MNIST.
         flag: the command-line flag named in error messages.
     """
     resolved = resolve_data_path(path, MNIST_ENV)
     if resolved is None:
-        import keras
-
-        try:
-            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
-        except Exception as error:
-            raise DataFileError(
-                f"MNIST could not be downloaded ({error}). Give a local copy with {flag} PATH "
-                f"or ${MNIST_ENV}."
-            ) from None
-        source = "keras.datasets.mnist"
-    else:
-        arrays = _read_npz(resolved, flag)
-        x_train, y_train, x_test, y_test = (arrays[key] for key in SPLIT_KEYS)
-        source = str(resolved)
+        raise DataFileError(
+            f"no MNIST file given. Point {flag} (or ${MNIST_ENV}) at mnist.npz, the arrays x_train, y_train, "
+            "x_test and y_test as keras.datasets.mnist stores them (this project's is ../shared/data/mnist.npz)."
+        )
+    arrays = _read_npz(resolved, flag)
+    x_train, y_train, x_test, y_test = (arrays[key] for key in SPLIT_KEYS)
+    source = str(resolved)
     for images, labels, name in ((x_train, y_train, "train"), (x_test, y_test, "test")):
         _check_split(Path(source), flag, images, labels, 28, name)
         if images.dtype != np.uint8:

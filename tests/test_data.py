@@ -80,6 +80,12 @@ def test_mnist_path_can_come_from_the_environment(tmp_path, monkeypatch):
     assert load_mnist().source.endswith("env.npz")
 
 
+def test_no_mnist_file_is_refused_with_the_fix_not_downloaded(monkeypatch):
+    monkeypatch.delenv("DIGITREC_MNIST", raising=False)
+    with pytest.raises(DataFileError, match="no MNIST file given. Point --data"):
+        load_mnist(None)
+
+
 def test_usps_is_optional_and_resized_the_mnist_way(usps_path, monkeypatch):
     monkeypatch.delenv("DIGITREC_USPS", raising=False)
     assert load_usps(None) is None
