@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import queue
 import threading
@@ -164,6 +165,18 @@ class VideoFileSource(FrameSource):
         self._capture.release()
 
 
+@contextlib.contextmanager
+def _opencv_quiet():
+    """OpenCV's own log silenced while a camera is probed: a missing one prints a page of backend warnings
+    before `CameraSource` says in one line what is wrong and what to do."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 class _TimedWebcamStream(WebcamVideoStream):
     """imutils' threaded webcam, also noting when each frame was captured (for the latency figure)."""
 
@@ -193,7 +206,8 @@ class CameraSource(FrameSource):
     def __init__(self, index: int):
         super().__init__()
         self.name = f"camera:{index}"
-        self._stream = _TimedWebcamStream(index)
+        with _opencv_quiet():
+            self._stream = _TimedWebcamStream(index)
         if not self._stream.stream.isOpened() or not self._stream.grabbed:
             self._stream.stream.release()
             raise SourceError(

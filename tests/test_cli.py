@@ -191,6 +191,15 @@ def test_user_mistakes_exit_2_with_the_fix_and_no_traceback(args, message, capsy
     assert message in err and "Traceback" not in err
 
 
+def test_a_missing_camera_is_one_line_without_opencvs_backend_warnings(capfd):
+    assert live_digits.main(["--no-display", "--model", str(MODEL), "--source", "9"]) == 2
+    err = capfd.readouterr().err
+    assert err.strip().splitlines() == [err.strip()] and "no camera at index 9" in err, err
+    import cv2
+
+    assert cv2.utils.logging.getLogLevel() != cv2.utils.logging.LOG_LEVEL_SILENT  # OpenCV's log comes back
+
+
 def test_pair_model_none_reads_photos_by_cuts_alone(tmp_path, monkeypatch):
     import digitrec.reader as reader_module
 
