@@ -29,8 +29,9 @@ _INTERPRETERS_KEPT = 6
 """Interpreters (one per batch size) kept ready; a frame's batch size changes little from the last."""
 
 _OPENVINO_BUCKETS = (1, 2, 4, *range(8, 65, 8), 96, 128, 192, 256)
-"""Batch sizes OpenVINO's compiled models are made for. Compiling one takes ~35 ms, so the steps are
-coarser than LiteRT's and every size made is kept (a padded row costs ~16 us)."""
+"""Batch sizes OpenVINO's compiled models are made for on CPUs with AMX (elsewhere one model takes any size:
+`openvino_any_batch`). Compiling one takes ~35 ms, so the steps are coarser than LiteRT's and every size made
+is kept (a padded row costs ~16 us with AMX; ~0.5 ms on the AVX2-only EPYC of session 22)."""
 
 PREPARED_BATCH = 128
 """`DigitClassifier.prepare` makes the models for batches up to this many crops: a frame of 16 digits and their
@@ -65,6 +66,16 @@ def cpu_has_amx() -> bool:
 def cpu_is_x86_64() -> bool:
     """Whether this is an x86-64 CPU (Intel or AMD), where OpenVINO was measured faster than LiteRT."""
     return platform.machine().lower() in ("x86_64", "amd64")
+
+
+def openvino_any_batch() -> bool:
+    """Whether OpenVINO runs one model compiled for any batch size rather than one per size in
+    `_OPENVINO_BUCKETS`, padded up: on CPUs without AMX tiles. On the AVX2-only AMD EPYC of session 22 it was as
+    fast as the exact-size model at every size and faster than the padded buckets (33 crops: 20.2 against 24.2 ms
+    on one thread), with the same probabilities to the bit, and it is compiled once (114 ms) instead of once a
+    size; a size's first call costs ~2.5 ms more. With AMX the buckets were measured (session 19); the other
+    is not yet."""
+    return not cpu_has_amx()
 
 
 def choose_runtime(runtime: str | None = None) -> str:
@@ -252,7 +263,8 @@ class DigitClassifier:
         self._interpreters: OrderedDict[int, tuple] = OrderedDict()
         self._siblings: dict[int, DigitClassifier] = {}
         self._keras_call = None
-        self._openvino_requests: dict[int, tuple] = {}
+        self._openvino_requests: dict[int | None, tuple] = {}
+        """Compiled OpenVINO models by batch size; None: the one for any size (`openvino_any_batch`)."""
         runtime_path = tflite_path_for(path) if path.suffix == ".keras" and tflite_path_for(path).exists() else path
         if runtime_path.suffix == ".tflite":
             if choose_runtime(runtime) == "openvino":
@@ -324,18 +336,22 @@ class DigitClassifier:
         has that many crops (each takes ~32 ms to compile and ~2.7 MB: a stall of a frame or two). LiteRT needs
         nothing."""
         if self.runtime == "openvino":
+            if openvino_any_batch():
+                # One model for every size: compile it, and pay its first call's set-up now.
+                self.probabilities(np.zeros((1, MNIST_SIZE, MNIST_SIZE, 1), np.float32))
+                return
             for bucket in _OPENVINO_BUCKETS:
                 if bucket > largest:
                     break
                 self._openvino_request_for(bucket)
 
-    def _openvino_request_for(self, bucket: int) -> tuple:
-        """(infer request, its input array) for batches of `bucket`: compiled once (what is not in 8 bits, in
-        bfloat16) and kept."""
+    def _openvino_request_for(self, bucket: int | None) -> tuple:
+        """(infer request, its input array) for batches of `bucket`, or for any size when None (its input array
+        then unused): compiled once (what is not in 8 bits, in bfloat16 where the CPU has it) and kept."""
         prepared = self._openvino_requests.get(bucket)
         if prepared is None:
             model = self._openvino_model.clone()
-            model.reshape([bucket, MNIST_SIZE, MNIST_SIZE, 1])
+            model.reshape([-1 if bucket is None else bucket, MNIST_SIZE, MNIST_SIZE, 1])
             compiled = self._openvino.compile_model(model, "CPU", {
                 "INFERENCE_NUM_THREADS": self.num_threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
                 "INFERENCE_PRECISION_HINT": "bf16", "ENABLE_CPU_PINNING": False})
@@ -376,6 +392,10 @@ class DigitClassifier:
         largest = buckets[-1]
         if count > largest:
             return np.concatenate([self.probabilities(batch[i : i + largest]) for i in range(0, count, largest)])
+        if self.runtime == "openvino" and openvino_any_batch():
+            request = self._openvino_request_for(None)[0]
+            request.infer({0: batch})
+            return request.get_output_tensor(0).data.copy()
         bucket = next(size for size in buckets if size >= count)
         # Write straight into the runtime's input buffer; rows past `count` keep old data, which is harmless
         # as their outputs are dropped.

@@ -124,10 +124,29 @@ def test_the_int8_export_runs_convolutions_on_8_bit_activations_and_the_head_in_
     assert np.mean(got.argmax(axis=1) == expected.argmax(axis=1)) >= 0.99
 
 
-def test_prepare_makes_every_batch_size_up_to_the_largest_asked(mnist):
+@pytest.mark.parametrize("any_batch", [False, True], ids=["one-model-a-size", "one-model-any-size"])
+def test_prepare_makes_every_batch_size_up_to_the_largest_asked(mnist, monkeypatch, any_batch):
+    import digitrec.classify as classify_module
+
+    monkeypatch.setattr(classify_module, "openvino_any_batch", lambda: any_batch)
     vino = DigitClassifier(SHIPPED_MODEL, runtime="openvino")
     vino.prepare(24)
-    assert sorted(vino._openvino_requests) == [1, 2, 4, 8, 16, 24]
+    assert list(vino._openvino_requests) == ([None] if any_batch else [1, 2, 4, 8, 16, 24])
     batch = mnist.x_test[:20, ..., None]
     assert np.array_equal(vino.probabilities(batch), DigitClassifier(SHIPPED_MODEL, runtime="openvino").probabilities(batch))
     DigitClassifier(SHIPPED_MODEL, runtime="litert").prepare()  # nothing to make: LiteRT sizes its interpreters as it goes
+
+
+def test_openvino_reads_alike_with_one_model_for_any_batch_size_or_one_per_size(mnist, monkeypatch):
+    import digitrec.classify as classify_module
+
+    sizes = (1, 7, 33, 300)  # 300: more than the largest batch, so read in two calls (256, and 44 padded to 48)
+    read = {}
+    for any_batch in (False, True):
+        monkeypatch.setattr(classify_module, "openvino_any_batch", lambda any_batch=any_batch: any_batch)
+        vino = DigitClassifier(SHIPPED_MODEL, runtime="openvino")
+        read[any_batch] = [vino.probabilities(mnist.x_test[-size:, ..., None]) for size in sizes]
+        assert list(vino._openvino_requests) == ([None] if any_batch else [1, 8, 40, 256, 48])
+    for size, per_size, any_size in zip(sizes, read[False], read[True]):
+        assert per_size.shape == any_size.shape == (size, 11)
+        np.testing.assert_allclose(any_size, per_size, atol=1e-5)
