@@ -333,8 +333,8 @@ class DigitClassifier:
 
     def prepare(self, largest: int = PREPARED_BATCH) -> None:
         """Make OpenVINO's compiled models for every batch size up to `largest` now, not on the frame that first
-        has that many crops (each takes ~32 ms to compile and ~2.7 MB: a stall of a frame or two). LiteRT needs
-        nothing."""
+        has that many crops (each takes ~32 ms to compile and ~2.7 MB: a stall of a frame or two); on a CPU without
+        AMX, the one model for any size (`openvino_any_batch`) and its first call. LiteRT needs nothing."""
         if self.runtime == "openvino":
             if openvino_any_batch():
                 # One model for every size: compile it, and pay its first call's set-up now.
