@@ -264,7 +264,9 @@ class DigitClassifier:
         self._siblings: dict[int, DigitClassifier] = {}
         self._keras_call = None
         self._openvino_requests: dict[int | None, tuple] = {}
-        """Compiled OpenVINO models by batch size; None: the one for any size (`openvino_any_batch`)."""
+        """Compiled OpenVINO models by batch size; None: the one for any size..."""
+        self._openvino_any_batch = False
+        """...which OpenVINO runs, decided once when the model is loaded (`openvino_any_batch`)."""
         runtime_path = tflite_path_for(path) if path.suffix == ".keras" and tflite_path_for(path).exists() else path
         if runtime_path.suffix == ".tflite":
             if choose_runtime(runtime) == "openvino":
@@ -308,6 +310,7 @@ class DigitClassifier:
         self.num_outputs = _check_shapes(path, [None, *(side.get_length() for side in input_shape[1:])],
                                          [output_shape[-1].get_length()])
         self.runtime = "openvino"
+        self._openvino_any_batch = openvino_any_batch()
 
     def _load_keras(self, path: Path) -> None:
         check_keras_archive(path)
@@ -336,7 +339,7 @@ class DigitClassifier:
         has that many crops (each takes ~32 ms to compile and ~2.7 MB: a stall of a frame or two); on a CPU without
         AMX, the one model for any size (`openvino_any_batch`) and its first call. LiteRT needs nothing."""
         if self.runtime == "openvino":
-            if openvino_any_batch():
+            if self._openvino_any_batch:
                 # One model for every size: compile it, and pay its first call's set-up now.
                 self.probabilities(np.zeros((1, MNIST_SIZE, MNIST_SIZE, 1), np.float32))
                 return
@@ -392,7 +395,7 @@ class DigitClassifier:
         largest = buckets[-1]
         if count > largest:
             return np.concatenate([self.probabilities(batch[i : i + largest]) for i in range(0, count, largest)])
-        if self.runtime == "openvino" and openvino_any_batch():
+        if self._openvino_any_batch:
             request = self._openvino_request_for(None)[0]
             request.infer({0: batch})
             return request.get_output_tensor(0).data.copy()
