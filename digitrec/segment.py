@@ -80,6 +80,11 @@ class SegmentationConfig:
     """A ruled line's piece is at most this fraction as broad as it is long (its narrowest enclosing
     rectangle): big digits written close up, or two of them touching, are as long as a line but
     much broader, and must not be erased as one."""
+    ink_on_line_ratio: float = 0.9
+    """Where a ruled line is erased, pixels at most this fraction as light as the line's own darker
+    pixels stay: they are ink written across or along the line (a digit sitting on it, or taller
+    than the line spacing), darker than the printed line beneath. A line as dark as the ink is
+    erased whole."""
 
 
 DEFAULT_SEGMENTATION = SegmentationConfig()
@@ -127,6 +132,41 @@ def find_ruled_lines(mask: np.ndarray, config: SegmentationConfig = DEFAULT_SEGM
     if not lines.any():
         return np.zeros_like(mask)
     return _under_pooled(lines, mask)
+
+
+def erase_ruled_lines(mask: np.ndarray, lines: np.ndarray, gray: np.ndarray, paper: np.ndarray,
+                      ink_ratio: float) -> np.ndarray:
+    """The ink mask without its ruled lines (grown by a pixel, their blurred edges), keeping the ink
+    written over them: pixels there at most `ink_ratio` as light as the line's darker quarter of pixels.
+
+    `gray` is the ink channel and `paper` its paper light (`InkOnPaper.paper`), both at the mask's size."""
+    band = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    line_light = _quantile(_lightness_of(lines, gray, paper), 0.25)
+    return _erase_lighter(mask, band, gray, paper, np.float32(ink_ratio * line_light))
+
+
+@njit(cache=True, nogil=True)
+def _lightness_of(where, gray, paper):  # pragma: no cover - compiled; tested through erase_ruled_lines
+    """gray / max(paper, 1) at the pixels set in `where`, as a flat float32 array."""
+    values = np.empty(np.count_nonzero(where), np.float32)
+    count = 0
+    for row in range(where.shape[0]):
+        for column in range(where.shape[1]):
+            if where[row, column]:
+                values[count] = np.float32(gray[row, column]) / np.float32(max(paper[row, column], 1))
+                count += 1
+    return values
+
+
+@njit(cache=True, nogil=True)
+def _erase_lighter(mask, band, gray, paper, limit):  # pragma: no cover - compiled; tested through erase_ruled_lines
+    """`mask` with the pixels of `band` cleared, except those darker than `limit` times the paper's light."""
+    kept = mask.copy()
+    for row in range(mask.shape[0]):
+        for column in range(mask.shape[1]):
+            if band[row, column] and np.float32(gray[row, column]) >= limit * np.float32(max(paper[row, column], 1)):
+                kept[row, column] = 0
+    return kept
 
 
 def _straight_pieces(opened: np.ndarray, min_length: int, horizontal: bool, max_breadth: float) -> np.ndarray:
@@ -256,7 +296,7 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
     mask = ink.mask
     lines = find_ruled_lines(mask, config)
     if lines.any():
-        mask = mask & (1 - cv2.dilate(lines, np.ones((3, 3), np.uint8)))
+        mask = erase_ruled_lines(mask, lines, gray, ink.paper, config.ink_on_line_ratio)
 
     labels, boxes = labelled_components(mask)
     paper_level = _quantile(gray[::4, ::4], 0.9)
@@ -385,10 +425,13 @@ def _off_open_paper(gray: np.ndarray, box: Box, config: SegmentationConfig, pape
 
 
 def load_compiled() -> None:
-    """Load the compiled passes (thresholding, ruled-line pooling, page-edge test) now rather than on the first frame."""
+    """Load the compiled passes (thresholding, ruled-line pooling and erasing, page-edge test) now rather than
+    on the first frame."""
     binarise.load_compiled()
     _upper_quartiles(np.zeros((2, 2), np.uint8), np.zeros((1, 4), np.int64))
-    _under_pooled(_max_pool_2x2(np.zeros((3, 3), np.uint8)), np.zeros((3, 3), np.uint8))
+    blank = np.zeros((3, 3), np.uint8)
+    _under_pooled(_max_pool_2x2(blank), blank)
+    erase_ruled_lines(blank, np.ones_like(blank), blank, np.full_like(blank, 200), DEFAULT_SEGMENTATION.ink_on_line_ratio)
 
 
 @njit(cache=True, nogil=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
 
-from digitrec.segment import _max_pool_2x2, _under_pooled, segment_digits
+from digitrec.segment import DEFAULT_SEGMENTATION, _max_pool_2x2, _under_pooled, segment_digits
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -91,3 +93,32 @@ def test_the_compiled_pooling_and_its_inverse_match_numpy(shape):
     lines = (rng.random(pooled.shape) < 0.5).astype(np.uint8)
     doubled = cv2.resize(lines, (2 * lines.shape[1], 2 * lines.shape[0]), interpolation=cv2.INTER_NEAREST)
     assert np.array_equal(_under_pooled(lines, mask), doubled[:height, :width] & mask)
+
+
+def test_digits_written_across_a_ruled_line_keep_the_ink_over_it():
+    # Digits in dark pen on blue rules dark enough to be taken for ink, one rule through their lower
+    # third and the '0' and '2' lying along another: the rules go, every digit stays whole.
+    plain = _page_with([("2 0 3 5", (100, 150)), ("0 2", (100, 300))], height=50)
+    whole = _boxes(plain)
+    page = plain.copy()
+    for y in (136, 299, 400):  # through the first line's digits, under the second's, and an empty one
+        cv2.line(page, (0, y), (639, y + 4), (170, 140, 110), 2, cv2.LINE_AA)
+    page = np.minimum(page, plain)  # ink over the rule is as dark as the ink, darker than the rule
+    ruled = _boxes(page)
+    assert len(ruled) == len(whole) == 6, (ruled, whole)
+    in_reading_order = lambda box: (box[1] // 100, box[0])  # noqa: E731
+    for found, drawn in zip(sorted(ruled, key=in_reading_order), sorted(whole, key=in_reading_order)):
+        assert all(abs(a - b) <= 2 for a, b in zip(found, drawn)), (found, drawn)
+    # Erasing the rules whole, as before, cuts the digits at them.
+    erased_whole = replace(DEFAULT_SEGMENTATION, ink_on_line_ratio=0.0)
+    cut = sorted(region.box for region in segment_digits(page, erased_whole)[0])
+    assert sum(box[3] for box in cut) < 0.8 * sum(box[3] for box in whole), cut
+
+
+def test_a_ruled_line_as_dark_as_the_ink_is_still_erased_across_digits():
+    # A rule printed as dark as the pen cannot be told from the ink over it: it is erased whole (the
+    # digits lose the stroke under it), never kept to join the digits into one long region.
+    page = _page_with([("2 0 3 5", (100, 150))], height=50)
+    cv2.line(page, (0, 136), (639, 140), (40, 30, 30), 2, cv2.LINE_AA)
+    boxes = _boxes(page)
+    assert len(boxes) >= 3 and all(box[2] < 40 and box[3] < 40 for box in boxes), boxes
