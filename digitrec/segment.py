@@ -137,27 +137,52 @@ def find_ruled_lines(mask: np.ndarray, config: SegmentationConfig = DEFAULT_SEGM
 def erase_ruled_lines(mask: np.ndarray, lines: np.ndarray, gray: np.ndarray, paper: np.ndarray,
                       ink_ratio: float) -> np.ndarray:
     """The ink mask without its ruled lines (grown by a pixel, their blurred edges), keeping the ink
-    written over them: pixels there at most `ink_ratio` as light as the line's darker quarter of pixels.
+    written over them: pixels there at most `ink_ratio` as light as the darker quarter of the line's own
+    pixels (those with no ink beside them across the line: `_lightness_of`).
 
     `gray` is the ink channel and `paper` its paper light (`InkOnPaper.paper`), both at the mask's size."""
     if not lines.any():
         return mask
     band = cv2.dilate(lines, np.ones((3, 3), np.uint8))
-    line_light = _quantile(_lightness_of(lines, gray, paper), 0.25)
+    line_light = _quantile(_lightness_of(lines, mask, gray, paper), 0.25)
     return _erase_lighter(mask, band, gray, paper, np.float32(ink_ratio * line_light))
 
 
+LINE_CLEARANCE = 4
+"""How far across a ruled line (working pixels) a pixel of it must have no ink on either side to be taken as
+the line's own, when measuring how light the line is: more than half a thin line's breadth."""
+
+LINE_CLEAR_SHARE = 0.25
+"""The line's own pixels measure its lightness when they are at least this share of its pixels; else (a
+broad band such as a page's edge, whose pixels mostly have the band beside them) all of them do."""
+
+
 @njit(cache=True, nogil=True)
-def _lightness_of(where, gray, paper):  # pragma: no cover - compiled; tested through erase_ruled_lines
-    """gray / max(paper, 1) at the pixels set in `where`, as a flat float32 array."""
-    values = np.empty(np.count_nonzero(where), np.float32)
-    count = 0
-    for row in range(where.shape[0]):
-        for column in range(where.shape[1]):
-            if where[row, column]:
-                values[count] = np.float32(gray[row, column]) / np.float32(max(paper[row, column], 1))
-                count += 1
-    return values
+def _lightness_of(lines, mask, gray, paper):  # pragma: no cover - compiled; tested directly and via segment_digits
+    """gray / max(paper, 1) at the pixels of `lines` with no ink of `mask` `LINE_CLEARANCE` pixels to both
+    sides across the line (above and below, or left and right): the line's own pixels, not the ink of a
+    digit written across or along it; all of `lines`' pixels where those are fewer than `LINE_CLEAR_SHARE`."""
+    height, width = lines.shape
+    total = np.count_nonzero(lines)
+    clear = np.empty(total, np.float32)
+    every = np.empty(total, np.float32)
+    clear_count, count = 0, 0
+    for row in range(height):
+        for column in range(width):
+            if not lines[row, column]:
+                continue
+            light = np.float32(gray[row, column]) / np.float32(max(paper[row, column], 1))
+            every[count] = light
+            count += 1
+            up, down = row - LINE_CLEARANCE, row + LINE_CLEARANCE
+            left, right = column - LINE_CLEARANCE, column + LINE_CLEARANCE
+            if ((up >= 0 and down < height and not mask[up, column] and not mask[down, column])
+                    or (left >= 0 and right < width and not mask[row, left] and not mask[row, right])):
+                clear[clear_count] = light
+                clear_count += 1
+    if clear_count >= LINE_CLEAR_SHARE * total:
+        return clear[:clear_count]
+    return every
 
 
 @njit(cache=True, nogil=True)

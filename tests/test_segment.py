@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from digitrec.segment import DEFAULT_SEGMENTATION, _max_pool_2x2, _under_pooled, segment_digits
+from digitrec.segment import DEFAULT_SEGMENTATION, _lightness_of, _max_pool_2x2, _under_pooled, segment_digits
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -122,3 +122,38 @@ def test_a_ruled_line_as_dark_as_the_ink_is_still_erased_across_digits():
     cv2.line(page, (0, 136), (639, 140), (40, 30, 30), 2, cv2.LINE_AA)
     boxes = _boxes(page)
     assert len(boxes) >= 3 and all(box[2] < 40 and box[3] < 40 for box in boxes), boxes
+
+
+def test_digits_crossing_a_rule_that_holds_much_of_their_ink_are_kept_whole():
+    # A light rule through the lower third of thick digits: a large part of what is found as the line is
+    # their ink, so the line's lightness is measured where nothing crosses it, and the ink over it stays.
+    plain = _page_with([("2 0 3 5", (100, 150))], height=50)
+    page = plain.copy()
+    cv2.line(page, (0, 138), (639, 138), (190, 180, 170), 2)
+    page = np.minimum(page, plain)
+    whole = _boxes(plain)
+    ruled = _boxes(page)
+    assert len(ruled) == len(whole) == 4, (ruled, whole)
+    for found, drawn in zip(ruled, whole):
+        assert all(abs(a - b) <= 2 for a, b in zip(found, drawn)), (found, drawn)
+
+
+def test_a_line_is_measured_on_its_own_pixels_unless_it_is_a_broad_band():
+    gray = np.full((60, 100), 180, np.uint8)  # light 180/200 = 0.9 on paper of 200
+    paper = np.full_like(gray, 200)
+    lines = np.zeros_like(gray)
+    lines[20:22, :] = 1  # a thin rule...
+    mask = lines.copy()
+    mask[10:40, 50:53] = 1  # ...crossed by a stroke of ink
+    gray[10:40, 50:53] = 40
+    light = _lightness_of(lines, mask, gray, paper)
+    assert len(light) == 2 * (100 - 3) and np.allclose(light, 0.9)  # not the ink over it
+    # A band too broad to have ink-free pixels beside its own (a page's edge, the desk below it) is
+    # measured on all its pixels.
+    # A short light stroke found with it has ink-free pixels beside it, but too few to measure the two.
+    band = np.zeros_like(gray)
+    band[40:55, :] = 1
+    gray[40:55, :] = 60
+    band[5, 10:40] = 1
+    light = _lightness_of(band, band, gray, paper)
+    assert len(light) == 15 * 100 + 30 and np.quantile(light, 0.25) == np.float32(0.3)
