@@ -148,9 +148,8 @@ def test_a_line_is_measured_on_its_own_pixels_unless_it_is_a_broad_band():
     gray[10:40, 50:53] = 40
     light = _lightness_of(lines, mask, gray, paper)
     assert len(light) == 2 * (100 - 3) and np.allclose(light, 0.9)  # not the ink over it
-    # A band too broad to have ink-free pixels beside its own (a page's edge, the desk below it) is
-    # measured on all its pixels.
-    # A short light stroke found with it has ink-free pixels beside it, but too few to measure the two.
+    # A band too broad to have ink-free pixels beside its own (a page's edge, the desk below it) is measured
+    # on all its pixels: a short light stroke found with it has clear pixels, but too few to speak for both.
     band = np.zeros_like(gray)
     band[40:55, :] = 1
     gray[40:55, :] = 60
