@@ -80,6 +80,22 @@ class SegmentationConfig:
     """A ruled line's piece is at most this fraction as broad as it is long (its narrowest enclosing
     rectangle): big digits written close up, or two of them touching, are as long as a line but
     much broader, and must not be erased as one."""
+    tilted_component_length: float = 1.0
+    """Components left after the line search that are at least this fraction of a ruled line long, and flat
+    (wider than `max_aspect` times their height), are searched again for lines (`find_lines_in_long_components`):
+    a thin rule tilted between the kernels' angles, or found only in pieces, joins the digits on it into one."""
+    max_line_tilt: float = 15.0
+    """There, lines are looked for within this many degrees of horizontal..."""
+    tilted_line_votes: float = 0.5
+    """...holding at least this fraction of a ruled line's length of pixels on one straight line..."""
+    max_lines_per_component: int = 3
+    """...and at most this many in one component (two lines' digits joined by a tall one)."""
+    tilted_digit_ink: float = 0.6
+    """Such a component none of whose columns holds this fraction of the smallest digit height in ink carries
+    no digit: it is a bare line, erased whole without a search (it could still join a digit's group)."""
+    tilted_max_fill: float = 0.3
+    """Such a component whose ink fills more than this fraction of its box is a broad band (the desk below a
+    page's edge), not lines and digits: left alone."""
     ink_on_line_ratio: float = 0.9
     """Where a ruled line is erased, pixels at most this fraction as light as the line's own darker
     pixels stay: they are ink written across or along the line (a digit sitting on it, or taller
@@ -194,6 +210,49 @@ def _erase_lighter(mask, band, gray, paper, limit):  # pragma: no cover - compil
             if band[row, column] and np.float32(gray[row, column]) >= limit * np.float32(max(paper[row, column], 1)):
                 kept[row, column] = 0
     return kept
+
+
+def find_lines_in_long_components(labels: np.ndarray, boxes: np.ndarray,
+                                  config: SegmentationConfig = DEFAULT_SEGMENTATION) -> np.ndarray | None:
+    """Mask of ruled lines the kernels of `find_ruled_lines` missed, found in the components they left that are
+    as long as a ruled line and flat (wider than `max_aspect` times their height): a thin rule tilted between the
+    kernels' angles, with the digits written on it joined to it, which could never be read as digits.
+
+    Each such component's straight lines are found with a Hough transform (`cv2.HoughLines`, within
+    `max_line_tilt` of horizontal, at least `tilted_line_votes` of a line's length on one line), strongest
+    first, each taken out before the next is looked for. None when the frame has no such component (most frames:
+    nothing is computed)."""
+    height, width = labels.shape
+    length = max(15, int(config.horizontal_line_length * width))
+    long_flat = np.nonzero((boxes[:, 2] >= config.tilted_component_length * length)
+                           & (boxes[:, 2] > config.max_aspect * boxes[:, 3]))[0]
+    if len(long_flat) == 0:
+        return None
+    lines = np.zeros(labels.shape, np.uint8)
+    min_h = config.min_digit_height * height
+    tilt = np.deg2rad(config.max_line_tilt)
+    votes = int(config.tilted_line_votes * length)
+    for index in long_flat:
+        x, y, w, h = (int(value) for value in boxes[index])
+        piece = (labels[y : y + h, x : x + w] == index + 1).astype(np.uint8)
+        column_ink = piece.sum(axis=0)
+        if column_ink.max() < config.tilted_digit_ink * min_h:  # a bare line: nothing as tall as a digit on it
+            lines[y : y + h, x : x + w] |= piece
+            continue
+        if column_ink.sum() > config.tilted_max_fill * w * h:
+            continue  # a broad band, such as the desk below the page's edge
+        columns, rows = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        for _ in range(config.max_lines_per_component):
+            found = cv2.HoughLines(piece, 1, np.pi / 360, votes, min_theta=np.pi / 2 - tilt, max_theta=np.pi / 2 + tilt)
+            if found is None:
+                break
+            rho, theta = (float(value) for value in found[0, 0])
+            on_line = (np.abs(columns * np.cos(theta) + rows * np.sin(theta) - rho) <= 1.0) & (piece > 0)
+            if not on_line.any():
+                break
+            lines[y : y + h, x : x + w] |= on_line.astype(np.uint8)
+            piece[on_line] = 0
+    return lines if lines.any() else None
 
 
 def _straight_pieces(opened: np.ndarray, min_length: int, horizontal: bool, max_breadth: float) -> np.ndarray:
@@ -326,6 +385,10 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
         mask = erase_ruled_lines(mask, lines, gray, ink.paper, config.ink_on_line_ratio)
 
     labels, boxes = labelled_components(mask)
+    tilted = find_lines_in_long_components(labels, boxes, config)
+    if tilted is not None:
+        mask = erase_ruled_lines(mask, tilted, gray, ink.paper, config.ink_on_line_ratio)
+        labels, boxes = labelled_components(mask)
     paper_level = _quantile(gray[::4, ::4], 0.9)
     min_h = config.min_digit_height * height
     speck = config.speck_fraction * min_h

@@ -156,3 +156,22 @@ def test_a_line_is_measured_on_its_own_pixels_unless_it_is_a_broad_band():
     band[5, 10:40] = 1
     light = _lightness_of(band, band, gray, paper)
     assert len(light) == 15 * 100 + 30 and np.quantile(light, 0.25) == np.float32(0.3)
+
+
+def test_thin_rules_tilted_between_the_line_kernels_are_found_under_the_digits_on_them():
+    # One-pixel rules dropping 50 px across the page (4.5 degrees, between the kernels' 0 and 7): the openings
+    # miss them, so each joins the digits written on it into one long region that is no digit. They are found
+    # in those long flat regions and erased there, and every digit stands as on plain paper.
+    plain = _page_with([("4 7 1 9", (60, 150)), ("3 8 5", (60, 300))])
+    page = plain.copy()
+    for y in range(94, 400, 50):
+        cv2.line(page, (0, y), (639, y + 50), (200, 170, 140), 1, cv2.LINE_AA)
+    page = np.minimum(page, plain)
+    whole = _boxes(plain)
+    ruled = _boxes(page)
+    assert len(ruled) == len(whole) == 7, (ruled, whole)
+    for found, drawn in zip(ruled, whole):
+        assert all(abs(a - b) <= 2 for a, b in zip(found, drawn)), (found, drawn)
+    # The kernels alone lose them all.
+    kernels_only = replace(DEFAULT_SEGMENTATION, tilted_component_length=float("inf"))
+    assert segment_digits(page, kernels_only)[0] == []
