@@ -8,7 +8,15 @@ import cv2
 import numpy as np
 import pytest
 
-from digitrec.segment import DEFAULT_SEGMENTATION, _lightness_of, _max_pool_2x2, _under_pooled, segment_digits
+from digitrec.segment import (
+    DEFAULT_SEGMENTATION,
+    _lightness_of,
+    _max_pool_2x2,
+    _under_pooled,
+    along_frame_edge,
+    labelled_components,
+    segment_digits,
+)
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -175,3 +183,32 @@ def test_thin_rules_tilted_between_the_line_kernels_are_found_under_the_digits_o
     # The kernels alone lose them all.
     kernels_only = replace(DEFAULT_SEGMENTATION, tilted_component_length=float("inf"))
     assert segment_digits(page, kernels_only)[0] == []
+
+
+def test_a_dark_rim_along_the_frame_edge_does_not_swallow_the_digits_inside_its_box():
+    # A dark column down the frame's left edge and a dark bottom row: one L-shaped component whose box holds
+    # every digit, which the grouping would join to it (and the joined group, touching the edge, is dropped).
+    # Here the rim is straight enough for the ruled-line search to take it, so that search is turned off: in
+    # a real frame the rim's darkness varies along it, and what the line erasing keeps of it is no line.
+    plain = _page_with([("4 7 1 9", (60, 150)), ("3 8 5", (60, 300))])
+    page = plain.copy()
+    page[60:, :2] = 90
+    page[-2:, :400] = 90
+    no_line_search = replace(DEFAULT_SEGMENTATION, horizontal_line_length=2.0, vertical_line_length=2.0)
+    found = sorted(region.box for region in segment_digits(page, no_line_search)[0])
+    whole = _boxes(plain)
+    assert len(found) == len(whole) == 7, (found, whole)
+    for box, drawn in zip(found, whole):
+        assert all(abs(a - b) <= 2 for a, b in zip(box, drawn)), (box, drawn)
+    assert segment_digits(page, replace(no_line_search, frame_edge_band=0.0))[0] == []
+
+
+def test_only_components_wholly_within_the_band_are_taken_for_the_frame_edge():
+    mask = np.zeros((100, 200), np.uint8)
+    mask[20:90, 0:3] = 1  # a rim down the left edge, 3 px wide
+    mask[40:60, 190:200] = 1  # a digit cut by the right edge: it reaches 10 px in
+    mask[5:8, 50:120] = 1  # a dash near, not on, the top edge
+    labels, boxes = labelled_components(mask)
+    along = along_frame_edge(labels, boxes, band=4.0)
+    by_left_edge = {int(box[0]): bool(flag) for box, flag in zip(boxes, along)}
+    assert by_left_edge == {0: True, 190: False, 50: False}
