@@ -61,6 +61,8 @@ class SegmentationConfig:
     components_for_height: int = 4
     """The frame's typical digit height (for the two rules above and below) is the median height
     of its digit-sized components, when it has at least this many; else those rules are off."""
+    oversized_component: float = 2.5
+    """A component taller or wider than this multiple of the frame's typical digit height is joined to no other."""
     whole_digit_height: float = 0.7
     """Two components one above the other that are both at least this fraction of the frame's
     typical digit height are digits of two lines written close together, never one broken digit."""
@@ -96,9 +98,6 @@ class SegmentationConfig:
     tilted_max_fill: float = 0.3
     """Such a component whose ink fills more than this fraction of its box is a broad band (the desk below a
     page's edge), not lines and digits: left alone."""
-    frame_edge_band: float = 0.012
-    """A component lying wholly within this fraction of the frame's shorter side of its edge is the edge of the
-    picture, not ink (`along_frame_edge`; 4 px at 640x360 working size)."""
     ink_on_line_ratio: float = 0.9
     """Where a ruled line is erased, pixels at most this fraction as light as the line's own darker
     pixels stay: they are ink written across or along the line (a digit sitting on it, or taller
@@ -356,6 +355,11 @@ def _merge_groups(boxes: np.ndarray, config: SegmentationConfig, digit_height: f
     mergeable = stacked | piece
     if digit_height is not None:
         mergeable &= ~((gap_y > 0) & (shorter >= config.whole_digit_height * digit_height))  # two lines
+        # A component far bigger than a digit (a page's edge, a rule left in the mask) holds no digit's pieces:
+        # joined to the digits inside its box, it would take them with it when it is dropped.
+        oversized = np.maximum(boxes[:, 2], boxes[:, 3]) > config.oversized_component * digit_height
+        mergeable[oversized, :] = False
+        mergeable[:, oversized] = False
     for i, j in zip(*np.nonzero(np.triu(mergeable, 1))):
         root_i, root_j = find(int(i)), find(int(j))
         if root_i != root_j:
@@ -396,9 +400,8 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
     min_h = config.min_digit_height * height
     speck = config.speck_fraction * min_h
     not_speck = (boxes[:, 2] >= speck) | (boxes[:, 3] >= speck)
-    kept = not_speck & ~along_frame_edge(labels, boxes, config.frame_edge_band * min(height, width))
-    component_ids = np.nonzero(kept)[0] + 1
-    boxes = boxes[kept]
+    component_ids = np.nonzero(not_speck)[0] + 1
+    boxes = boxes[not_speck]
     regions: list[Region] = []
     if len(boxes) == 0:
         return regions, mask
@@ -437,25 +440,6 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
         regions.append(region)
     regions.sort(key=lambda region: (region.box[0], region.box[1]))
     return regions, mask
-
-
-def along_frame_edge(labels: np.ndarray, boxes: np.ndarray, band: float) -> np.ndarray:
-    """For each component (label i + 1, box boxes[i]), whether all of it lies within `band` pixels of the frame's
-    edge: a dark edge of the picture (vignetting, the desk's rim, a sensor's dark column), not ink. Left in, its
-    box spans the frame along that edge and the grouping would join every digit inside that box to it.
-    Only components touching the edge are looked at."""
-    height, width = labels.shape
-    x0, y0 = boxes[:, 0], boxes[:, 1]
-    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
-    along = np.zeros(len(boxes), bool)
-    reach = int(np.ceil(band))
-    for index in np.nonzero((x0 == 0) | (y0 == 0) | (x1 == width) | (y1 == height))[0]:
-        # The part of the component's box more than `band` from every edge: empty of it, or no pixel of it there.
-        inner_x0, inner_y0 = max(int(x0[index]), reach), max(int(y0[index]), reach)
-        inner_x1, inner_y1 = min(int(x1[index]), width - reach), min(int(y1[index]), height - reach)
-        along[index] = (inner_x0 >= inner_x1 or inner_y0 >= inner_y1
-                        or not (labels[inner_y0:inner_y1, inner_x0:inner_x1] == index + 1).any())
-    return along
 
 
 def shrink_keeping_thin_strokes(gray: np.ndarray, scale: float) -> np.ndarray:

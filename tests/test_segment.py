@@ -12,9 +12,8 @@ from digitrec.segment import (
     DEFAULT_SEGMENTATION,
     _lightness_of,
     _max_pool_2x2,
+    _merge_groups,
     _under_pooled,
-    along_frame_edge,
-    labelled_components,
     segment_digits,
 )
 
@@ -180,16 +179,17 @@ def test_thin_rules_tilted_between_the_line_kernels_are_found_under_the_digits_o
     assert len(ruled) == len(whole) == 7, (ruled, whole)
     for found, drawn in zip(ruled, whole):
         assert all(abs(a - b) <= 2 for a, b in zip(found, drawn)), (found, drawn)
-    # The kernels alone lose them all.
+    # The kernels alone lose the digits joined to the rules.
     kernels_only = replace(DEFAULT_SEGMENTATION, tilted_component_length=float("inf"))
-    assert segment_digits(page, kernels_only)[0] == []
+    assert len(segment_digits(page, kernels_only)[0]) < len(whole)
 
 
 def test_a_dark_rim_along_the_frame_edge_does_not_swallow_the_digits_inside_its_box():
     # A dark column down the frame's left edge and a dark bottom row: one L-shaped component whose box holds
-    # every digit, which the grouping would join to it (and the joined group, touching the edge, is dropped).
-    # Here the rim is straight enough for the ruled-line search to take it, so that search is turned off: in
-    # a real frame the rim's darkness varies along it, and what the line erasing keeps of it is no line.
+    # every digit. By the piece rule the grouping would join each digit to it, and the joined group, touching
+    # the edge, would be dropped; a component far bigger than a digit is joined to nothing. Here the rim is
+    # straight enough for the ruled-line search to take it, so that search is turned off: in a real frame the
+    # rim's darkness varies along it, and what the line erasing keeps of it is no line.
     plain = _page_with([("4 7 1 9", (60, 150)), ("3 8 5", (60, 300))])
     page = plain.copy()
     page[60:, :2] = 90
@@ -200,15 +200,19 @@ def test_a_dark_rim_along_the_frame_edge_does_not_swallow_the_digits_inside_its_
     assert len(found) == len(whole) == 7, (found, whole)
     for box, drawn in zip(found, whole):
         assert all(abs(a - b) <= 2 for a, b in zip(box, drawn)), (box, drawn)
-    assert segment_digits(page, replace(no_line_search, frame_edge_band=0.0))[0] == []
+    assert segment_digits(page, replace(no_line_search, oversized_component=float("inf")))[0] == []
 
 
-def test_only_components_wholly_within_the_band_are_taken_for_the_frame_edge():
-    mask = np.zeros((100, 200), np.uint8)
-    mask[20:90, 0:3] = 1  # a rim down the left edge, 3 px wide
-    mask[40:60, 190:200] = 1  # a digit cut by the right edge: it reaches 10 px in
-    mask[5:8, 50:120] = 1  # a dash near, not on, the top edge
-    labels, boxes = labelled_components(mask)
-    along = along_frame_edge(labels, boxes, band=4.0)
-    by_left_edge = {int(box[0]): bool(flag) for box, flag in zip(boxes, along)}
-    assert by_left_edge == {0: True, 190: False, 50: False}
+def test_a_component_far_bigger_than_a_digit_is_joined_to_none_of_the_digits_in_its_box():
+    # Five digits 30 px tall on a line, a broken '5' whose flag sits just above its body, and the edge of the
+    # page: a thin L whose box holds all of them. Each digit lies inside that box, so by the piece rule every
+    # one of them would join it (and be dropped with it); the flag still joins its '5'.
+    digits = [(40 + 40 * i, 100, 24, 30) for i in range(5)]
+    flag = (260, 92, 20, 6)
+    body = (258, 100, 22, 30)
+    page_edge = (10, 20, 400, 300)
+    boxes = np.array([*digits, flag, body, page_edge], np.int32)
+    groups = sorted(sorted(group) for group in _merge_groups(boxes, DEFAULT_SEGMENTATION, digit_height=30.0))
+    assert groups == [[0], [1], [2], [3], [4], [5, 6], [7]], groups
+    without_the_limit = replace(DEFAULT_SEGMENTATION, oversized_component=float("inf"))
+    assert len(_merge_groups(boxes, without_the_limit, digit_height=30.0)) == 1
