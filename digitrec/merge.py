@@ -27,7 +27,13 @@ class MergeConfig:
     max_height: float = 1.3
     """...and tallest, in the same unit..."""
     min_vertical_overlap: float = 0.5
-    """...and they lie side by side: their rows overlap by this fraction of the shorter one."""
+    """...and they lie side by side: their rows overlap by this fraction of the shorter one; or one is a flag
+    at the other's top..."""
+    flag_height: float = 0.45
+    """...at most this fraction of the other's height, lying within the top half of the other's rows and no
+    more than half the other's height above it (a '5' whose flag was lifted off its body, a '7''s bar),
+    together at most `flag_max_width` heights wide (a '5''s flag reaches past its body)."""
+    flag_max_width: float = 1.3
     margin: float = 0.1
     """Log-probability by which the joined reading must beat the weaker piece's."""
 
@@ -50,8 +56,13 @@ def merge_candidates(regions: list[Region], heights: np.ndarray, splittable: lis
     tall = np.maximum(y1[:, None], y1[None, :]) - np.minimum(y0[:, None], y0[None, :])
     rows = np.minimum(y1[:, None], y1[None, :]) - np.maximum(y0[:, None], y0[None, :])
     shorter = np.minimum(boxes[:, 3][:, None], boxes[:, 3][None, :])
-    eligible = ((gap <= config.max_gap * height) & (width <= config.max_width * height)
-                & (tall <= config.max_height * height) & (rows >= config.min_vertical_overlap * shorter))
+    h = boxes[:, 3]
+    # flag[i, j]: region i is a flag at region j's top.
+    flag = ((h[:, None] <= config.flag_height * h[None, :]) & (y1[:, None] <= y0[None, :] + 0.5 * h[None, :])
+            & (y0[:, None] >= y0[None, :] - 0.5 * h[None, :]))
+    side_by_side = (rows >= config.min_vertical_overlap * shorter) & (width <= config.max_width * height)
+    flagged = (flag | flag.T) & (width <= config.flag_max_width * height)
+    eligible = (gap <= config.max_gap * height) & (tall <= config.max_height * height) & (side_by_side | flagged)
     eligible &= ~np.eye(len(regions), dtype=bool)
     blocked = np.array(splittable, bool)
     eligible[blocked, :] = False

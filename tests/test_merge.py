@@ -82,6 +82,40 @@ def test_only_close_narrow_neighbours_on_one_line_are_candidates():
     assert merge_candidates(wide, np.full(2, 60.0), [False, False]) == []
 
 
+def test_a_flag_lifted_off_the_top_of_its_digit_is_a_candidate_but_a_neighbour_of_the_next_line_is_not():
+    heights = np.full(4, 60.0)
+    regions = [
+        _region(0, 20, 30, 50), _region(32, 8, 30, 18),     # a '5''s body, its flag above and to the right
+        _region(200, 20, 30, 50), _region(232, -40, 30, 18),  # a short mark far above the top of its neighbour
+    ]
+    assert merge_candidates(regions, heights, [False] * 4) == [(0, 1)]
+    no_flags = dataclasses.replace(DEFAULT_MERGE, flag_height=0.0)
+    assert merge_candidates(regions, heights, [False] * 4, no_flags) == []
+
+
+def test_a_five_whose_flag_was_lifted_off_is_read_as_one_five_boxed_with_its_flag():
+    # The flag starts right of the body, past where the segmenter joins a piece lying over its neighbour.
+    rng = np.random.default_rng(5)
+    page = np.full((480, 720, 3), PAPER, np.uint8)
+    x = _paste(page, 3, 40, rng) + 40
+    ink = (20, 20, 20)
+    cv2.line(page, (x + 6, 100), (x + 4, 122), ink, 5, cv2.LINE_AA)  # the stem...
+    cv2.ellipse(page, (x + 16, 134), (14, 16), 0, -160, 150, ink, 5, cv2.LINE_AA)  # ...the bowl...
+    cv2.line(page, (x + 40, 98), (x + 66, 84), ink, 5, cv2.LINE_AA)  # ...and the flag, lifted off
+    flag_right = x + 68
+    x = _paste(page, 7, x + 110, rng) + 40
+    _paste(page, 2, x, rng)
+    reader = DigitReader(MODEL)
+    result = reader.read(Frame(0, page, "page", 0.0))
+    assert _digits(result) == [3, 5, 7, 2]
+    five = sorted(result.detections, key=lambda d: d.box[0])[1]
+    assert five.box[0] + five.box[2] >= flag_right - 3, five.box
+    without_flags = DigitReader(MODEL, merging=dataclasses.replace(DEFAULT_MERGE, flag_height=0.0),
+                                classifier=reader.classifier)
+    alone = sorted(without_flags.read(Frame(0, page, "page", 0.0)).detections, key=lambda d: d.box[0])[1]
+    assert alone.box[0] + alone.box[2] < flag_right - 20, alone.box  # the body alone, its flag left out
+
+
 def test_the_joined_region_holds_both_masks_and_the_join_must_beat_the_weaker_piece():
     left = Region(box=(10, 5, 3, 4), mask=np.array([[1, 0, 0]] * 4, np.uint8))
     right = Region(box=(15, 6, 2, 2), mask=np.ones((2, 2), np.uint8))
