@@ -15,6 +15,11 @@ MIN_INK_CONTRAST = 0.12
 MAX_INK_CONTRAST_THRESHOLD = 0.45
 """Otsu's split is never placed deeper than this, so faint strokes beside dark ones survive."""
 
+NOISY_FRAME = 7
+"""A frame whose `sensor_noise` reaches this is smoothed over 5x5 pixels instead of 3x3 before thresholding: in
+dim light a webcam's noise on grey paper otherwise crosses the ink threshold in specks everywhere, which
+join faint digits to each other and make false ones (seed 221's noisy held-out video read 23.5 %)."""
+
 HYSTERESIS_LOW = 0.55
 """Pixels darker than this fraction of the threshold are ink too when they touch sure ink:
 faint, thin or blurred parts of a stroke stay joined to the rest of it."""
@@ -154,6 +159,23 @@ def load_compiled() -> None:
     binarise_ink(np.full((8, 8), 200, np.uint8), 3)
 
 
+def sensor_noise(gray: np.ndarray) -> int:
+    """How rough the picture is from pixel to pixel: the 60th percentile of |2 g[x] - g[x-1] - g[x+1]| along every
+    8th row. Strokes and edges are a small share of the pixels, so this is the sensor's noise (0-2 on a clean
+    frame, 3-9 on a noisy one)."""
+    rows = gray[::8].astype(np.int16)
+    roughness = np.abs(2 * rows[:, 1:-1] - rows[:, :-2] - rows[:, 2:]).ravel()
+    if roughness.size == 0:
+        return 0
+    counts = np.bincount(np.minimum(roughness, 255))
+    return int(np.searchsorted(np.cumsum(counts), 0.6 * roughness.size))
+
+
+def smoothing_for(gray: np.ndarray) -> int:
+    """The Gaussian kernel the ink is thresholded after: 3 (3x3), or 5 on a noisy picture (`NOISY_FRAME`)."""
+    return 5 if sensor_noise(gray) >= NOISY_FRAME else 3
+
+
 def paper_light(gray: np.ndarray, paper_kernel: int) -> np.ndarray:
     """The light on the paper, (h, w) uint8: a grey closing that erases strokes narrower than the
     kernel but follows gradients, so that dividing by it cancels shadows and light falloff."""
@@ -197,6 +219,8 @@ class InkOnPaper:
     paper: np.ndarray
     """(h, w) uint8 light on the paper, `paper_light` of the blurred image."""
     threshold: float
+    smoothing: int = 3
+    """The Gaussian kernel the picture was smoothed with before thresholding (`smoothing_for`)."""
 
 
 def binarise_ink_on_paper(gray: np.ndarray, paper_kernel: int, threshold: float | None = None) -> InkOnPaper:
@@ -208,12 +232,13 @@ def binarise_ink_on_paper(gray: np.ndarray, paper_kernel: int, threshold: float 
     """
     # Smooth sensor noise first: the closing would otherwise track the brightest noise and
     # make plain paper look inked.
-    blurred = cv2.GaussianBlur(gray, (3, 3), 0)
+    smoothing = smoothing_for(gray)
+    blurred = cv2.GaussianBlur(gray, (smoothing, smoothing), 0)
     paper = paper_light(blurred, paper_kernel)
     if threshold is None:
         threshold = ink_darkness_threshold(blurred, paper)
     mask = _hysteresis(blurred, paper, np.float32(HYSTERESIS_LOW * threshold), np.float32(threshold))
-    return InkOnPaper(mask, paper, threshold)
+    return InkOnPaper(mask, paper, threshold, smoothing)
 
 
 SPECK_AREA_FRACTION = 0.04

@@ -480,7 +480,7 @@ def recut_at_full_resolution(region: Region, full_gray: np.ndarray, ink: InkOnPa
     paper = cv2.resize(paper_brightness(ink.paper[py0:py1, px0:px1]), (int(round((px1 - px0) / scale)), int(round((py1 - py0) / scale))),
                        interpolation=cv2.INTER_LINEAR)
     paper = _crop_padded(paper, x0 - int(round(px0 / scale)), y0 - int(round(py0 / scale)), x1 - x0, y1 - y0)
-    blurred = cv2.GaussianBlur(full_gray[y0:y1, x0:x1], (3, 3), 0)
+    blurred = cv2.GaussianBlur(full_gray[y0:y1, x0:x1], (ink.smoothing, ink.smoothing), 0)
     darkness = 1.0 - blurred.astype(np.float32) / paper
     mask = ((darkness > HYSTERESIS_LOW * ink.threshold) & (support > 0)).astype(np.uint8)
     points = cv2.findNonZero(mask)

@@ -52,7 +52,8 @@ def test_ink_is_the_faint_pixels_joined_to_sure_ink():
     for seed in range(4):
         gray = ink_channel(_photo(seed))
         ink = binarise_ink_on_paper(gray, 31)
-        darkness = 1.0 - cv2.GaussianBlur(gray, (3, 3), 0).astype(np.float32) / np.maximum(ink.paper.astype(np.float32), 1.0)
+        smoothed = cv2.GaussianBlur(gray, (ink.smoothing, ink.smoothing), 0)
+        darkness = 1.0 - smoothed.astype(np.float32) / np.maximum(ink.paper.astype(np.float32), 1.0)
         count, labels = cv2.connectedComponents((darkness > HYSTERESIS_LOW * ink.threshold).astype(np.uint8),
                                                 connectivity=8)
         reaching = np.unique(labels[darkness > ink.threshold])
