@@ -161,8 +161,9 @@ def load_compiled() -> None:
 
 def sensor_noise(gray: np.ndarray) -> int:
     """How rough the picture is from pixel to pixel: the 60th percentile of |2 g[x] - g[x-1] - g[x+1]| along every
-    8th row. Strokes and edges are a small share of the pixels, so this is the sensor's noise (0-2 on a clean
-    frame, 3-9 on a noisy one)."""
+    8th row. Strokes and edges are a small share of the pixels, so this is mostly the sensor's noise: 0-3 on most
+    synthetic frames, up to 4 on grid paper and 6 on some marker frames, 3-9 on noisy ones (docs/history.md,
+    session 24)."""
     rows = gray[::8].astype(np.int16)
     roughness = np.abs(2 * rows[:, 1:-1] - rows[:, :-2] - rows[:, 2:]).ravel()
     if roughness.size == 0:

@@ -5,7 +5,8 @@ regions beside each other (a '0' as two arcs, each of which reads as a '0' or a 
 segmenter already joins pieces stacked one above the other; pieces side by side look too much like
 two narrow digits written close (an '11') to join by shape alone. So two close neighbours that are
 together no wider than a digit are read both ways, apart and joined, in the frame's one batch, and
-the join is kept only when the classifier reads it more surely than the weaker of the two apart.
+the join is kept only when the classifier reads it more surely than the weaker of the two apart. A flag
+lifted off a digit's top and written to the right of it (a '5''s) is offered the same way.
 """
 
 from __future__ import annotations
