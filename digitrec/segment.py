@@ -161,7 +161,7 @@ def erase_ruled_lines(mask: np.ndarray, lines: np.ndarray, gray: np.ndarray, pap
     `gray` is the ink channel and `paper` its paper light (`InkOnPaper.paper`), both at the mask's size."""
     if not lines.any():
         return mask
-    band = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    band = cv2.dilate(lines, _block_kernel(3))
     line_light = _quantile(_lightness_of(lines, mask, gray, paper), 0.25)
     return _erase_lighter(mask, band, gray, paper, np.float32(ink_ratio * line_light))
 
