@@ -71,6 +71,67 @@ single digits cut in two, 26 were called not a pair at >= 0.99, and none of 298 
 read right was called so at even 0.9."""
 
 
+PAIR_WITH_AGREEING_CUT = 0.3
+AGREEING_CUT_MARGIN = 2.0
+"""The pair network's reading of a region, at least `PAIR_WITH_AGREEING_CUT` sure, is also reported when one of
+the region's two-part cuts reads the same two digits, unless the cuts' chosen reading is one digit at least
+`SURE_SINGLE_DIGIT` sure, or two other digits for which the product of both networks' probabilities is more
+than 1 / `AGREEING_CUT_MARGIN` of the agreeing pair's (`agreeing_cut`)."""
+
+
+@dataclass(frozen=True)
+class AgreeingCut:
+    """A two-part cut of a region that reads the pair network's two digits."""
+
+    index: int
+    """Which of the cuts given to `agreeing_cut`."""
+    left: np.ndarray
+    right: np.ndarray
+    """(10,) each digit's probabilities, the pair network's head times the cut's part, renormalised."""
+
+
+def agreeing_cut(reading: Sequence, first: np.ndarray, second: np.ndarray,
+                 two_part_cuts: Sequence[tuple[np.ndarray, np.ndarray]], min_confidence: float,
+                 floor: float = PAIR_WITH_AGREEING_CUT, margin: float = AGREEING_CUT_MARGIN) -> AgreeingCut | None:
+    """The two-part cut whose parts read the pair network's two digits, where the two readers' agreement
+    replaces the cuts' chosen `reading` of a region (see `PAIR_WITH_AGREEING_CUT`); None where it does not.
+
+    `first`, `second`: the pair network's two heads for the region; `two_part_cuts`: the parts' probabilities
+    (digits and not-a-digit) of each of the region's two-part cuts. The digits' confidences are the two readers'
+    probabilities multiplied and renormalised, and each must reach `min_confidence`. The networks see the blob
+    differently (whole at 28x56, and cut in two at 28x28), so where they agree each is more often right than
+    where either reads alone: the pair network's heads can be unsure of a '1' beside a digit that the cut reads
+    surely, and the digit classifier reads a wrong cut as surely as the right one."""
+    if first.argmax() == NOT_A_PAIR:
+        return None
+    left, right = int(first[:NOT_A_PAIR].argmax()), int(second.argmax())
+    confidence = float(first[left] * second[right])
+    if confidence < floor:
+        return None
+    best, best_score = None, 0.0
+    for index, (left_part, right_part) in enumerate(two_part_cuts):
+        score = float(left_part[left] * right_part[right])
+        if int(left_part.argmax()) == left and int(right_part.argmax()) == right and score > best_score:
+            best, best_score = index, score
+    if best is None:
+        return None
+    left_both = first[:NOT_A_PAIR] * two_part_cuts[best][0][:NOT_A_PAIR]
+    right_both = second * two_part_cuts[best][1][:NOT_A_PAIR]
+    left_both, right_both = left_both / left_both.sum(), right_both / right_both.sum()
+    if min(left_both[left], right_both[right]) < min_confidence:
+        return None
+    digits = [detection.digit for detection in reading]
+    if digits == [left, right] or len(digits) > 2:
+        return None
+    if len(digits) == 1 and reading[0].confidence >= SURE_SINGLE_DIGIT:
+        return None
+    if len(digits) == 2:
+        theirs = float(first[digits[0]] * second[digits[1]]) * reading[0].confidence * reading[1].confidence
+        if confidence * best_score <= margin * theirs:
+            return None
+    return AgreeingCut(best, left_both.astype(np.float32), right_both.astype(np.float32))
+
+
 def whole_stands(readings: PairReadings, row: int, floor: float = NOT_A_PAIR_SURE) -> bool:
     """Whether the pair network calls blob `row` of its readings not a pair at least `floor` surely."""
     return float(readings.first[row, NOT_A_PAIR]) >= floor

@@ -31,10 +31,12 @@ from digitrec.pairs import (
     PAIR_FROM_WIDTH,
     PAIR_OVER_CUTS,
     PAIR_OVER_NOTHING,
+    PAIR_WITH_AGREEING_CUT,
     VIDEO_PAIR_FROM_WIDTH,
     VIDEO_PAIR_UNSURE,
     PairClassifier,
     PairReadings,
+    agreeing_cut,
     cuts_stand,
     whole_stands,
 )
@@ -102,6 +104,7 @@ class DigitReader:
         pair_from_width: float = PAIR_FROM_WIDTH,
         video_pair_from_width: float = VIDEO_PAIR_FROM_WIDTH,
         video_pair_unsure: float = VIDEO_PAIR_UNSURE,
+        pair_with_agreeing_cut: float = PAIR_WITH_AGREEING_CUT,
     ):
         """`opencv_threads`: OpenCV's thread count for the whole process (`OPENCV_THREADS`); None leaves it be.
         `pair_model`: the pair network that reads a frame's wide regions whole (None: cuts alone;
@@ -112,7 +115,9 @@ class DigitReader:
         `video_pair_from_width` heights, only the regions the classifier read whole as no digit or as one under
         `video_pair_unsure` surely (`pairs.VIDEO_PAIR_FROM_WIDTH`; inf: none); `not_a_pair`:
         how surely it must call a region not a pair for the region's whole reading to stand against its cuts
-        (when the classifier reads it whole as a digit; `pairs.whole_stands`)."""
+        (when the classifier reads it whole as a digit; `pairs.whole_stands`); `pair_with_agreeing_cut`: how surely
+        it must read a pair to be reported instead of the cuts' reading when one of the region's two-part cuts reads
+        the same two digits (`pairs.agreeing_cut`; inf: never)."""
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"the minimum confidence must be between 0 and 1, not {min_confidence}")
         if not video_strokes:
@@ -126,6 +131,7 @@ class DigitReader:
         self.video_pair_from_width = video_pair_from_width
         self.video_pair_unsure = video_pair_unsure
         self.not_a_pair = not_a_pair
+        self.pair_with_agreeing_cut = pair_with_agreeing_cut
         if opencv_threads is not None:
             cv2.setNumThreads(opencv_threads)
         segment.load_compiled()  # the compiled parts, loaded now rather than on the first frame
@@ -253,6 +259,7 @@ class DigitReader:
         cursor = 0
         pairs = _sure_pairs(prepared, min(self.pair_confidence, self.pair_over_nothing), self.min_confidence)
         single = _not_pairs(prepared, self.not_a_pair)
+        pair_row_of = {unit: row for row, unit in enumerate(prepared.pair_units)} if prepared.pair_readings else {}
         for unit_index, unit in enumerate(prepared.units):
             if len(unit.options) == 1:  # most regions: one reading, nothing to choose
                 option = unit.options[0]
@@ -282,11 +289,33 @@ class DigitReader:
                                   self.pair_over_nothing):  # ...and the cuts' (or the whole's) reading gives way
                     detections.extend(_pair_detections(unit, scored or [], probabilities, prepared, row))
                     continue
+            if scored and unit_index in pair_row_of and not unit.joined:  # a cut that reads the pair network's
+                agreed = self._agreeing_cut_detections(reading, scored, probabilities, prepared,  # digits wins
+                                                       pair_row_of[unit_index])
+                if agreed:
+                    detections.extend(agreed)
+                    continue
             detections.extend(reading)
             rejected += unread
         numbers = group_numbers(detections, self.grouping)
         prepared.timings["group"] = _elapsed_ms(started)
         return FrameResult(frame=prepared.frame, detections=detections, numbers=numbers, rejected=rejected, timings=prepared.timings)
+
+    def _agreeing_cut_detections(self, reading: list[Detection], scored: list, probabilities: np.ndarray,
+                                 prepared: _PreparedFrame, row: int) -> list[Detection]:
+        """The two digits of the region's two-part cut that reads what the pair network read (row `row` of its
+        readings), where that agreement replaces the cuts' `reading` (`pairs.agreeing_cut`); else none."""
+        cuts = [(option, rows) for option, rows, _ in scored if len(option) == 2 and min(rows) >= 0]
+        readings = prepared.pair_readings
+        agreed = agreeing_cut(reading, readings.first[row], readings.second[row],
+                              [(probabilities[rows[0]], probabilities[rows[1]]) for _, rows in cuts],
+                              self.min_confidence, self.pair_with_agreeing_cut)
+        if agreed is None:
+            return []
+        option, rows = cuts[agreed.index]
+        return [Detection(box=part.box, digit=int(both.argmax()), confidence=float(both.max()), probabilities=both,
+                          image=prepared.batch[part_row, :, :, 0].copy())
+                for part, part_row, both in zip(option, rows, (agreed.left, agreed.right))]
 
     def _read_parts(self, option: list[Region], rows: np.ndarray, probabilities: np.ndarray,
                     prepared: _PreparedFrame) -> tuple[list[Detection], int]:

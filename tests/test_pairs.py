@@ -14,6 +14,7 @@ from digitrec.pairs import (
     PAIR_OVER_CUTS,
     PairClassifier,
     PairReadings,
+    agreeing_cut,
     cuts_stand,
     read_pairs,
 )
@@ -70,6 +71,8 @@ CUTS_READ_ONE_SURE = 4292
 """A touching '7 1' whose cuts read a '7' alone at 0.998."""
 CUTS_READ_NOTHING = 4030
 """A touching '4 3', 1.5 line heights wide, of which neither the whole nor any cut reads a digit."""
+CUTS_READ_TWO_ONE_CUT_RIGHT = 4001
+"""A touching '0 2' whose chosen cut reads '6 2' (0.964, 0.972), and another cut '0 2' (1.0, 0.958)."""
 NARROW_READ_NOTHING = 4013
 """A touching '5 1' only 0.71 line heights wide (offered no cut), which the classifier rejects whole."""
 NARROW_READ_ONE_UNSURE = 4118
@@ -114,7 +117,10 @@ def test_cuts_that_read_one_digit_surely_stand_against_the_pair_network(mnist):
 def test_cuts_that_read_two_digits_stand_unless_the_pair_network_is_very_sure_of_others(mnist):
     still = _still(mnist, CUTS_READ_TWO)  # the cuts read '6 5'
     cuts_alone = _read(None, still)
-    assert _read(FixedPairs(4, 5, left_p=0.9, right_p=0.9), still) == cuts_alone  # 0.81: under PAIR_OVER_TWO_DIGITS
+    unsure = FixedPairs(4, 5, left_p=0.9, right_p=0.9)  # 0.81: under PAIR_OVER_TWO_DIGITS
+    assert _read(unsure, still, pair_with_agreeing_cut=WIDE_ONLY) == cuts_alone
+    # ...unless another of the region's cuts reads '4 5' too (`pairs.agreeing_cut`).
+    assert [digit for _, digit in _read(unsure, still) if digit in (4, 6)] == [4]
     assert _read(FixedPairs(6, 5), still) == cuts_alone  # the same two digits: the cuts' boxes stay
     sure = _read(FixedPairs(4, 5), still)  # 0.97
     assert sure != cuts_alone and [digit for _, digit in sure if digit in (4, 6)] == [4]
@@ -193,8 +199,10 @@ def test_a_region_whose_cuts_read_no_digit_gives_way_to_a_less_sure_pair(mnist):
     assert _digits_in_pair(mnist, CUTS_READ_NOTHING, None) == []
     half_sure = FixedPairs(4, 3, left_p=0.8, right_p=0.8)  # 0.64: under PAIR_OVER_CUTS, over PAIR_OVER_NOTHING
     assert _digits_in_pair(mnist, CUTS_READ_NOTHING, half_sure) == [4, 3]
-    assert _digits_in_pair(mnist, CUTS_READ_NOTHING, half_sure, pair_over_nothing=PAIR_OVER_CUTS) == []
-    assert _digits_in_pair(mnist, CUTS_READ_NOTHING, FixedPairs(4, 3, left_p=0.7, right_p=0.7)) == []  # 0.49
+    assert _digits_in_pair(mnist, CUTS_READ_NOTHING, half_sure, pair_over_nothing=PAIR_OVER_CUTS,
+                           pair_with_agreeing_cut=WIDE_ONLY) == []
+    unsure = FixedPairs(4, 3, left_p=0.7, right_p=0.7)  # 0.49, and a cut reads '4 3' too: they agree
+    assert _digits_in_pair(mnist, CUTS_READ_NOTHING, unsure, pair_with_agreeing_cut=WIDE_ONLY) == []
 
 
 def test_a_narrow_region_offered_no_cut_is_read_by_the_pair_network_under_the_same_gate(mnist):
@@ -207,6 +215,20 @@ def test_a_narrow_region_offered_no_cut_is_read_by_the_pair_network_under_the_sa
     assert _digits_in_pair(mnist, NARROW_READ_ONE_UNSURE, None) == [9]
     assert _digits_in_pair(mnist, NARROW_READ_ONE_UNSURE, FixedPairs(9, 1)) == [9, 1]
     assert _digits_in_pair(mnist, NARROW_READ_ONE_UNSURE, FixedPairs(9, 1, left_p=0.8, right_p=0.8)) == [9]
+
+
+def test_a_cut_that_agrees_with_an_unsure_pair_network_replaces_the_chosen_cut(mnist):
+    unsure = FixedPairs(0, 2, left_p=0.7, right_p=0.7)  # 0.49: under PAIR_OVER_CUTS, where the cuts' '6 2' stood
+    assert _digits_in_pair(mnist, CUTS_READ_TWO_ONE_CUT_RIGHT, unsure, pair_with_agreeing_cut=WIDE_ONLY) == [6, 2]
+    assert _digits_in_pair(mnist, CUTS_READ_TWO_ONE_CUT_RIGHT, unsure) == [0, 2]
+    assert _digits_in_pair(mnist, CUTS_READ_TWO_ONE_CUT_RIGHT, FixedPairs(0, 3, left_p=0.7, right_p=0.7)) == [6, 2]
+    pair = _pair_photo(mnist, CUTS_READ_TWO_ONE_CUT_RIGHT)
+    detections = DigitReader(pair_model=unsure).read(
+        Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True)).detections
+    inside = _inside(detections, _union([pair.page.digits[i].box for i in pair.pair]))
+    # Both readers together are surer than the pair network alone; the boxes are the agreeing cut's parts.
+    assert all(d.confidence > 0.7 and d.image is not None and d.image.shape == (28, 28) for d in inside)
+    assert len(inside) == 2 and inside[0].box[0] < inside[1].box[0]
 
 
 def _reading(*digits_and_confidences) -> list[Detection]:
@@ -222,6 +244,63 @@ def test_cuts_stand_gate():
     assert cuts_stand(_reading((4, 0.9), (5, 0.9)), (4, 5), 0.99)  # the same digits: the cuts' boxes stay
     assert not cuts_stand(_reading((1, 0.9), (1, 0.9), (1, 0.9)), (4, 5), 0.8)
     assert cuts_stand([], (4, 3), 0.7, over_nothing=0.8)
+
+
+def _probabilities(size: int, sure: dict[int, float]) -> np.ndarray:
+    """A probability vector of `size` classes: the given ones, the rest shared evenly."""
+    vector = np.full(size, (1 - sum(sure.values())) / (size - len(sure)), np.float32)
+    for index, p in sure.items():
+        vector[index] = p
+    return vector
+
+
+def _heads(left: int, right: int, left_p: float, right_p: float, **second) -> tuple[np.ndarray, np.ndarray]:
+    """The pair network's two heads reading (left, right); `second` overrides the second head's probabilities."""
+    return (_probabilities(NOT_A_PAIR + 1, {left: left_p}),
+            _probabilities(NOT_A_PAIR, second.get("second") or {right: right_p}))
+
+
+def _cut(left: int, right: int, left_p: float = 0.95, right_p: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """A two-part cut's parts' probabilities (10 digits and not-a-digit) reading (left, right)."""
+    return _probabilities(11, {left: left_p}), _probabilities(11, {right: right_p})
+
+
+def test_a_cut_that_reads_what_the_pair_network_reads_replaces_the_cuts_reading():
+    first, second = _heads(4, 1, 0.8, 0.7)  # 0.56 sure: under PAIR_OVER_CUTS
+    cuts = [_cut(9, 7), _cut(4, 1, 0.9, 0.6)]
+    agreed = agreeing_cut([], first, second, cuts, min_confidence=0.5)
+    assert agreed is not None and agreed.index == 1
+    assert (int(agreed.left.argmax()), int(agreed.right.argmax())) == (4, 1)
+    # Both readers' probabilities together: surer than either alone, and each sums to one.
+    assert agreed.left[4] > 0.9 and agreed.right[1] > 0.7
+    assert np.isclose(agreed.left.sum(), 1.0) and np.isclose(agreed.right.sum(), 1.0)
+    # An unsure single digit gives way; a sure one, or the same two digits, stands.
+    assert agreeing_cut(_reading((4, 0.9)), first, second, cuts, 0.5) is not None
+    assert agreeing_cut(_reading((4, 0.99)), first, second, cuts, 0.5) is None
+    assert agreeing_cut(_reading((4, 0.9), (1, 0.9)), first, second, cuts, 0.5) is None
+    assert agreeing_cut(_reading((4, 0.9), (1, 0.9), (1, 0.9)), first, second, cuts, 0.5) is None
+
+
+def test_no_agreeing_cut_without_a_cut_that_reads_the_pair_or_a_sure_enough_pair():
+    first, second = _heads(4, 1, 0.8, 0.7)
+    assert agreeing_cut([], first, second, [_cut(9, 7), _cut(4, 7)], 0.5) is None
+    assert agreeing_cut([], first, second, [_cut(4, 1)], 0.5, floor=0.6) is None  # 0.56 under the floor
+    not_a_pair = _probabilities(NOT_A_PAIR + 1, {NOT_A_PAIR: 0.5, 4: 0.4})
+    assert agreeing_cut([], not_a_pair, second, [_cut(4, 1)], 0.5) is None
+    # Each digit's joint confidence must reach the floor: a '1' the cut reads as 0.2 against 0.18 for a '7'.
+    unsure_one = (_probabilities(11, {4: 0.95}), _probabilities(11, {1: 0.2, 7: 0.18}))
+    weak_second = _probabilities(NOT_A_PAIR, {1: 0.3, 7: 0.29})
+    assert agreeing_cut([], first, weak_second, [unsure_one], 0.5) is None
+
+
+def test_two_other_digits_stand_when_both_networks_find_them_nearly_as_likely():
+    cuts = [_cut(4, 1, 0.95, 0.95)]
+    # The pair network reads (4, 1) at 0.8 * 0.55, and (4, 7) at 0.8 * 0.4: the cuts' (4, 7) at 0.99 each stands.
+    first, second = _heads(4, 1, 0.8, 0.55, second={1: 0.55, 7: 0.4})
+    assert agreeing_cut(_reading((4, 0.99), (7, 0.99)), first, second, cuts, 0.5) is None
+    # Where it gives (4, 7) 0.05, the agreement wins.
+    first, second = _heads(4, 1, 0.8, 0.9, second={1: 0.9, 7: 0.05})
+    assert agreeing_cut(_reading((4, 0.99), (7, 0.99)), first, second, cuts, 0.5) is not None
 
 
 def test_pair_classifier_refuses_a_missing_or_wrong_model(tmp_path):
