@@ -172,9 +172,10 @@ def sensor_noise(gray: np.ndarray) -> int:
     return int(np.searchsorted(np.cumsum(counts), 0.6 * roughness.size))
 
 
-def smoothing_for(gray: np.ndarray) -> int:
-    """The Gaussian kernel the ink is thresholded after: 3 (3x3), or 5 on a noisy picture (`NOISY_FRAME`)."""
-    return 5 if sensor_noise(gray) >= NOISY_FRAME else 3
+def smoothing_for(noise: int) -> int:
+    """The Gaussian kernel the ink is thresholded after, for a picture's `sensor_noise`: 3 (3x3), or 5 on a
+    noisy picture (`NOISY_FRAME`)."""
+    return 5 if noise >= NOISY_FRAME else 3
 
 
 def paper_light(gray: np.ndarray, paper_kernel: int) -> np.ndarray:
@@ -222,6 +223,8 @@ class InkOnPaper:
     threshold: float
     smoothing: int = 3
     """The Gaussian kernel the picture was smoothed with before thresholding (`smoothing_for`)."""
+    noise: int = 0
+    """The picture's `sensor_noise`, in grey levels."""
 
 
 def binarise_ink_on_paper(gray: np.ndarray, paper_kernel: int, threshold: float | None = None) -> InkOnPaper:
@@ -233,13 +236,14 @@ def binarise_ink_on_paper(gray: np.ndarray, paper_kernel: int, threshold: float 
     """
     # Smooth sensor noise first: the closing would otherwise track the brightest noise and
     # make plain paper look inked.
-    smoothing = smoothing_for(gray)
+    noise = sensor_noise(gray)
+    smoothing = smoothing_for(noise)
     blurred = cv2.GaussianBlur(gray, (smoothing, smoothing), 0)
     paper = paper_light(blurred, paper_kernel)
     if threshold is None:
         threshold = ink_darkness_threshold(blurred, paper)
     mask = _hysteresis(blurred, paper, np.float32(HYSTERESIS_LOW * threshold), np.float32(threshold))
-    return InkOnPaper(mask, paper, threshold, smoothing)
+    return InkOnPaper(mask, paper, threshold, smoothing, noise)
 
 
 SPECK_AREA_FRACTION = 0.04

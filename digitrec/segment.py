@@ -76,6 +76,17 @@ class SegmentationConfig:
     off_paper_ratio: float = 0.35
     """A region whose surroundings are all darker than this fraction of the page's brightness lies
     on the desk, not the page (a shadow darkens paper less than that)."""
+    min_contrast_to_noise: float = 2.5
+    dark_background: float = 0.8
+    """A region whose surroundings are darker than `dark_background` times the page's light must be darker
+    than them by at least `min_contrast_to_noise` times the frame's sensor noise (`binarise.sensor_noise`). The
+    ink threshold is a darkness relative to the light around, so on a dark background (the desk beside the
+    page) it lets through smaller swings in grey level, and in dim light the noise there crosses it in
+    digit-sized specks that the classifier reads as digits. On development noisy videos 115 of 179 false
+    detections were such specks (surroundings at 0.54-0.91 of the page's light, standing out by 0.6-2.5
+    times the noise), and no digit was: they lie on the page (surroundings at 0.93 or more of its light) and
+    stood out by 2.9 times the noise or more (docs/history.md, session 25). On open paper the test is not made:
+    faint pencil in strong noise stands out by only about twice the noise."""
     line_angles: tuple[float, ...] = (-14.0, -7.0, 0.0, 7.0, 14.0)
     """Tilts in degrees at which ruled lines are looked for, for pages held at an angle."""
     max_line_breadth: float = 0.15
@@ -426,10 +437,14 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
         aspect = w / h
         if not (config.min_aspect <= aspect <= config.max_aspect):
             continue
-        if _off_open_paper(gray, (x0, y0, w, h), config, paper_level):
+        surroundings = _surroundings(gray, (x0, y0, w, h))
+        if _off_open_paper(surroundings, config, paper_level):
             continue
         region_labels = labels[y0:y1, x0:x1]
         member = region_labels == ids[0] if len(ids) == 1 else np.isin(region_labels, ids)
+        if _lost_in_noise(gray[y0:y1, x0:x1], member, surroundings, ink.noise * config.min_contrast_to_noise,
+                          config.dark_background * paper_level):
+            continue
         region = Region(box=(x0, y0, w, h), mask=member.astype(np.uint8))
         if scale < 1.0:
             # Judged on the full-resolution mask: at working size a small '0' closes into a blob.
@@ -501,9 +516,10 @@ def _crop_padded(image: np.ndarray, x: int, y: int, width: int, height: int) -> 
     return image[y : y + height, x : x + width]
 
 
-def _off_open_paper(gray: np.ndarray, box: Box, config: SegmentationConfig, paper_level: float) -> bool:
-    """True when a box is not on open paper: the surroundings on one side are much darker than on
-    another (the page's edge), or darker than the page all round (the desk beside it)."""
+def _surroundings(gray: np.ndarray, box: Box) -> np.ndarray:
+    """The upper quartile of the grey levels beside a box, on each side that is in the picture: left, right
+    above and below (half its width and a quarter of its height out). The upper quartile sees the paper
+    between strokes of a neighbouring digit."""
     x, y, w, h = box
     reach_x, reach_y = max(2, w // 2), max(2, h // 4)
     height, width = gray.shape
@@ -513,12 +529,27 @@ def _off_open_paper(gray: np.ndarray, box: Box, config: SegmentationConfig, pape
         (x, max(0, y - reach_y), x + w, y),
         (x, y + h, x + w, min(height, y + h + reach_y)),
     ], np.int64)
-    # The upper quartile sees the paper between strokes of a neighbouring digit.
     levels = _upper_quartiles(gray, sides)
-    levels = levels[levels >= 0]
+    return levels[levels >= 0]
+
+
+def _off_open_paper(levels: np.ndarray, config: SegmentationConfig, paper_level: float) -> bool:
+    """True when a box is not on open paper, by its `_surroundings`: those on one side are much darker than
+    on another (the page's edge), or darker than the page all round (the desk beside it)."""
     if len(levels) < 2:
         return False
     return min(levels) < config.paper_edge_ratio * max(levels) or max(levels) < config.off_paper_ratio * paper_level
+
+
+def _lost_in_noise(gray: np.ndarray, member: np.ndarray, levels: np.ndarray, min_contrast: float,
+                   dark_level: float) -> bool:
+    """True when a region lies on a dark background (the lightest of its `_surroundings` under `dark_level`)
+    and its ink (its lower quartile, under `member`) is less than `min_contrast` grey levels darker than that:
+    sensor noise, not a stroke (`SegmentationConfig.min_contrast_to_noise`)."""
+    if min_contrast <= 0 or len(levels) == 0:
+        return False
+    background = float(levels.max())
+    return background < dark_level and background - _quantile(gray[member], 0.25) < min_contrast
 
 
 def load_compiled() -> None:
