@@ -70,7 +70,8 @@ CUTS_READ_TWO_WHOLE_ONE = 4200
 CUTS_READ_ONE_SURE = 4292
 """A touching '7 1' whose cuts read a '7' alone at 0.998."""
 CUTS_READ_NOTHING = 4030
-"""A touching '4 3', 1.5 line heights wide, of which neither the whole nor any cut reads a digit."""
+"""A touching '4 3', 1.5 line heights wide, which the reader reads as no digit (whole or by its chosen cut), though
+one of its cuts reads '4 3' (1.0, 0.851)."""
 CUTS_READ_TWO_ONE_CUT_RIGHT = 4001
 """A touching '0 2' whose chosen cut reads '6 2' (0.964, 0.972), and another cut '0 2' (1.0, 0.958)."""
 NARROW_READ_NOTHING = 4013
@@ -203,6 +204,7 @@ def test_a_region_whose_cuts_read_no_digit_gives_way_to_a_less_sure_pair(mnist):
                            pair_with_agreeing_cut=WIDE_ONLY) == []
     unsure = FixedPairs(4, 3, left_p=0.7, right_p=0.7)  # 0.49, and a cut reads '4 3' too: they agree
     assert _digits_in_pair(mnist, CUTS_READ_NOTHING, unsure, pair_with_agreeing_cut=WIDE_ONLY) == []
+    assert _digits_in_pair(mnist, CUTS_READ_NOTHING, unsure) == [4, 3]
 
 
 def test_a_narrow_region_offered_no_cut_is_read_by_the_pair_network_under_the_same_gate(mnist):
