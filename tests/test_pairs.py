@@ -332,7 +332,7 @@ def test_the_shipped_pair_network_reads_held_out_pairs_the_cuts_miss(mnist_path)
 
     assert right(with_pairs) >= right(cuts_alone) + 3
     assert right(with_pairs) >= 25
-    # The same photos as video frames (28 against 22 of 30 when measured; the photos read 27 against 24).
+    # The same photos as video frames (28 against 22 of 30 when measured; the photos read 28 against 23).
     photo_figures = right(with_pairs), right(cuts_alone)
     in_video = [Frame(index=0, image=p.page.image, source="t", time=0.0, still=False) for p in photos]
     video_right = {name: sum(pair_read_right(p, reader.read(frame)) for p, frame in zip(photos, in_video))
