@@ -27,12 +27,26 @@ from digitrec.pairs import NOT_A_PAIR, PAIR_SURE, read_pairs
 
 
 @dataclass(frozen=True)
+class CropDistortion:
+    """Each epoch every crop is moved by a fresh random affine about its centre: shifted by a whole number of
+    pixels up to `shift_px` each way, turned by up to `rotation` degrees, sheared by up to `shear` and scaled
+    on each axis by a factor drawn from `scale`. All but the shift at zero: a shift only, as shipped."""
+
+    shift_px: int = 2
+    rotation: float = 0.0
+    shear: float = 0.0
+    scale: tuple[float, float] = (1.0, 1.0)
+
+
+SHIFT_ONLY = CropDistortion()
+
+
+@dataclass(frozen=True)
 class PairTrainingConfig:
     epochs: int = 12
     batch_size: int = 128
     peak_learning_rate: float = 1e-3
-    shift_px: int = 2
-    """Each epoch every crop is shifted by up to this many pixels each way (a fresh draw per epoch)."""
+    distortion: CropDistortion = SHIFT_ONLY
     seed: int = 1
     """Initial weights, shuffling and shifts."""
     data_seed: int = 2
@@ -51,14 +65,28 @@ QUICK_PAIR_CONFIG = PairTrainingConfig(
 )
 
 
-def shift_crops(crops: np.ndarray, rng: np.random.Generator, shift_px: int) -> np.ndarray:
-    """Each (H, W) crop moved by a random whole number of pixels (at most `shift_px`) each way, zeros shifted in."""
-    out = np.empty_like(crops)
+def distort_crops(crops: np.ndarray, rng: np.random.Generator, distortion: CropDistortion = SHIFT_ONLY) -> np.ndarray:
+    """Each (H, W) crop moved by its own random affine (`CropDistortion`), zeros brought in at the edges.
+    A shift alone moves the pixels exactly (whole pixels, bilinear sampling at whole offsets)."""
+    count = len(crops)
     height, width = crops.shape[1:3]
-    shifts = rng.integers(-shift_px, shift_px + 1, (len(crops), 2))
+    shifts = rng.integers(-distortion.shift_px, distortion.shift_px + 1, (count, 2))
+    angles = np.deg2rad(rng.uniform(-distortion.rotation, distortion.rotation, count))
+    shears = rng.uniform(-distortion.shear, distortion.shear, count)
+    scales = rng.uniform(distortion.scale[0], distortion.scale[1], (count, 2))
+    cos, sin = np.cos(angles), np.sin(angles)
+    # linear part = rotation @ shear @ scale, written out per crop; then about the centre, plus the shift
+    linear = np.empty((count, 2, 2))
+    linear[:, 0, 0] = cos * scales[:, 0]
+    linear[:, 0, 1] = (cos * shears - sin) * scales[:, 1]
+    linear[:, 1, 0] = sin * scales[:, 0]
+    linear[:, 1, 1] = (sin * shears + cos) * scales[:, 1]
+    centre = np.array([(width - 1) / 2, (height - 1) / 2])
+    offsets = centre - linear @ centre + shifts
+    matrices = np.concatenate([linear, offsets[:, :, None]], axis=2).astype(np.float32)
+    out = np.empty_like(crops)
     for index, crop in enumerate(crops):
-        matrix = np.float32([[1, 0, shifts[index, 0]], [0, 1, shifts[index, 1]]])
-        out[index] = cv2.warpAffine(crop, matrix, (width, height), flags=cv2.INTER_NEAREST, borderValue=0)
+        out[index] = cv2.warpAffine(crop, matrices[index], (width, height), flags=cv2.INTER_LINEAR, borderValue=0)
     return out
 
 
@@ -92,8 +120,8 @@ def train_pair_model(x: np.ndarray, first: np.ndarray, second: np.ndarray, confi
     weights = {"first": np.ones(len(x), np.float32), "second": (second >= 0).astype(np.float32)}
     history: dict[str, list[float]] = {}
     for epoch in range(config.epochs):
-        shifted = shift_crops(x, np.random.default_rng([config.seed, epoch]), config.shift_px)
-        epoch_history = model.fit(shifted[..., None], targets, sample_weight=weights, batch_size=config.batch_size,
+        distorted = distort_crops(x, np.random.default_rng([config.seed, epoch]), config.distortion)
+        epoch_history = model.fit(distorted[..., None], targets, sample_weight=weights, batch_size=config.batch_size,
                                   epochs=epoch + 1, initial_epoch=epoch, shuffle=True, verbose="auto")
         for key, values in epoch_history.history.items():
             history.setdefault(key, []).extend(float(v) for v in values)

@@ -13,7 +13,7 @@ import train
 from digitrec.evaluation import intersection
 from digitrec.normalise import MNIST_FORMAT, PAIR_FORMAT, normalise_mask, normalise_mask_to_mnist
 from digitrec.pair_crops import DEFAULT_PAIR_CROPS, pair_crops_of_photo
-from digitrec.pair_training import pair_figures, shift_crops
+from digitrec.pair_training import CropDistortion, distort_crops, pair_figures
 from digitrec.pairs import NOT_A_PAIR, read_pairs
 from digitrec.synth import MnistGlyphs, make_touching_pair
 
@@ -93,14 +93,35 @@ def test_read_pairs_gives_no_confidence_when_not_a_pair_wins():
     assert figures["not_pairs_read_as_pairs_sure"] == 0.0
 
 
-def test_shift_crops_moves_ink_by_at_most_the_shift():
+def test_shift_only_distortion_moves_ink_by_at_most_the_shift():
     crops = np.zeros((50, 28, 56), np.float32)
     crops[:, 10:18, 20:30] = 1.0
-    shifted = shift_crops(crops, np.random.default_rng(0), 2)
+    shifted = distort_crops(crops, np.random.default_rng(0))
+    assert set(np.unique(shifted)) == {0.0, 1.0}  # whole pixels moved, nothing resampled
     assert np.all(shifted.sum(axis=(1, 2)) == crops[0].sum())  # interior ink is never cut off
     ys = [np.nonzero(crop.any(axis=1))[0][0] for crop in shifted]
     xs = [np.nonzero(crop.any(axis=0))[0][0] for crop in shifted]
     assert set(ys) <= set(range(8, 13)) and set(xs) <= set(range(18, 23)) and len(set(xs)) > 1
+
+
+def test_affine_distortion_turns_and_scales_each_crop_about_its_centre():
+    crops = np.zeros((200, 28, 56), np.float32)
+    crops[:, 10:18, 20:36] = 1.0  # a 16x8 bar centred on (27.5, 13.5)
+    distortion = CropDistortion(shift_px=0, rotation=10.0, shear=0.0, scale=(0.8, 1.2))
+    out = distort_crops(crops, np.random.default_rng(1), distortion)
+    ys, xs = np.mgrid[:28, :56]
+    mass = out.sum(axis=(1, 2))
+    centre_x = (out * xs).sum(axis=(1, 2)) / mass
+    centre_y = (out * ys).sum(axis=(1, 2)) / mass
+    assert np.abs(centre_x - 27.5).max() < 0.3 and np.abs(centre_y - 13.5).max() < 0.3  # no shift asked
+    assert 0.8 * 0.8 * 128 - 3 < mass.min() and mass.max() < 1.2 * 1.2 * 128 + 3  # area follows the scales
+    assert mass.std() > 5  # each crop drew its own scales
+    # the bar's slope (second moments) shows each crop turned its own way, within the 10 degrees asked
+    dx, dy = xs[None] - centre_x[:, None, None], ys[None] - centre_y[:, None, None]
+    angles = np.degrees(0.5 * np.arctan2(2 * (out * dx * dy).sum(axis=(1, 2)),
+                                         (out * (dx * dx - dy * dy)).sum(axis=(1, 2))))
+    assert np.abs(angles).max() <= 10.5 and angles.std() > 3
+    assert np.array_equal(distort_crops(crops, np.random.default_rng(1), distortion), out)  # seeded
 
 
 def test_quick_pair_training_writes_the_network_its_export_and_figures(tmp_path, mnist_path):
