@@ -47,6 +47,8 @@ class PairTrainingConfig:
     batch_size: int = 128
     peak_learning_rate: float = 1e-3
     distortion: CropDistortion = SHIFT_ONLY
+    pair_weight: float = 1.0
+    """How much a pair counts in the loss against another region (a fifth of the crops are pairs)."""
     seed: int = 1
     """Initial weights, shuffling and shifts."""
     data_seed: int = 2
@@ -106,6 +108,13 @@ def pair_figures(first: np.ndarray, second: np.ndarray, true_first: np.ndarray, 
     }
 
 
+def sample_weights(second: np.ndarray, pair_weight: float) -> dict[str, np.ndarray]:
+    """Each crop's weight in each head's loss: a pair `pair_weight` in both, another region 1 in the first
+    head (it is "not a pair") and 0 in the second (it has no right digit)."""
+    pairs = (second >= 0).astype(np.float32)
+    return {"first": 1.0 + (pair_weight - 1.0) * pairs, "second": pair_weight * pairs}
+
+
 def train_pair_model(x: np.ndarray, first: np.ndarray, second: np.ndarray, config: PairTrainingConfig):
     """Fit the pair network with Adam and a cosine learning rate; the second head learns from pairs only."""
     import keras
@@ -117,7 +126,7 @@ def train_pair_model(x: np.ndarray, first: np.ndarray, second: np.ndarray, confi
                   loss={"first": "sparse_categorical_crossentropy", "second": "sparse_categorical_crossentropy"},
                   metrics={"first": ["accuracy"]})
     targets = {"first": first, "second": np.maximum(second, 0)}
-    weights = {"first": np.ones(len(x), np.float32), "second": (second >= 0).astype(np.float32)}
+    weights = sample_weights(second, config.pair_weight)
     history: dict[str, list[float]] = {}
     for epoch in range(config.epochs):
         distorted = distort_crops(x, np.random.default_rng([config.seed, epoch]), config.distortion)

@@ -13,7 +13,7 @@ import train
 from digitrec.evaluation import intersection
 from digitrec.normalise import MNIST_FORMAT, PAIR_FORMAT, normalise_mask, normalise_mask_to_mnist
 from digitrec.pair_crops import DEFAULT_PAIR_CROPS, pair_crops_of_photo
-from digitrec.pair_training import CropDistortion, distort_crops, pair_figures
+from digitrec.pair_training import CropDistortion, distort_crops, pair_figures, sample_weights
 from digitrec.pairs import NOT_A_PAIR, read_pairs
 from digitrec.synth import MnistGlyphs, make_touching_pair
 
@@ -122,6 +122,14 @@ def test_affine_distortion_turns_and_scales_each_crop_about_its_centre():
                                          (out * (dx * dx - dy * dy)).sum(axis=(1, 2))))
     assert np.abs(angles).max() <= 10.5 and angles.std() > 3
     assert np.array_equal(distort_crops(crops, np.random.default_rng(1), distortion), out)  # seeded
+
+
+def test_sample_weights_count_pairs_in_both_heads_and_other_regions_in_the_first_only():
+    second = np.array([3, -1, 0, -1])  # two pairs (right digits 3 and 0) and two other regions
+    plain = sample_weights(second, 1.0)
+    assert plain["first"].tolist() == [1, 1, 1, 1] and plain["second"].tolist() == [1, 0, 1, 0]
+    heavy = sample_weights(second, 2.0)
+    assert heavy["first"].tolist() == [2, 1, 2, 1] and heavy["second"].tolist() == [2, 0, 2, 0]
 
 
 def test_quick_pair_training_writes_the_network_its_export_and_figures(tmp_path, mnist_path):
