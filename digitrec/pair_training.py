@@ -50,7 +50,7 @@ class PairTrainingConfig:
     pair_weight: float = 1.0
     """How much a pair counts in the loss against another region (a fifth of the crops are pairs)."""
     seed: int = 1
-    """Initial weights, shuffling and shifts."""
+    """Initial weights, shuffling and each epoch's distortions."""
     data_seed: int = 2
     """Which MNIST training digits are held out (as the digit model's `--data-seed`) and the photos drawn."""
     validation_size: int = 1000
