@@ -67,18 +67,36 @@ def test_touching_pair_photo_gives_its_pair_labelled_left_to_right(mnist):
 OVERLAPPING_PAIR = 1021
 """A touching '1 6' (of the first 2 000 MNIST training digits) whose '1' is pressed into the '6''s box: IoU 0.39."""
 
+STACKED_PAIR = 1072
+"""A touching '4 0' (of the same digits) whose boxes overlap more than half: IoU 0.58."""
 
-def test_a_pair_whose_boxes_overlap_much_is_left_out_unless_asked_for(mnist):
-    pair = make_touching_pair(OVERLAPPING_PAIR, MnistGlyphs(mnist.x_train[:2000], mnist.y_train[:2000]))
+
+def _photo_of_pair(seed: int, mnist):
+    pair = make_touching_pair(seed, MnistGlyphs(mnist.x_train[:2000], mnist.y_train[:2000]))
     digits = pair.page.digits
     left, right = sorted((digits[i] for i in pair.pair), key=lambda d: d.box[0])
     overlap = intersection(left.box, right.box)
-    assert overlap / (left.box[2] * left.box[3] + right.box[2] * right.box[3] - overlap) > 0.25
-    photo = (pair.page.image, [d.box for d in digits], [d.digit for d in digits])
+    iou = overlap / (left.box[2] * left.box[3] + right.box[2] * right.box[3] - overlap)
+    return (pair.page.image, [d.box for d in digits], [d.digit for d in digits]), (left.digit, right.digit), iou
+
+
+def test_a_pair_whose_boxes_overlap_under_half_is_taught_as_a_pair(mnist):
+    photo, digits, iou = _photo_of_pair(OVERLAPPING_PAIR, mnist)
+    assert digits == (1, 6) and 0.25 < iou < DEFAULT_PAIR_CROPS.side_by_side_iou
+    x, first, second = pair_crops_of_photo(*photo)  # the shipped recipe
+    assert np.sum((first == 1) & (second == 6)) == 1
+    narrow, first, second = pair_crops_of_photo(*photo, config=replace(DEFAULT_PAIR_CROPS, side_by_side_iou=0.25))
+    assert np.sum(second >= 0) == 0 and np.all(first == NOT_A_PAIR)  # session 26's recipe left it out
+    assert len(x) == len(narrow) + 1
+
+
+def test_a_pair_whose_boxes_overlap_much_is_left_out_unless_asked_for(mnist):
+    photo, digits, iou = _photo_of_pair(STACKED_PAIR, mnist)
+    assert digits == (4, 0) and iou > DEFAULT_PAIR_CROPS.side_by_side_iou
     x, first, second = pair_crops_of_photo(*photo)  # the shipped recipe: neither one digit nor a pair
     assert np.sum(second >= 0) == 0 and np.all(first == NOT_A_PAIR)
     wide, first, second = pair_crops_of_photo(*photo, config=replace(DEFAULT_PAIR_CROPS, side_by_side_iou=1.0))
-    assert (left.digit, right.digit) == (1, 6) and np.sum((first == 1) & (second == 6)) == 1
+    assert np.sum((first == 4) & (second == 0)) == 1
     assert len(wide) == len(x) + 1
 
 
