@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import train
-from digitrec.evaluation import intersection
+from digitrec.evaluation import iou
 from digitrec.normalise import MNIST_FORMAT, PAIR_FORMAT, normalise_mask, normalise_mask_to_mnist
 from digitrec.pair_crops import DEFAULT_PAIR_CROPS, pair_crops_of_photo
 from digitrec.pair_training import CropDistortion, distort_crops, pair_figures, sample_weights
@@ -75,14 +75,13 @@ def _photo_of_pair(seed: int, mnist):
     pair = make_touching_pair(seed, MnistGlyphs(mnist.x_train[:2000], mnist.y_train[:2000]))
     digits = pair.page.digits
     left, right = sorted((digits[i] for i in pair.pair), key=lambda d: d.box[0])
-    overlap = intersection(left.box, right.box)
-    iou = overlap / (left.box[2] * left.box[3] + right.box[2] * right.box[3] - overlap)
-    return (pair.page.image, [d.box for d in digits], [d.digit for d in digits]), (left.digit, right.digit), iou
+    photo = (pair.page.image, [d.box for d in digits], [d.digit for d in digits])
+    return photo, (left.digit, right.digit), iou(left.box, right.box)  # the overlap pair_crops measures
 
 
 def test_a_pair_whose_boxes_overlap_under_half_is_taught_as_a_pair(mnist):
-    photo, digits, iou = _photo_of_pair(OVERLAPPING_PAIR, mnist)
-    assert digits == (1, 6) and 0.25 < iou < DEFAULT_PAIR_CROPS.side_by_side_iou
+    photo, digits, overlap = _photo_of_pair(OVERLAPPING_PAIR, mnist)
+    assert digits == (1, 6) and 0.25 < overlap < DEFAULT_PAIR_CROPS.side_by_side_iou
     x, first, second = pair_crops_of_photo(*photo)  # the shipped recipe
     assert np.sum((first == 1) & (second == 6)) == 1
     narrow, first, second = pair_crops_of_photo(*photo, config=replace(DEFAULT_PAIR_CROPS, side_by_side_iou=0.25))
@@ -91,8 +90,8 @@ def test_a_pair_whose_boxes_overlap_under_half_is_taught_as_a_pair(mnist):
 
 
 def test_a_pair_whose_boxes_overlap_much_is_left_out_unless_asked_for(mnist):
-    photo, digits, iou = _photo_of_pair(STACKED_PAIR, mnist)
-    assert digits == (4, 0) and iou > DEFAULT_PAIR_CROPS.side_by_side_iou
+    photo, digits, overlap = _photo_of_pair(STACKED_PAIR, mnist)
+    assert digits == (4, 0) and overlap > DEFAULT_PAIR_CROPS.side_by_side_iou
     x, first, second = pair_crops_of_photo(*photo)  # the shipped recipe: neither one digit nor a pair
     assert np.sum(second >= 0) == 0 and np.all(first == NOT_A_PAIR)
     wide, first, second = pair_crops_of_photo(*photo, config=replace(DEFAULT_PAIR_CROPS, side_by_side_iou=1.0))
