@@ -31,6 +31,7 @@ from digitrec.pairs import (
     PAIR_FROM_WIDTH,
     PAIR_OVER_CUTS,
     PAIR_OVER_NOTHING,
+    PAIR_OVER_SURE_DIGIT,
     PAIR_WITH_AGREEING_CUT,
     VIDEO_PAIR_FROM_WIDTH,
     VIDEO_PAIR_UNSURE,
@@ -101,6 +102,7 @@ class DigitReader:
         pair_confidence: float = PAIR_OVER_CUTS,
         not_a_pair: float = NOT_A_PAIR_SURE,
         pair_over_nothing: float = PAIR_OVER_NOTHING,
+        pair_over_sure_digit: float = PAIR_OVER_SURE_DIGIT,
         pair_from_width: float = PAIR_FROM_WIDTH,
         video_pair_from_width: float = VIDEO_PAIR_FROM_WIDTH,
         video_pair_unsure: float = VIDEO_PAIR_UNSURE,
@@ -110,7 +112,8 @@ class DigitReader:
         `pair_model`: the pair network that reads a frame's wide regions whole (None: cuts alone;
         the default is used when it is there); `pair_confidence`: how surely it must read a pair to be reported
         instead of the cuts' reading, which stands anyway in the cases `pairs.cuts_stand` names, and
-        `pair_over_nothing` where the cuts read no digit; `pair_from_width`: regions not offered cuts are read by
+        `pair_over_nothing` where the cuts read no digit, and `pair_over_sure_digit` where they read one digit at
+        least `pairs.SURE_SINGLE_DIGIT` surely (inf: that digit always stands); `pair_from_width`: regions not offered cuts are read by
         it too from this many line heights wide (`pairs.PAIR_FROM_WIDTH`; inf: none); on a video frame, from
         `video_pair_from_width` heights, only the regions the classifier read whole as no digit or as one under
         `video_pair_unsure` surely (`pairs.VIDEO_PAIR_FROM_WIDTH`; inf: none); `not_a_pair`:
@@ -127,6 +130,7 @@ class DigitReader:
                                 else pair_model)  # a PairClassifier (or None)
         self.pair_confidence = pair_confidence
         self.pair_over_nothing = pair_over_nothing
+        self.pair_over_sure_digit = pair_over_sure_digit
         self.pair_from_width = pair_from_width
         self.video_pair_from_width = video_pair_from_width
         self.video_pair_unsure = video_pair_unsure
@@ -286,7 +290,7 @@ class DigitReader:
                 readings = prepared.pair_readings
                 pair = (int(readings.left[row]), int(readings.right[row]))
                 if not cuts_stand(reading, pair, float(readings.confidence[row]), self.pair_confidence,
-                                  self.pair_over_nothing):  # ...and the cuts' (or the whole's) reading gives way
+                                  self.pair_over_nothing, self.pair_over_sure_digit):  # ...and the cuts' (or the whole's) reading gives way
                     detections.extend(_pair_detections(unit, scored or [], probabilities, prepared, row))
                     continue
             if scored and unit_index in pair_row_of and not unit.joined:  # a cut that reads the pair network's

@@ -108,11 +108,15 @@ def _read(pairs, still: Frame, **reader_options) -> list:
     return [(d.box, d.digit) for d in DigitReader(pair_model=pairs, **options).read(still).detections]
 
 
-def test_cuts_that_read_one_digit_surely_stand_against_the_pair_network(mnist):
-    still = _still(mnist, CUTS_READ_ONE_SURE)
-    pairs = FixedPairs(7, 3)
-    assert _read(pairs, still) == _read(None, still)
-    assert len(pairs.batches) == 1  # it was asked, and overruled
+def test_cuts_that_read_one_digit_surely_stand_unless_the_pair_network_is_surer(mnist):
+    still = _still(mnist, CUTS_READ_ONE_SURE)  # a '7 1' whose cuts read a '7' alone at 0.998
+    unsure = FixedPairs(7, 1, left_p=0.94, right_p=0.94)  # 0.88: over PAIR_OVER_CUTS, under PAIR_OVER_SURE_DIGIT
+    assert _read(unsure, still) == _read(None, still)
+    assert len(unsure.batches) == 1  # it was asked, and overruled
+    sure = FixedPairs(7, 1)  # 0.97
+    assert _digits_in_pair(mnist, CUTS_READ_ONE_SURE, sure, pair_from_width=WIDE_ONLY) == [7, 1]
+    assert _digits_in_pair(mnist, CUTS_READ_ONE_SURE, sure, pair_from_width=WIDE_ONLY,
+                           pair_over_sure_digit=float("inf")) == [7]
 
 
 def test_cuts_that_read_two_digits_stand_unless_the_pair_network_is_very_sure_of_others(mnist):
@@ -169,10 +173,12 @@ def test_a_video_frame_asks_the_pair_network_only_for_wide_regions_read_unsurely
     narrow = FixedPairs(5, 1)
     assert _digits_in_video_pair(mnist, NARROW_READ_NOTHING, narrow) == [] and narrow.batches == []
     assert _digits_in_video_pair(mnist, NARROW_READ_NOTHING, narrow, video_pair_from_width=PAIR_FROM_WIDTH) == [5, 1]
-    # Asked about every wide region, the network still gives way to a whole reading 0.998 sure (`cuts_stand`).
-    every = FixedPairs(4, 3)
+    # Asked about every wide region, the network still gives way to a whole reading 0.998 sure unless it reads a
+    # pair at least PAIR_OVER_SURE_DIGIT surely (`cuts_stand`).
+    every = FixedPairs(4, 3, left_p=0.94, right_p=0.94)
     assert _digits_in_video_pair(mnist, CUTS_READ_ONE_SURE, every, video_pair_unsure=1.01) == [7]
     assert len(every.batches) == 1
+    assert _digits_in_video_pair(mnist, CUTS_READ_ONE_SURE, FixedPairs(7, 1), video_pair_unsure=1.01) == [7, 1]
 
 
 def test_unsure_pairs_keep_the_cut_reading(mnist):
@@ -240,7 +246,8 @@ def _reading(*digits_and_confidences) -> list[Detection]:
 def test_cuts_stand_gate():
     assert not cuts_stand([], (4, 3), 0.5) and cuts_stand([], (4, 3), 0.49)
     assert cuts_stand(_reading((9, 0.5)), (9, 1), 0.79) and not cuts_stand(_reading((9, 0.5)), (9, 1), 0.8)
-    assert cuts_stand(_reading((9, 0.99)), (9, 1), 0.999)
+    assert cuts_stand(_reading((9, 0.99)), (9, 1), 0.89) and not cuts_stand(_reading((9, 0.99)), (9, 1), 0.9)
+    assert cuts_stand(_reading((9, 0.99)), (9, 1), 0.999, over_sure_digit=float("inf"))
     assert cuts_stand(_reading((6, 0.9), (5, 0.9)), (4, 5), 0.94)
     assert not cuts_stand(_reading((6, 0.9), (5, 0.9)), (4, 5), 0.95)
     assert cuts_stand(_reading((4, 0.9), (5, 0.9)), (4, 5), 0.99)  # the same digits: the cuts' boxes stay
