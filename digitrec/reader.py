@@ -113,8 +113,8 @@ class DigitReader:
         the default is used when it is there); `pair_confidence`: how surely it must read a pair to be reported
         instead of the cuts' reading, which stands anyway in the cases `pairs.cuts_stand` names, and
         `pair_over_nothing` where the cuts read no digit, and `pair_over_sure_digit` where they read one digit at
-        least `pairs.SURE_SINGLE_DIGIT` surely (inf: that digit always stands); `pair_from_width`: regions not offered cuts are read by
-        it too from this many line heights wide (`pairs.PAIR_FROM_WIDTH`; inf: none); on a video frame, from
+        least `pairs.SURE_SINGLE_DIGIT` surely (inf: that digit always stands); `pair_from_width`: regions not
+        offered cuts are read by it too from this many line heights wide (`pairs.PAIR_FROM_WIDTH`; inf: none); on a video frame, from
         `video_pair_from_width` heights, only the regions the classifier read whole as no digit or as one under
         `video_pair_unsure` surely (`pairs.VIDEO_PAIR_FROM_WIDTH`; inf: none); `not_a_pair`:
         how surely it must call a region not a pair for the region's whole reading to stand against its cuts
@@ -289,8 +289,9 @@ class DigitReader:
                 row = pairs[unit_index]
                 readings = prepared.pair_readings
                 pair = (int(readings.left[row]), int(readings.right[row]))
+                # ...and the cuts' (or the whole's) reading gives way
                 if not cuts_stand(reading, pair, float(readings.confidence[row]), self.pair_confidence,
-                                  self.pair_over_nothing, self.pair_over_sure_digit):  # ...and the cuts' (or the whole's) reading gives way
+                                  self.pair_over_nothing, self.pair_over_sure_digit):
                     detections.extend(_pair_detections(unit, scored or [], probabilities, prepared, row))
                     continue
             if scored and unit_index in pair_row_of and not unit.joined:  # a cut that reads the pair network's
