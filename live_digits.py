@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from digitrec.cli_help import PAIR_MODEL_HELP, DefaultsHelpFormatter, pair_model_option
+from digitrec.cli_help import DefaultsHelpFormatter, add_pair_model_options, pair_models
 
 WINDOW = "digitrec"
 ESCAPE = 27
@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--source", default="0",
                         help="camera index, video file, image, folder, glob ('scans/*.jpg') or stream URL")
     parser.add_argument("--model", default=None, help="a .keras or .tflite digit model (default: models/digits.keras)")
-    parser.add_argument("--pair-model", default=None, help=PAIR_MODEL_HELP)
+    add_pair_model_options(parser)
     parser.add_argument("--conf", type=float, default=0.5, help="minimum confidence of a reported digit, 0-1")
     parser.add_argument("--json", metavar="PATH", help="write one JSON object per frame (JSON Lines); '-' for stdout")
     parser.add_argument("--csv", metavar="PATH", help="write one CSV row per digit read")
@@ -99,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.workers > 1:
             reader = ParallelReader(args.model or DEFAULT_MODEL, workers=args.workers, min_confidence=args.conf,
-                                    pair_model=pair_model_option(args.pair_model))
+                                    **pair_models(args))
         else:
-            reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf, pair_model=pair_model_option(args.pair_model))
+            reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf, **pair_models(args))
         source = open_source(args.source)
         labels = LabelStore(args.labels)
     except (ModelFileError, SourceError, LabelFolderError, WorkerError) as error:
@@ -194,7 +194,7 @@ def serve_page(args: argparse.Namespace) -> int:
     from digitrec.web.server import ServerError, WebServer, is_loopback
 
     try:
-        reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf, pair_model=pair_model_option(args.pair_model))
+        reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf, **pair_models(args))
         server = WebServer(create_app(reader), args.host, args.port)
     except (ModelFileError, ServerError) as error:
         return fail(str(error))

@@ -4,7 +4,8 @@
     python train.py --evaluate models/digits.keras --data ../shared/data/mnist.npz
     python train.py --export-int8 models/digits.keras --data ../shared/data/mnist.npz   # OpenVINO's export
     python train.py --finetune labels/ --data ../shared/data/mnist.npz   # adapt to your hand
-    python train.py --pairs --data ../shared/data/mnist.npz             # the touching-pair network
+    python train.py --pairs --data ../shared/data/mnist.npz             # the touching-pair network (video frames)
+    python train.py --photo-pairs --data ../shared/data/mnist.npz       # its deeper twin, for still photos
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", help="training: folder for the model, its .tflite export, metrics.json and plots "
                         "(default: models); --finetune: the fine-tuned .keras file (default: beside --model, "
                         "as <name>-finetuned.keras; never the input model)")
-    parser.add_argument("--name", help="file name of the model, without extension (default: digits; pairs with --pairs)")
+    parser.add_argument("--name", help="file name of the model, without extension (default: digits; pairs with --pairs, "
+                        "pairs_photo with --photo-pairs)")
     parser.add_argument("--epochs", type=int, help="training epochs (default: 16; 2 with --quick)")
     parser.add_argument("--seed", type=int, default=1,
                         help="seed of the initial weights, shuffling and jitter, and of the training set unless --data-seed")
@@ -55,6 +57,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="train the pair network instead, which reads a blob of two touching digits whole "
                         "(pairs.keras, pairs.tflite, pairs_metrics.json; 12 epochs, ~50 min; uses --data, --epochs, "
                         "--seed, --data-seed, --quick, --out, --name)")
+    parser.add_argument("--photo-pairs", action="store_true",
+                        help="train the still photos' pair network instead: the pair network with one more "
+                        "128-filter block (pairs_photo.keras, .tflite and _metrics.json; 12 epochs, ~50 min; the "
+                        "same options as --pairs)")
     parser.add_argument("--evaluate", metavar="MODEL", help="only measure this saved .keras or .tflite model")
     parser.add_argument("--export-int8", metavar="MODEL",
                         help="only write this saved .keras model's OpenVINO export beside it: MODEL.int8.tflite, "
@@ -84,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.finetune:
             return finetune(args)
-        if args.pairs:
+        if args.pairs or args.photo_pairs:
             return train_pairs(args)
         config = QUICK_CONFIG if args.quick else TrainingConfig()
         config = replace(config, seed=args.seed, data_seed=args.data_seed)
@@ -137,16 +143,20 @@ def check_pruning(model_path: str, blocks_given: str | None, blocks: tuple[tuple
 
 
 def train_pairs(args: argparse.Namespace) -> int:
-    """--pairs: train the pair network and print its held-out figures."""
+    """--pairs, --photo-pairs: train the pair network (or the photos' one) and print its held-out figures."""
+    from digitrec.model import PAIR_BLOCKS, PHOTO_PAIR_BLOCKS
     from digitrec.pair_training import QUICK_PAIR_CONFIG, PairTrainingConfig, run_pair_training
 
+    if args.pairs and args.photo_pairs:
+        raise ValueError("--pairs and --photo-pairs train two different networks: give one of them")
     config = QUICK_PAIR_CONFIG if args.quick else PairTrainingConfig()
-    config = replace(config, seed=args.seed, data_seed=2 if args.data_seed is None else args.data_seed)
+    config = replace(config, seed=args.seed, data_seed=2 if args.data_seed is None else args.data_seed,
+                     blocks=PHOTO_PAIR_BLOCKS if args.photo_pairs else PAIR_BLOCKS)
     if args.epochs is not None:
         if args.epochs < 1:
             raise ValueError("--epochs must be at least 1")
         config = replace(config, epochs=args.epochs)
-    name = args.name or "pairs"
+    name = args.name or ("pairs_photo" if args.photo_pairs else "pairs")
     metrics = run_pair_training(args.data, args.out or "models", config, model_name=name)
     print(json.dumps({"held_out": metrics["held_out"], "training_crops": metrics["training_crops"],
                       "training_seconds": metrics["training_seconds"]}, indent=2))

@@ -1,5 +1,5 @@
 """What the command-line tools share: the help formatter (`live_digits.py`, `train.py`) and the
-`--pair-model` option (`live_digits.py`, `digitrec.evaluation`, `digitrec.evaluate_tracking`)."""
+`--pair-model` and `--photo-pair-model` options (`live_digits.py`, `digitrec.evaluation`, `digitrec.evaluate_tracking`)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,19 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-PAIR_MODEL_HELP = ("the network that reads two touching digits whole (in a photo, or read unsurely in a video "
-                   "frame), a .keras or .tflite; "
+PAIR_MODEL_HELP = ("the network that reads two touching digits whole (read unsurely in a video frame, and in a "
+                   "photo unless --photo-pair-model), a .keras or .tflite; "
                    "models/pairs.keras when none is given and it is there; 'none': cut them apart only")
+
+PHOTO_PAIR_MODEL_HELP = ("the network that reads two touching digits whole in a still photo, a .keras or .tflite; "
+                         "when none is given, models/pairs_photo.keras if it is there and --pair-model is not given, "
+                         "else --pair-model's")
+
+
+def add_pair_model_options(parser: argparse.ArgumentParser) -> None:
+    """The `--pair-model` and `--photo-pair-model` options (see `pair_models`)."""
+    parser.add_argument("--pair-model", default=None, help=PAIR_MODEL_HELP)
+    parser.add_argument("--photo-pair-model", default=None, help=PHOTO_PAIR_MODEL_HELP)
 
 
 def pair_model_option(value: str | None) -> str | None:
@@ -30,3 +40,8 @@ def pair_model_option(value: str | None) -> str | None:
         return str(DEFAULT_PAIR_MODEL)
     return None if value.lower() == "none" else value
 
+
+def pair_models(args: argparse.Namespace) -> dict[str, str | None]:
+    """`--pair-model` and `--photo-pair-model` as the reader's `pair_model` and `photo_pair_model` (a network given
+    with `--pair-model` alone reads photos too, so that it is what a run measures: `reader.photo_pair_model_for`)."""
+    return {"pair_model": pair_model_option(args.pair_model), "photo_pair_model": args.photo_pair_model}

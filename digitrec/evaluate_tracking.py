@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from digitrec.cli_help import PAIR_MODEL_HELP, pair_model_option
+from digitrec.cli_help import add_pair_model_options, pair_models
 from digitrec.evaluation import Counts, match_detections
 from digitrec.group import union_box
 from digitrec.synth import SyntheticPage, TouchingPair
@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data", help="mnist.npz (default: $DIGITREC_MNIST)")
     parser.add_argument("--model", default="models/digits.keras", help="trained model (default: %(default)s)")
-    parser.add_argument("--pair-model", default=None, help=PAIR_MODEL_HELP)
+    add_pair_model_options(parser)
     parser.add_argument("--videos", type=int, default=6, help="hand-held videos, sizes and conditions in turn")
     parser.add_argument("--conditions", default=",".join(VIDEO_CONDITIONS),
                         help="page conditions of the videos, comma-separated, taken in turn (default: %(default)s)")
@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         readers = {
             mode: DigitReader(classifier=DigitsOnly(classifier) if mode == "threshold" else classifier,
                               min_confidence=0.0 if mode == "class" else args.conf,
-                              pair_model=pair_model_option(args.pair_model))
+                              **pair_models(args))
             for mode in modes
         }
     except (OSError, ValueError, ImportError) as error:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from digitrec.cli_help import PAIR_MODEL_HELP, pair_model_option
+from digitrec.cli_help import add_pair_model_options, pair_models
 from digitrec.synth import CONDITIONS, SyntheticPage
 from digitrec.types import Box, Detection, FrameResult, NumberReading
 
@@ -389,7 +389,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data", help="mnist.npz (default: $DIGITREC_MNIST)")
     parser.add_argument("--model", default="models/digits.keras", help="trained model (default: %(default)s)")
-    parser.add_argument("--pair-model", default=None, help=PAIR_MODEL_HELP)
+    add_pair_model_options(parser)
     parser.add_argument("--pages", type=int, default=60, help="synthetic photos, conditions taken in turn")
     parser.add_argument("--videos", type=int, default=3, help="synthetic hand-held videos")
     parser.add_argument("--frames", type=int, default=60, help="frames per video")
@@ -424,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from digitrec.reader import DigitReader
 
-        reader = DigitReader(args.model, pair_model=pair_model_option(args.pair_model))
+        reader = DigitReader(args.model, **pair_models(args))
     except (OSError, ValueError, ImportError) as error:
         print(f"error: could not load the reader (--model {args.model}, --pair-model {args.pair_model or 'default'}): {error}",
               file=sys.stderr)

@@ -42,13 +42,19 @@ def build_digit_cnn(
 PAIR_BLOCKS = ((32, False), (32, True), (64, False), (64, True), (128, True))
 """(filters, followed by 2x2 max-pooling) of each 3x3 Conv-BN-ReLU block of the pair network: 28x56 -> 3x7."""
 
+PHOTO_PAIR_BLOCKS = ((32, False), (32, True), (64, False), (64, True), (128, False), (128, True))
+"""The photo pair network's blocks (`reader.DEFAULT_PHOTO_PAIR_MODEL`): one more 128-filter block at 7x14 than
+`PAIR_BLOCKS` (about 0.98 M parameters). Trained on the same crops it reads 97.7 % of its training pairs against
+96.6 % and 96.5 % of held-out blobs against 95.1 %; in still photos it reads more touching pairs right, but in
+tracked videos it gave more false detections, so video frames keep `PAIR_BLOCKS` (docs/history.md, sessions 29-30)."""
+
 PAIR_HIDDEN = 256
 
 
 def build_pair_cnn(blocks: tuple[tuple[int, bool], ...] = PAIR_BLOCKS) -> keras.Model:
     """The pair network: a 28x56 blob (`normalise.PAIR_FORMAT`) in, two heads out: `first`, the left
     digit or "not a pair" (11, index 10), and `second`, the right digit (10). The head sees the whole
-    feature map, so each digit is read where it sits (about 0.8 M parameters)."""
+    feature map, so each digit is read where it sits (about 0.8 M parameters with `PAIR_BLOCKS`)."""
     inputs = keras.Input((PAIR_FORMAT.height, PAIR_FORMAT.width, 1), name="pair")
     x = inputs
     for index, (filters, pool) in enumerate(blocks):

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from digitrec.classify import export_tflite, tflite_path_for
 from digitrec.data import load_mnist, training_split_order
-from digitrec.model import build_pair_cnn
+from digitrec.model import PAIR_BLOCKS, build_pair_cnn
 from digitrec.pair_crops import DEFAULT_PAIR_CROPS, PairCropConfig, pair_training_crops
 from digitrec.pairs import NOT_A_PAIR, PAIR_SURE, read_pairs
 
@@ -55,6 +55,8 @@ class PairTrainingConfig:
     """Which MNIST training digits are held out (as the digit model's `--data-seed`) and the photos drawn."""
     validation_size: int = 1000
     crops: PairCropConfig = DEFAULT_PAIR_CROPS
+    blocks: tuple[tuple[int, bool], ...] = PAIR_BLOCKS
+    """The network's blocks (`model.build_pair_cnn`): `PAIR_BLOCKS`, or `PHOTO_PAIR_BLOCKS` for the photo network."""
     held_out_crops: PairCropConfig = field(default_factory=lambda: replace(DEFAULT_PAIR_CROPS, touching_pairs=500,
                                                                         marked_pages=50, seed_offset=8_000_009))
     """Photos written with the held-out digits, for the figures."""
@@ -120,7 +122,7 @@ def train_pair_model(x: np.ndarray, first: np.ndarray, second: np.ndarray, confi
     import keras
 
     keras.utils.set_random_seed(config.seed)
-    model = build_pair_cnn()
+    model = build_pair_cnn(config.blocks)
     steps = config.epochs * int(np.ceil(len(x) / config.batch_size))
     model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(config.peak_learning_rate, steps)),
                   loss={"first": "sparse_categorical_crossentropy", "second": "sparse_categorical_crossentropy"},
@@ -160,7 +162,7 @@ def run_pair_training(data_path: str | None, out_dir: str | Path, config: PairTr
     out_dir.mkdir(parents=True, exist_ok=True)
     keras_path = out_dir / f"{model_name}.keras"
     # Saved without the optimizer's state (a third of the file), as a model only read from here on.
-    saved = build_pair_cnn()
+    saved = build_pair_cnn(config.blocks)
     saved.set_weights(model.get_weights())
     saved.save(keras_path)
     tflite_path = export_tflite(model, tflite_path_for(keras_path))

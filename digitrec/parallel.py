@@ -26,7 +26,7 @@ from digitrec.binarise import ink_channel
 from digitrec.classify import ModelFileError
 from digitrec.group import DEFAULT_GROUPING, GroupingConfig
 from digitrec.merge import DEFAULT_MERGE, MergeConfig
-from digitrec.reader import DEFAULT_MIN_CONFIDENCE, DEFAULT_MODEL, DEFAULT_PAIR_MODEL
+from digitrec.reader import DEFAULT_MIN_CONFIDENCE, DEFAULT_MODEL, DEFAULT_PAIR_MODEL, photo_pair_model_for
 from digitrec.segment import DEFAULT_SEGMENTATION, SegmentationConfig
 from digitrec.split import DEFAULT_SPLIT, SplitConfig
 from digitrec.types import Frame, FrameResult
@@ -54,6 +54,7 @@ class _Settings:
     splitting: SplitConfig
     merging: MergeConfig
     pair_model: str | None
+    photo_pair_model: str | None
 
 
 def default_workers() -> int:
@@ -83,14 +84,17 @@ class ParallelReader:
         splitting: SplitConfig = DEFAULT_SPLIT,
         merging: MergeConfig = DEFAULT_MERGE,
         pair_model: str | os.PathLike | None = DEFAULT_PAIR_MODEL,
+        photo_pair_model: str | os.PathLike | None = None,
     ):
-        """`pair_model`: as `DigitReader`'s (a path, or None for cuts alone)."""
+        """`pair_model`, `photo_pair_model`: as `DigitReader`'s (paths, or None)."""
         if workers < 1:
             raise ValueError(f"workers must be 1 or more, not {workers}")
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"the minimum confidence must be between 0 and 1, not {min_confidence}")
+        photo_pair_model = None if pair_model is None else photo_pair_model_for(pair_model, photo_pair_model)
         settings = _Settings(str(model_path), min_confidence, segmentation, grouping, splitting, merging,
-                             None if pair_model is None else str(pair_model))
+                             None if pair_model is None else str(pair_model),
+                             None if photo_pair_model is None else str(photo_pair_model))
         # Spawned, not forked: the caller may hold threads (a decoding source) that a fork would copy mid-step.
         context = multiprocessing.get_context("spawn")
         # A pipe each rather than shared queues: no feeder thread and no lock between the processes
@@ -247,7 +251,8 @@ def _serve(settings: _Settings, connection) -> None:
         reader = DigitReader(min_confidence=settings.min_confidence, segmentation=settings.segmentation,
                              grouping=settings.grouping, splitting=settings.splitting, merging=settings.merging,
                              classifier=DigitClassifier(settings.model_path, num_threads=1),
-                             pair_model=open_pair_model(settings.pair_model, num_threads=1))
+                             pair_model=open_pair_model(settings.pair_model, num_threads=1),
+                             photo_pair_model=open_pair_model(settings.photo_pair_model, num_threads=1))
         # Every batch size a frame is likely to need, made before the first frame comes (not in the middle of a run).
         reader.classifier.prepare()
     except (ModelFileError, OSError, ValueError) as error:

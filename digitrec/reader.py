@@ -56,8 +56,14 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "digits.kera
 """The model shipped with the project."""
 
 DEFAULT_PAIR_MODEL = DEFAULT_MODEL.with_name("pairs.keras")
-"""The pair network shipped with the project (its LiteRT export beside it): still photos' wide regions,
-and video frames' wide regions read unsurely, are also read whole by it (`pairs`)."""
+"""The pair network shipped with the project (its LiteRT export beside it): video frames' wide regions read
+unsurely are also read whole by it (`pairs`), and still photos' wide regions when there is no photo network."""
+
+DEFAULT_PHOTO_PAIR_MODEL = DEFAULT_MODEL.with_name("pairs_photo.keras")
+"""The pair network that reads still photos' wide regions whole: one block deeper (`model.PHOTO_PAIR_BLOCKS`).
+It reads more touching pairs right in photos than `DEFAULT_PAIR_MODEL` (on fresh held-out draws, 933 against 923
+of 1 000 in session 29, judged again in session 30), but in tracked videos it gave more false detections (2.44 ->
+2.73 % of them), so video frames keep the other (docs/history.md, sessions 29-30)."""
 
 DEFAULT_MIN_CONFIDENCE = 0.5
 """Digits read with less confidence than this are not reported."""
@@ -99,6 +105,7 @@ class DigitReader:
         video_strokes: tuple[StrokeTarget, ...] = VIDEO_STROKES,
         opencv_threads: int | None = OPENCV_THREADS,
         pair_model: str | os.PathLike | PairClassifier | None = DEFAULT_PAIR_MODEL,
+        photo_pair_model: str | os.PathLike | PairClassifier | None = None,
         pair_confidence: float = PAIR_OVER_CUTS,
         not_a_pair: float = NOT_A_PAIR_SURE,
         pair_over_nothing: float = PAIR_OVER_NOTHING,
@@ -109,8 +116,10 @@ class DigitReader:
         pair_with_agreeing_cut: float = PAIR_WITH_AGREEING_CUT,
     ):
         """`opencv_threads`: OpenCV's thread count for the whole process (`OPENCV_THREADS`); None leaves it be.
-        `pair_model`: the pair network that reads a frame's wide regions whole (None: cuts alone;
-        the default is used when it is there); `pair_confidence`: how surely it must read a pair to be reported
+        `pair_model`: the pair network that reads a frame's wide regions whole (None: cuts alone, in photos too;
+        the default is used when it is there); `photo_pair_model`: the one that reads still photos' instead (None:
+        `DEFAULT_PHOTO_PAIR_MODEL` with the default `pair_model` when it is there, else `pair_model`'s);
+        `pair_confidence`: how surely it must read a pair to be reported
         instead of the cuts' reading, which stands anyway in the cases `pairs.cuts_stand` names, and
         `pair_over_nothing` where the cuts read no digit, and `pair_over_sure_digit` where they read one digit at
         least `pairs.SURE_SINGLE_DIGIT` surely (inf: that digit always stands); `pair_from_width`: regions not
@@ -128,6 +137,13 @@ class DigitReader:
         self.classifier = classifier or DigitClassifier(model_path)
         self.pair_classifier = (open_pair_model(pair_model) if isinstance(pair_model, (str, os.PathLike))
                                 else pair_model)  # a PairClassifier (or None)
+        photo_pair_model = photo_pair_model_for(pair_model, photo_pair_model)
+        if self.pair_classifier is None or photo_pair_model is None:
+            self.photo_pair_classifier = self.pair_classifier
+        elif isinstance(photo_pair_model, (str, os.PathLike)):
+            self.photo_pair_classifier = open_pair_model(photo_pair_model) or self.pair_classifier
+        else:
+            self.photo_pair_classifier = photo_pair_model
         self.pair_confidence = pair_confidence
         self.pair_over_nothing = pair_over_nothing
         self.pair_over_sure_digit = pair_over_sure_digit
@@ -212,7 +228,7 @@ class DigitReader:
         # digits (the pair network).
         pair_units: list[int] = []
         pair_batch = None
-        if frame.still and self.pair_classifier is not None:
+        if frame.still and self.photo_pair_classifier is not None:
             candidates = [index for index, unit in enumerate(units) if not unit.joined
                           and (len(unit.options) > 1 or unit.width_ratio >= self.pair_from_width)]
             pair_batch, kept = normalise_regions([units[index].options[0][0] for index in candidates], stroke,
@@ -230,7 +246,8 @@ class DigitReader:
         if not prepared.frame.still and self.pair_classifier is not None:
             self._choose_unsure_wide_regions(prepared, probabilities)
         if prepared.pair_units:
-            prepared.pair_readings = self.pair_classifier.read(prepared.pair_batch)
+            pair_classifier = self.photo_pair_classifier if prepared.frame.still else self.pair_classifier
+            prepared.pair_readings = pair_classifier.read(prepared.pair_batch)
         prepared.timings["classify"] = _elapsed_ms(started)
         return probabilities
 
@@ -342,10 +359,24 @@ class DigitReader:
         return detections, rejected
 
 
+def photo_pair_model_for(pair_model: str | os.PathLike | PairClassifier | None,
+                         photo_pair_model: str | os.PathLike | PairClassifier | None) -> str | os.PathLike | PairClassifier | None:
+    """The pair network for still photos: `photo_pair_model` when given, else the shipped photo network
+    (`DEFAULT_PHOTO_PAIR_MODEL`) when `pair_model` is the shipped one, else None (photos are read by `pair_model`'s,
+    so that a network given alone is the one a run measures)."""
+    if photo_pair_model is not None:
+        return photo_pair_model
+    if isinstance(pair_model, (str, os.PathLike)) and Path(pair_model) == DEFAULT_PAIR_MODEL:
+        return DEFAULT_PHOTO_PAIR_MODEL
+    return None
+
+
 def open_pair_model(path: str | os.PathLike | None, num_threads: int | None = None) -> PairClassifier | None:
-    """The pair network at `path`; None for None, or for the default when this checkout has none (photos are
-    then read by cuts alone). Any other path that is missing or wrong raises `ModelFileError`."""
-    if path is None or (Path(path) == DEFAULT_PAIR_MODEL and not tflite_path_for(DEFAULT_PAIR_MODEL).exists()):
+    """The pair network at `path`; None for None, or for a default (`DEFAULT_PAIR_MODEL`,
+    `DEFAULT_PHOTO_PAIR_MODEL`) when this checkout has none (photos are then read by cuts alone, or by the other).
+    Any other path that is missing or wrong raises `ModelFileError`."""
+    defaults = (DEFAULT_PAIR_MODEL, DEFAULT_PHOTO_PAIR_MODEL)
+    if path is None or (Path(path) in defaults and not tflite_path_for(Path(path)).exists()):
         return None
     return PairClassifier(path, num_threads)
 

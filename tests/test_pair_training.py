@@ -11,6 +11,7 @@ import pytest
 
 import train
 from digitrec.evaluation import iou
+from digitrec.model import PAIR_BLOCKS, PHOTO_PAIR_BLOCKS
 from digitrec.normalise import MNIST_FORMAT, PAIR_FORMAT, normalise_mask, normalise_mask_to_mnist
 from digitrec.pair_crops import DEFAULT_PAIR_CROPS, pair_crops_of_photo
 from digitrec.pair_training import CropDistortion, distort_crops, pair_figures, sample_weights
@@ -149,16 +150,24 @@ def test_sample_weights_count_pairs_in_both_heads_and_other_regions_in_the_first
     assert heavy["first"].tolist() == [2, 1, 2, 1] and heavy["second"].tolist() == [2, 0, 2, 0]
 
 
-def test_quick_pair_training_writes_the_network_its_export_and_figures(tmp_path, mnist_path):
-    code = train.main(["--pairs", "--quick", "--data", str(mnist_path), "--out", str(tmp_path)])
+@pytest.mark.parametrize("network, name, blocks", [("--pairs", "pairs", PAIR_BLOCKS),
+                                                   ("--photo-pairs", "pairs_photo", PHOTO_PAIR_BLOCKS)])
+def test_quick_pair_training_writes_the_network_its_export_and_figures(tmp_path, mnist_path, network, name, blocks):
+    code = train.main([network, "--quick", "--data", str(mnist_path), "--out", str(tmp_path)])
     assert code == 0
-    metrics = json.loads((tmp_path / "pairs_metrics.json").read_text())
+    metrics = json.loads((tmp_path / f"{name}_metrics.json").read_text())
+    assert [tuple(block) for block in metrics["config"]["blocks"]] == list(blocks)
+    import keras
+
+    saved = keras.saving.load_model(tmp_path / f"{name}.keras", compile=False)
+    assert [layer.filters for layer in saved.layers if isinstance(layer, keras.layers.Conv2D)] == [
+        filters for filters, _ in blocks]
     assert metrics["training_crops"]["pairs"] > 10 and metrics["training_crops"]["not_pairs"] > 50
     held = metrics["held_out"]
     assert held["pairs"] > 0 and 0.0 <= held["pairs_read_right"] <= 1.0
     assert not (tmp_path / "metrics.json").exists()  # the digit model's card is not touched
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(tmp_path / "pairs.tflite"))
+    interpreter = Interpreter(model_path=str(tmp_path / f"{name}.tflite"))
     assert tuple(interpreter.get_input_details()[0]["shape"]) == (1, 28, 56, 1)
     assert sorted(int(d["shape"][-1]) for d in interpreter.get_output_details()) == [10, 11]
