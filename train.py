@@ -32,8 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", help="training: folder for the model, its .tflite export, metrics.json and plots "
                         "(default: models); --finetune: the fine-tuned .keras file (default: beside --model, "
                         "as <name>-finetuned.keras; never the input model)")
-    parser.add_argument("--name", help="file name of the model, without extension (default: digits; pairs with --pairs, "
-                        "pairs_photo with --photo-pairs)")
+    parser.add_argument("--name", help="file name of the model, without extension (default: digits; pairs with "
+                        "--pairs, pairs_photo with --photo-pairs)")
     parser.add_argument("--epochs", type=int, help="training epochs (default: 16; 2 with --quick)")
     parser.add_argument("--seed", type=int, default=1,
                         help="seed of the initial weights, shuffling and jitter, and of the training set unless --data-seed")

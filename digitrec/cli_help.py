@@ -1,5 +1,5 @@
-"""What the command-line tools share: the help formatter (`live_digits.py`, `train.py`) and the
-`--pair-model` and `--photo-pair-model` options (`live_digits.py`, `digitrec.evaluation`, `digitrec.evaluate_tracking`)."""
+"""What the command-line tools share: the help formatter (`live_digits.py`, `train.py`) and the `--pair-model`
+and `--photo-pair-model` options (`live_digits.py`, `digitrec.evaluation`, `digitrec.evaluate_tracking`)."""
 
 from __future__ import annotations
 

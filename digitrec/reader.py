@@ -61,9 +61,9 @@ unsurely are also read whole by it (`pairs`), and still photos' wide regions whe
 
 DEFAULT_PHOTO_PAIR_MODEL = DEFAULT_MODEL.with_name("pairs_photo.keras")
 """The pair network that reads still photos' wide regions whole: one block deeper (`model.PHOTO_PAIR_BLOCKS`).
-It reads more touching pairs right in photos than `DEFAULT_PAIR_MODEL` (on fresh held-out draws, 933 against 923
-of 1 000 in session 29, judged again in session 30), but in tracked videos it gave more false detections (2.44 ->
-2.73 % of them), so video frames keep the other (docs/history.md, sessions 29-30)."""
+It reads more touching pairs right in photos than `DEFAULT_PAIR_MODEL` (939 against 923 of 1 000 fresh held-out
+pairs in session 30, with marked pages and pages as before), but in tracked videos it gave more false detections
+(2.44 -> 2.73 % of them, session 29), so video frames keep the other (docs/history.md, sessions 29-30)."""
 
 DEFAULT_MIN_CONFIDENCE = 0.5
 """Digits read with less confidence than this are not reported."""
@@ -359,8 +359,11 @@ class DigitReader:
         return detections, rejected
 
 
-def photo_pair_model_for(pair_model: str | os.PathLike | PairClassifier | None,
-                         photo_pair_model: str | os.PathLike | PairClassifier | None) -> str | os.PathLike | PairClassifier | None:
+PairModel = str | os.PathLike | PairClassifier | None
+"""A pair network as the reader takes it: a path, a loaded one, or None."""
+
+
+def photo_pair_model_for(pair_model: PairModel, photo_pair_model: PairModel) -> PairModel:
     """The pair network for still photos: `photo_pair_model` when given, else the shipped photo network
     (`DEFAULT_PHOTO_PAIR_MODEL`) when `pair_model` is the shipped one, else None (photos are read by `pair_model`'s,
     so that a network given alone is the one a run measures)."""

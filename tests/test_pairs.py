@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import digitrec.reader
 from digitrec.classify import ModelFileError
+from digitrec.cli_help import add_pair_model_options, pair_models
 from digitrec.normalise import PAIR_FORMAT
 from digitrec.pairs import (
     NOT_A_PAIR,
@@ -18,8 +20,6 @@ from digitrec.pairs import (
     cuts_stand,
     read_pairs,
 )
-import digitrec.reader
-from digitrec.cli_help import add_pair_model_options, pair_models
 from digitrec.reader import DEFAULT_PAIR_MODEL, DEFAULT_PHOTO_PAIR_MODEL, DigitReader, photo_pair_model_for
 from digitrec.synth import MnistGlyphs, make_page, make_touching_pair
 from digitrec.types import Detection, Frame
@@ -377,7 +377,8 @@ def test_still_photos_are_read_by_the_photo_pair_network_and_video_frames_by_the
     # A '4 3' that nothing reads in a video frame goes to the video's network alone.
     nothing = _pair_photo(mnist, CUTS_READ_NOTHING)
     frame = reader.read(_video_frame(mnist, CUTS_READ_NOTHING))
-    assert [d.digit for d in _inside(frame.detections, _union([nothing.page.digits[i].box for i in nothing.pair]))] == [4, 3]
+    nothing_blob = _union([nothing.page.digits[i].box for i in nothing.pair])
+    assert [d.digit for d in _inside(frame.detections, nothing_blob)] == [4, 3]
     assert len(photo.batches) == 1 and len(video.batches) == 1
 
 
