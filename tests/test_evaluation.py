@@ -190,8 +190,8 @@ def test_command_line_reads_pages_and_videos_in_order(tmp_path, capsys, monkeypa
     readers: list[str] = []
 
     class FakeReader:
-        def __init__(self, model_path, pair_model=None):
-            readers.append((str(model_path), pair_model))
+        def __init__(self, model_path, pair_model=None, photo_pair_model=None):
+            readers.append((str(model_path), pair_model, photo_pair_model))
 
         def read(self, frame: Frame) -> FrameResult:
             seen.append((frame.source, frame.index, frame.time))
@@ -219,8 +219,9 @@ def test_command_line_reads_pages_and_videos_in_order(tmp_path, capsys, monkeypa
     assert main(argv) == 0
     table = capsys.readouterr().out
     assert "clean" in table and "ruled" in table and "video:clean" in table and "overall" in table
-    # One reader for pages and videos (it keeps nothing from frame to frame), with the shipped pair network.
-    assert readers == [("m.keras", "models/pairs.keras")]
+    # One reader for pages and videos (it keeps nothing from frame to frame), with the shipped pair network (and,
+    # none given, the reader's own choice of photo pair network).
+    assert readers == [("m.keras", "models/pairs.keras", None)]
     assert [s[1] for s in seen] == [0, 0, 0, 1, 2]
     assert seen[2][0] == seen[4][0] != seen[0][0] and seen[4][2] > seen[3][2]
     data = json.loads(out.read_text())
