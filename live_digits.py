@@ -51,7 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--labels", metavar="DIR", default="labels",
                         help="folder where crops labelled in the window (key l) are saved, for train.py --finetune DIR")
     web = parser.add_argument_group("web page", "--serve reads photos, the browser's camera and drawings "
-                                    "on a web page instead (--model, --pair-model and --conf apply; the other options do not)")
+                                    "on a web page instead (--model, --pair-model, --photo-pair-model and --conf "
+                                    "apply; the other options do not)")
     web.add_argument("--serve", action="store_true", help="start the web page and its API (POST /api/read)")
     web.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 opens it to the network")
     web.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
