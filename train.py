@@ -59,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "--seed, --data-seed, --quick, --out, --name)")
     parser.add_argument("--photo-pairs", action="store_true",
                         help="train the still photos' pair network instead: the pair network with one more "
-                        "128-filter block (pairs_photo.keras, .tflite and _metrics.json; 12 epochs, ~50 min; the "
+                        "128-filter block (pairs_photo.keras, .tflite and _metrics.json; 12 epochs, ~60 min; the "
                         "same options as --pairs)")
     parser.add_argument("--evaluate", metavar="MODEL", help="only measure this saved .keras or .tflite model")
     parser.add_argument("--export-int8", metavar="MODEL",

@@ -3,6 +3,8 @@ read unsurely, read whole as two digits."""
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import pytest
 
@@ -399,8 +401,6 @@ def test_the_photo_pair_network_is_the_shipped_one_only_beside_the_shipped_pair_
         reader = DigitReader()
         assert reader.pair_classifier is not None and reader.photo_pair_classifier is reader.pair_classifier
     # The command line: --pair-model alone reads photos too; --photo-pair-model as given.
-    import argparse
-
     parser = argparse.ArgumentParser()
     add_pair_model_options(parser)
     assert pair_models(parser.parse_args([])) == {"pair_model": str(DEFAULT_PAIR_MODEL), "photo_pair_model": None}
