@@ -45,8 +45,9 @@ PAIR_BLOCKS = ((32, False), (32, True), (64, False), (64, True), (128, True))
 PHOTO_PAIR_BLOCKS = ((32, False), (32, True), (64, False), (64, True), (128, False), (128, True))
 """The photo pair network's blocks (`reader.DEFAULT_PHOTO_PAIR_MODEL`): one more 128-filter block at 7x14 than
 `PAIR_BLOCKS` (about 0.98 M parameters). Trained on the same crops it reads 97.7 % of its training pairs against
-96.6 % and 96.5 % of held-out blobs against 95.1 %; in still photos it reads more touching pairs right, but in
-tracked videos it gave more false detections, so video frames keep `PAIR_BLOCKS` (docs/history.md, sessions 29-30)."""
+96.6 %, and 95.8 % of the held-out blobs in `pairs_photo_metrics.json` against 94.4 %; in still photos it reads more
+touching pairs right, but in tracked videos it gave more false detections, so video frames keep `PAIR_BLOCKS`
+(docs/history.md, sessions 29-30)."""
 
 PAIR_HIDDEN = 256
 
