@@ -90,6 +90,10 @@ OVERLAP_CLASSIFIER_THREADS = 1
 the other core busy: on one thread 640x480 frames with 16 digits read 2-6 % sooner than on two."""
 
 
+PairModel = str | os.PathLike | PairClassifier | None
+"""A pair network as the reader takes it: a path, a loaded one, or None."""
+
+
 class DigitReader:
     """Reads digits and numbers in frames with one batched classifier call per frame."""
 
@@ -104,8 +108,8 @@ class DigitReader:
         merging: MergeConfig = DEFAULT_MERGE,
         video_strokes: tuple[StrokeTarget, ...] = VIDEO_STROKES,
         opencv_threads: int | None = OPENCV_THREADS,
-        pair_model: str | os.PathLike | PairClassifier | None = DEFAULT_PAIR_MODEL,
-        photo_pair_model: str | os.PathLike | PairClassifier | None = None,
+        pair_model: PairModel = DEFAULT_PAIR_MODEL,
+        photo_pair_model: PairModel = None,
         pair_confidence: float = PAIR_OVER_CUTS,
         not_a_pair: float = NOT_A_PAIR_SURE,
         pair_over_nothing: float = PAIR_OVER_NOTHING,
@@ -123,9 +127,9 @@ class DigitReader:
         instead of the cuts' reading, which stands anyway in the cases `pairs.cuts_stand` names, and
         `pair_over_nothing` where the cuts read no digit, and `pair_over_sure_digit` where they read one digit at
         least `pairs.SURE_SINGLE_DIGIT` surely (inf: that digit always stands); `pair_from_width`: regions not
-        offered cuts are read by it too from this many line heights wide (`pairs.PAIR_FROM_WIDTH`; inf: none); on a video frame, from
-        `video_pair_from_width` heights, only the regions the classifier read whole as no digit or as one under
-        `video_pair_unsure` surely (`pairs.VIDEO_PAIR_FROM_WIDTH`; inf: none); `not_a_pair`:
+        offered cuts are read by it too from this many line heights wide (`pairs.PAIR_FROM_WIDTH`; inf: none); on
+        a video frame, from `video_pair_from_width` heights, only the regions the classifier read whole as no digit
+        or as one under `video_pair_unsure` surely (`pairs.VIDEO_PAIR_FROM_WIDTH`; inf: none); `not_a_pair`:
         how surely it must call a region not a pair for the region's whole reading to stand against its cuts
         (when the classifier reads it whole as a digit; `pairs.whole_stands`); `pair_with_agreeing_cut`: how surely
         it must read a pair to be reported instead of the cuts' reading when one of the region's two-part cuts reads
@@ -357,10 +361,6 @@ class DigitReader:
                                         probabilities=probabilities[row, :10].copy(),
                                         image=prepared.batch[row, :, :, 0].copy()))
         return detections, rejected
-
-
-PairModel = str | os.PathLike | PairClassifier | None
-"""A pair network as the reader takes it: a path, a loaded one, or None."""
 
 
 def photo_pair_model_for(pair_model: PairModel, photo_pair_model: PairModel) -> PairModel:
