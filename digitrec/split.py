@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
-from digitrec.types import Region
+from digitrec.types import Detection, Region
 
 
 @dataclass(frozen=True)
@@ -57,14 +58,21 @@ class SplitConfig:
 DEFAULT_SPLIT = SplitConfig()
 
 
-def line_heights(regions: list[Region]) -> np.ndarray:
-    """For each region, the median height of the regions beside it on its line (itself included)."""
+def on_one_line(boxes: np.ndarray) -> np.ndarray:
+    """(n, n) bool: whether boxes i and j (rows of x, y, w, h) are on one line, their heights overlapping by at
+    least half the shorter one's."""
+    top, bottom = boxes[:, 1], boxes[:, 1] + boxes[:, 3]
+    overlap = np.minimum(bottom[:, None], bottom[None, :]) - np.maximum(top[:, None], top[None, :])
+    return overlap >= 0.5 * np.minimum(boxes[:, 3][:, None], boxes[:, 3][None, :])
+
+
+def line_heights(regions: Sequence[Region] | Sequence[Detection]) -> np.ndarray:
+    """For each region (or detection: anything boxed), the median height of those beside it on its line (itself
+    included)."""
     if not regions:
         return np.zeros(0)
     boxes = np.array([r.box for r in regions], float)
-    top, bottom = boxes[:, 1], boxes[:, 1] + boxes[:, 3]
-    overlap = np.minimum(bottom[:, None], bottom[None, :]) - np.maximum(top[:, None], top[None, :])
-    same_line = overlap >= 0.5 * np.minimum(boxes[:, 3][:, None], boxes[:, 3][None, :])
+    same_line = on_one_line(boxes)
     # The median of each row's same-line heights (np.nanmedian over NaN-padded rows, at a tenth of its cost):
     # sorting puts the infinities of other lines last, and each row has `count` real heights.
     heights = np.sort(np.where(same_line, boxes[:, 3][None, :], np.inf), axis=1)
