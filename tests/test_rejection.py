@@ -15,17 +15,23 @@ MODEL = Path(__file__).resolve().parent.parent / "models" / "digits.keras"
 INK = (30, 30, 30)
 
 
+def _write(image: np.ndarray, digits: tuple[int, ...], x: int, bottom: int, height: int, gap: int | None = None) -> int:
+    """Write `digits` by code, `height` px high, from `x` with their bottoms at `bottom`, `gap` px apart (a fifth of
+    their height if None); returns the x after them."""
+    rng = np.random.default_rng(0)
+    for digit in digits:
+        ink = StrokeGlyphs().sample(digit, rng)
+        ink = cv2.resize(ink, None, fx=height / ink.shape[0], fy=height / ink.shape[0])
+        patch = image[bottom - ink.shape[0] : bottom, x : x + ink.shape[1]]
+        patch[:] = (patch * (1 - 0.85 * ink[:, :, None])).astype(np.uint8)
+        x += ink.shape[1] + (height // 5 if gap is None else gap)
+    return x
+
+
 def _page_with_marks() -> tuple[np.ndarray, str]:
     """A line "2024" written by code, and below it one mark of each kind; returns (image, digits written)."""
     image = np.full((480, 640, 3), 235, np.uint8)
-    rng = np.random.default_rng(0)
-    x = 60
-    for digit in (2, 0, 2, 4):
-        ink = StrokeGlyphs().sample(digit, rng)
-        ink = cv2.resize(ink, None, fx=50 / ink.shape[0], fy=50 / ink.shape[0])
-        patch = image[60 : 60 + ink.shape[0], x : x + ink.shape[1]]
-        patch[:] = (patch * (1 - 0.85 * ink[:, :, None])).astype(np.uint8)
-        x += ink.shape[1] + 12
+    _write(image, (2, 0, 2, 4), 60, 110, 50, gap=12)
     cv2.circle(image, (100, 200), 4, INK, -1, cv2.LINE_AA)  # a dot
     cv2.line(image, (160, 200), (185, 201), INK, 4, cv2.LINE_AA)  # a dash
     cv2.rectangle(image, (240, 180), (270, 210), INK, 3, cv2.LINE_AA)  # an empty checkbox
@@ -45,18 +51,6 @@ def test_dots_dashes_checkboxes_lines_and_smudges_are_not_reported():
     result = DigitReader(MODEL).read(Frame(0, image, "test", 0.0))
     assert all(d.box[1] < 150 for d in result.detections), [(d.box, d.digit) for d in result.detections]
     assert [n.text for n in result.numbers] == [written]
-
-
-def _write(image: np.ndarray, digits: tuple[int, ...], x: int, bottom: int, height: int) -> int:
-    """Write `digits` by code, `height` px high, from `x` with their bottoms at `bottom`; returns the x after them."""
-    rng = np.random.default_rng(0)
-    for digit in digits:
-        ink = StrokeGlyphs().sample(digit, rng)
-        ink = cv2.resize(ink, None, fx=height / ink.shape[0], fy=height / ink.shape[0])
-        patch = image[bottom - ink.shape[0] : bottom, x : x + ink.shape[1]]
-        patch[:] = (patch * (1 - 0.85 * ink[:, :, None])).astype(np.uint8)
-        x += ink.shape[1] + height // 5
-    return x
 
 
 def _line_with_a_fleck() -> np.ndarray:
