@@ -1,5 +1,6 @@
-"""What the command-line tools share: the help formatter (`live_digits.py`, `train.py`) and the `--pair-model`
-and `--photo-pair-model` options (`live_digits.py`, `digitrec.evaluation`, `digitrec.evaluate_tracking`)."""
+"""What the command-line tools share: the help formatter (`live_digits.py`, `train.py`), the `--pair-model`
+and `--photo-pair-model` options (`live_digits.py`, `digitrec.evaluation`, `digitrec.evaluate_tracking`), and the
+evaluation CLIs' message when their reader cannot be loaded."""
 
 from __future__ import annotations
 
@@ -45,3 +46,9 @@ def pair_models(args: argparse.Namespace) -> dict[str, str | None]:
     """`--pair-model` and `--photo-pair-model` as the reader's `pair_model` and `photo_pair_model` (a network given
     with `--pair-model` alone reads photos too, so that it is what a run measures: `reader.photo_pair_model_for`)."""
     return {"pair_model": pair_model_option(args.pair_model), "photo_pair_model": args.photo_pair_model}
+
+
+def reader_load_error(args: argparse.Namespace, error: Exception) -> str:
+    """The message of an evaluation CLI that could not load its reader, naming the options that chose its files."""
+    return (f"error: could not load the reader (--model {args.model}, --pair-model {args.pair_model or 'default'}, "
+            f"--photo-pair-model {args.photo_pair_model or 'default'}): {error}")

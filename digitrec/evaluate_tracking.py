@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from digitrec.cli_help import add_pair_model_options, pair_models
+from digitrec.cli_help import add_pair_model_options, pair_models, reader_load_error
 from digitrec.evaluation import Counts, match_detections
 from digitrec.group import union_box
 from digitrec.synth import SyntheticPage, TouchingPair
@@ -193,8 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for mode in modes
         }
     except (OSError, ValueError, ImportError) as error:
-        print(f"error: could not load the reader (--model {args.model}, --pair-model {args.pair_model or 'default'}): {error}",
-              file=sys.stderr)
+        print(reader_load_error(args, error), file=sys.stderr)
         return 2
 
     def read(image, index: int = 0, source: str = "synthetic", mode: str = modes[0], still: bool = True) -> FrameResult:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from digitrec.cli_help import add_pair_model_options, pair_models
+from digitrec.cli_help import add_pair_model_options, pair_models, reader_load_error
 from digitrec.synth import CONDITIONS, SyntheticPage
 from digitrec.types import Box, Detection, FrameResult, NumberReading
 
@@ -426,8 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         reader = DigitReader(args.model, **pair_models(args))
     except (OSError, ValueError, ImportError) as error:
-        print(f"error: could not load the reader (--model {args.model}, --pair-model {args.pair_model or 'default'}): {error}",
-              file=sys.stderr)
+        print(reader_load_error(args, error), file=sys.stderr)
         return 2
 
     def read_with(current: DigitReader, source: str, fps: float = 0.0) -> ReadFn:

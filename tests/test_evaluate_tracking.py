@@ -93,3 +93,17 @@ def test_the_command_refuses_bad_options_with_exit_2(args, capsys):
 
     assert main(args) == 2
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["digitrec.evaluation", "digitrec.evaluate_tracking"])
+def test_a_wrong_pair_network_is_refused_with_the_options_that_chose_it(module, mnist_path, tmp_path, capsys):
+    import importlib
+
+    wrong = tmp_path / "pairs.tflite"
+    wrong.write_bytes(b"not a model")
+    status = importlib.import_module(module).main(["--data", str(mnist_path), "--photo-pair-model", str(wrong)])
+    assert status == 2
+    message = capsys.readouterr().err
+    assert "could not load the reader" in message
+    assert f"--photo-pair-model {wrong}" in message and "--pair-model default" in message
+    assert str(wrong) in message.split("):", 1)[1]  # the file's own error follows, naming it
