@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -10,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from digitrec.cli_help import add_pair_model_options, pair_models, reader_load_error
-from digitrec.evaluation import Counts, match_detections
+from digitrec.evaluation import Counts, frame_misses, match_detections, write_misses
 from digitrec.group import union_box
 from digitrec.synth import SyntheticPage, TouchingPair
 from digitrec.types import FrameResult
@@ -86,16 +87,34 @@ def score_marks(marked: Sequence[tuple[SyntheticPage, FrameResult]],
     }
 
 
-def pair_read_right(pair: TouchingPair, result: FrameResult) -> bool:
-    """Whether the touching pair was read as exactly its two digits, left to right, and nothing else there.
-
-    The detections counted are those whose centre lies inside the union of the pair's two boxes.
-    """
-    first, second = (pair.page.digits[i] for i in pair.pair)
-    x0, y0, w, h = union_box([first.box, second.box])
+def pair_reading(pair: TouchingPair, result: FrameResult) -> list[int]:
+    """The digits read over a touching pair, left to right: those of the detections whose centre lies inside the
+    union of the pair's two boxes."""
+    x0, y0, w, h = pair_box(pair)
     inside = [d for d in result.detections
               if x0 <= d.box[0] + d.box[2] / 2 <= x0 + w and y0 <= d.box[1] + d.box[3] / 2 <= y0 + h]
-    return [d.digit for d in sorted(inside, key=lambda d: d.box[0])] == [first.digit, second.digit]
+    return [d.digit for d in sorted(inside, key=lambda d: d.box[0])]
+
+
+def pair_box(pair: TouchingPair) -> tuple[int, int, int, int]:
+    """The union of a touching pair's two boxes."""
+    return union_box([pair.page.digits[i].box for i in pair.pair])
+
+
+def pair_read_right(pair: TouchingPair, result: FrameResult) -> bool:
+    """Whether the touching pair was read as exactly its two digits, left to right, and nothing else there
+    (`pair_reading`)."""
+    return pair_reading(pair, result) == [pair.page.digits[i].digit for i in pair.pair]
+
+
+def pair_miss(pair: TouchingPair, result: FrameResult, read_as: str) -> list[dict]:
+    """A `--misses` record of a touching pair read wrong (none when read right); `read_as`: "photo" or "video"."""
+    digits = [pair.page.digits[i].digit for i in pair.pair]
+    reading = pair_reading(pair, result)
+    if reading == digits:
+        return []
+    return [{"kind": "pair", "read": read_as, "digits": digits, "read_as": reading, "box": list(pair_box(pair)),
+             "glyphs": [pair.page.digits[i].ident for i in pair.pair]}]
 
 
 class DigitsOnly:
@@ -147,6 +166,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--held-out", type=int, metavar="DATA_SEED",
                         help="write with the MNIST training digits that training with this --data-seed held out, "
                         "instead of the test split: to tune settings without the test split")
+    parser.add_argument("--misses", metavar="PATH",
+                        help="also write every digit the videos and marked pages miss or misread, every false "
+                        "detection, and every touching pair read wrong to this JSON Lines file, with its source, "
+                        "frame, box and reading, to see what the figures lose")
     return parser
 
 
@@ -200,66 +223,82 @@ def main(argv: Sequence[str] | None = None) -> int:
         """Read a photo (a marked page, a touching pair), or a video's frame with `still` False."""
         return readers[mode].read(Frame(index=index, image=image, source=source, time=index / 30.0, still=still))
 
-    total = args.videos * args.frames + 2 * len(modes) * args.mark_pages + args.pairs
-    bar: Callable = tqdm(total=total, unit="frame", file=sys.stderr).update
-    base = args.seed * 1_000_000
-    if args.videos:
-        print(f"hand-held videos ({'untracked' if args.no_tracking else 'tracked'}), {args.frames} frames each")
-        overall = VideoCounts(Counts())
-        conditions = args.conditions.split(",")
-        for i in range(args.videos):
-            size, condition = VIDEO_SIZES[i % len(VIDEO_SIZES)], conditions[i % len(conditions)]
-            video = make_video(base + i, glyphs, args.frames, size, condition)
-            tracker = DigitTracker()
-            results = []
-            for index, image in enumerate(video.frames):
-                result = read(image, index, f"video{i}", still=False)
-                results.append(result if args.no_tracking else tracker.update(result))
+    try:
+        misses_to = open(args.misses, "w", encoding="utf-8") if args.misses else contextlib.nullcontext()
+    except OSError as error:
+        print(f"error: cannot write --misses {args.misses}: {error.strerror}", file=sys.stderr)
+        return 2
+
+    with misses_to as misses_file:
+
+        def missed(source: str, frame: int, records: list[dict]) -> None:
+            if misses_file is not None and records:
+                write_misses(misses_file, source, frame, records)
+
+        total = args.videos * args.frames + 2 * len(modes) * args.mark_pages + args.pairs
+        bar: Callable = tqdm(total=total, unit="frame", file=sys.stderr).update
+        base = args.seed * 1_000_000
+        if args.videos:
+            print(f"hand-held videos ({'untracked' if args.no_tracking else 'tracked'}), {args.frames} frames each")
+            overall = VideoCounts(Counts())
+            conditions = args.conditions.split(",")
+            for i in range(args.videos):
+                size, condition = VIDEO_SIZES[i % len(VIDEO_SIZES)], conditions[i % len(conditions)]
+                video = make_video(base + i, glyphs, args.frames, size, condition)
+                tracker = DigitTracker()
+                results = []
+                for index, image in enumerate(video.frames):
+                    result = read(image, index, f"video{i}", still=False)
+                    results.append(result if args.no_tracking else tracker.update(result))
+                    missed(f"video{i}-{condition}", index, frame_misses(video.truth[index], results[-1]))
+                    bar()
+                scored = score_video(video.truth, results)
+                overall = overall + scored
+                print(f"  video {i} {size[0]}x{size[1]} {condition:9s} read {_pct(scored.counts.read_rate):>8s}  "
+                      f"false {_pct(scored.counts.false_rate):>7s}  label changes {scored.label_changes}"
+                      f"/{scored.steady_pairs}  id changes {scored.id_changes}")
+            print(f"  per-frame read rate {_pct(overall.counts.read_rate)} (goal >= 98 %), false detections "
+                  f"{_pct(overall.counts.false_rate)}, label changes {_pct(overall.label_change_rate)} of "
+                  f"{overall.steady_pairs} digit-frames (goal <= 0.5 %), id changes {_pct(overall.id_change_rate)}")
+        if args.mark_pages:
+            marked: dict[str, list] = {mode: [] for mode in modes}
+            unmarked: dict[str, list] = {mode: [] for mode in modes}
+            for i in range(args.mark_pages):
+                page = make_page(base + 100_000 + i, glyphs, "marks")
+                for mode in modes:
+                    marked[mode].append((page, read(page.image, mode=mode)))
+                missed(f"marks{i}", 0, frame_misses(page, marked[modes[0]][-1][1]))
+                clean = make_page(base + 100_000 + i, glyphs, "marks", without_marks=True)
+                for mode in modes:
+                    unmarked[mode].append((clean, read(clean.image, mode=mode)))
+                bar(2 * len(modes))
+            marks = sum(len(page.marks) for page, _ in marked[modes[0]])
+            print(f"pages with non-digit marks ({args.mark_pages} pages, {marks} marks; confidence floor {args.conf})")
+            for mode in modes:
+                figures = score_marks(marked[mode], unmarked[mode])
+                print(f"  rejection {mode:9s}: false detections {figures['false']}/{figures['detections']} = "
+                      f"{_pct(figures['false_rate'])} (goal <= 1 %), {figures['false_on_marks']} on marks; read rate "
+                      f"{_pct(figures['read_rate_marked'])} with marks, {_pct(figures['read_rate_unmarked'])} "
+                      f"without (goal: unchanged)")
+            if "class" in modes:  # the class alone reports everything; each floor on top of it, measured at once
+                print("  calibrating a confidence floor on top of the class (same pages and splits):")
+                for floor in CALIBRATION_FLOORS:
+                    figures = score_marks(_above(marked["class"], floor), _above(unmarked["class"], floor))
+                    print(f"    floor {floor:.2f}: false detections {_pct(figures['false_rate'])}, read rate "
+                          f"{_pct(figures['read_rate_marked'])} with marks, {_pct(figures['read_rate_unmarked'])} without")
+        if args.pairs:
+            right = in_video = 0
+            for i in range(args.pairs):
+                pair = make_touching_pair(base + 200_000 + i, glyphs)
+                as_photo, as_video = read(pair.page.image), read(pair.page.image, still=False)
+                right += pair_read_right(pair, as_photo)
+                in_video += pair_read_right(pair, as_video)
+                missed(f"pair{i}", 0, pair_miss(pair, as_photo, "photo") + pair_miss(pair, as_video, "video"))
                 bar()
-            scored = score_video(video.truth, results)
-            overall = overall + scored
-            print(f"  video {i} {size[0]}x{size[1]} {condition:9s} read {_pct(scored.counts.read_rate):>8s}  "
-                  f"false {_pct(scored.counts.false_rate):>7s}  label changes {scored.label_changes}"
-                  f"/{scored.steady_pairs}  id changes {scored.id_changes}")
-        print(f"  per-frame read rate {_pct(overall.counts.read_rate)} (goal >= 98 %), false detections "
-              f"{_pct(overall.counts.false_rate)}, label changes {_pct(overall.label_change_rate)} of "
-              f"{overall.steady_pairs} digit-frames (goal <= 0.5 %), id changes {_pct(overall.id_change_rate)}")
-    if args.mark_pages:
-        marked: dict[str, list] = {mode: [] for mode in modes}
-        unmarked: dict[str, list] = {mode: [] for mode in modes}
-        for i in range(args.mark_pages):
-            page = make_page(base + 100_000 + i, glyphs, "marks")
-            for mode in modes:
-                marked[mode].append((page, read(page.image, mode=mode)))
-            clean = make_page(base + 100_000 + i, glyphs, "marks", without_marks=True)
-            for mode in modes:
-                unmarked[mode].append((clean, read(clean.image, mode=mode)))
-            bar(2 * len(modes))
-        marks = sum(len(page.marks) for page, _ in marked[modes[0]])
-        print(f"pages with non-digit marks ({args.mark_pages} pages, {marks} marks; confidence floor {args.conf})")
-        for mode in modes:
-            figures = score_marks(marked[mode], unmarked[mode])
-            print(f"  rejection {mode:9s}: false detections {figures['false']}/{figures['detections']} = "
-                  f"{_pct(figures['false_rate'])} (goal <= 1 %), {figures['false_on_marks']} on marks; read rate "
-                  f"{_pct(figures['read_rate_marked'])} with marks, {_pct(figures['read_rate_unmarked'])} "
-                  f"without (goal: unchanged)")
-        if "class" in modes:  # the class alone reports everything; each floor on top of it, measured at once
-            print("  calibrating a confidence floor on top of the class (same pages and splits):")
-            for floor in CALIBRATION_FLOORS:
-                figures = score_marks(_above(marked["class"], floor), _above(unmarked["class"], floor))
-                print(f"    floor {floor:.2f}: false detections {_pct(figures['false_rate'])}, read rate "
-                      f"{_pct(figures['read_rate_marked'])} with marks, {_pct(figures['read_rate_unmarked'])} without")
-    if args.pairs:
-        right = in_video = 0
-        for i in range(args.pairs):
-            pair = make_touching_pair(base + 200_000 + i, glyphs)
-            right += pair_read_right(pair, read(pair.page.image))
-            in_video += pair_read_right(pair, read(pair.page.image, still=False))
-            bar()
-        print(f"touching pairs: {right}/{args.pairs} = {_pct(right / args.pairs)} read as the right two digits "
-              f"(goal >= 90 %); as a video frame, where narrower blobs are not cut and the pair network reads only "
-              f"wide ones read unsurely: {_pct(in_video / args.pairs)}")
-    return 0
+            print(f"touching pairs: {right}/{args.pairs} = {_pct(right / args.pairs)} read as the right two digits "
+                  f"(goal >= 90 %); as a video frame, where narrower blobs are not cut and the pair network reads only "
+                  f"wide ones read unsurely: {_pct(in_video / args.pairs)}")
+        return 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TextIO
 
 import numpy as np
 
@@ -215,6 +216,14 @@ def frame_misses(truth: SyntheticPage, result: FrameResult, iou_threshold: float
         records.append({"kind": "false", "read_as": detection.digit, "confidence": round(detection.confidence, 3),
                         "box": list(detection.box), "on_mark": index in match.false_on_marks})
     return records
+
+
+def write_misses(file: TextIO, source: str, frame: int, records: list[dict]) -> None:
+    """Records (`frame_misses`'s, or any) as JSON Lines, each with its source and frame, flushed: what was read is on
+    disk even if the run is stopped."""
+    for record in records:
+        file.write(json.dumps({"source": source, "frame": frame, **record}) + "\n")
+    file.flush()
 
 
 def score_frame(truth: SyntheticPage, result: FrameResult, iou_threshold: float = IOU_THRESHOLD) -> Counts:
@@ -452,13 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         def misses_of(source: str) -> Callable[[int, list[dict]], object] | None:
             if misses_file is None:
                 return None
-
-            def write(frame: int, records: list[dict]) -> None:
-                for record in records:
-                    misses_file.write(json.dumps({"source": source, "frame": frame, **record}) + "\n")
-                misses_file.flush()  # what was read is on disk even if the run is stopped
-
-            return write
+            return lambda frame, records: write_misses(misses_file, source, frame, records)
 
         for i in range(args.pages):
             condition = CONDITIONS[i % len(CONDITIONS)]

@@ -107,3 +107,39 @@ def test_a_wrong_pair_network_is_refused_with_the_options_that_chose_it(module, 
     assert "could not load the reader" in message
     assert f"--photo-pair-model {wrong}" in message and "--pair-model default" in message
     assert str(wrong) in message.split("):", 1)[1]  # the file's own error follows, naming it
+
+
+def test_misses_name_every_digit_frame_and_pair_the_figures_lose(mnist_path, tmp_path, capsys):
+    import json
+
+    from digitrec.evaluate_tracking import main
+    from digitrec.evaluation import load_test_glyphs
+    from digitrec.synth import make_video
+
+    path = tmp_path / "misses.jsonl"
+    assert main(["--data", str(mnist_path), "--videos", "1", "--conditions", "blue_pen", "--frames", "6",
+                 "--mark-pages", "1", "--pairs", "24", "--misses", str(path)]) == 0
+    out = capsys.readouterr().out
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert {r["source"].rstrip("0123456789") for r in records} <= {"video0-blue_pen", "marks", "pair"}
+    # the video's lost digit-frames are those its read rate does not count
+    truth = make_video(11_000_000, load_test_glyphs(str(mnist_path)), 6, (640, 480), "blue_pen").truth
+    lost = sum(r["kind"] in ("missed", "misread") for r in records if r["source"].startswith("video"))
+    rate = float(re.search(r"video 0 .* read +([0-9.]+) %", out).group(1))
+    assert lost == round(sum(len(page.digits) for page in truth) * (1 - rate / 100))
+    # one record for each pair read wrong, as a photo and as a video frame
+    line = next(line for line in out.splitlines() if line.startswith("touching pairs"))
+    right = int(re.search(r"touching pairs: (\d+)/24", line).group(1))
+    in_video = round(24 * float(re.findall(r"([0-9.]+) %", line)[-1]) / 100)
+    pairs = [r for r in records if r["kind"] == "pair"]
+    assert sum(r["read"] == "photo" for r in pairs) == 24 - right
+    assert sum(r["read"] == "video" for r in pairs) == 24 - in_video > 0
+    assert all(r["read_as"] != r["digits"] and len(r["digits"]) == 2 for r in pairs)
+
+
+def test_misses_to_a_path_that_cannot_be_written_is_refused(mnist_path, tmp_path, capsys):
+    from digitrec.evaluate_tracking import main
+
+    assert main(["--data", str(mnist_path), "--videos", "0", "--mark-pages", "0", "--pairs", "1",
+                 "--misses", str(tmp_path / "no" / "such" / "misses.jsonl")]) == 2
+    assert "cannot write --misses" in capsys.readouterr().err
