@@ -72,7 +72,8 @@ class FrameResult:
     detections: list[Detection]
     numbers: list[NumberReading]
     rejected: int = 0
-    """Regions the classifier judged not to be digits, or below the confidence floor."""
+    """Regions the classifier judged not to be digits, or below the confidence floor, or far shorter than their line
+    (`reader.SHORT_FOR_LINE`)."""
     timings: dict[str, float] = field(default_factory=dict)
     """Milliseconds spent in each stage of the flow for this frame."""
 
