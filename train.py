@@ -14,7 +14,6 @@ import argparse
 import json
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 from digitrec.classify import ModelFileError
 from digitrec.cli_help import DefaultsHelpFormatter
@@ -62,11 +61,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="train the still photos' pair network instead: the pair network with one more "
                         "128-filter block (pairs_photo.keras, .tflite and _metrics.json; 12 epochs, ~60 min; the "
                         "same options as --pairs)")
-    parser.add_argument("--start-from", metavar="MODEL",
-                        help="with --pairs or --photo-pairs: fine-tune this trained pair network instead of starting "
-                        "afresh: 3 epochs at a tenth of the learning rate on 8 600 fresh photos of MNIST training "
-                        "digits and, with --usps, 8 400 written by USPS's writers (~25 min); reports the held-out "
-                        "figures before and after")
     parser.add_argument("--evaluate", metavar="MODEL", help="only measure this saved .keras or .tflite model")
     parser.add_argument("--export-int8", metavar="MODEL",
                         help="only write this saved .keras model's OpenVINO export beside it: MODEL.int8.tflite, "
@@ -98,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
             return finetune(args)
         if args.pairs or args.photo_pairs:
             return train_pairs(args)
-        if args.start_from:
-            raise ValueError("--start-from fine-tunes a pair network: give it with --pairs or --photo-pairs")
         config = QUICK_CONFIG if args.quick else TrainingConfig()
         config = replace(config, seed=args.seed, data_seed=args.data_seed)
         if args.epochs is not None:
@@ -153,21 +145,11 @@ def check_pruning(model_path: str, blocks_given: str | None, blocks: tuple[tuple
 def train_pairs(args: argparse.Namespace) -> int:
     """--pairs, --photo-pairs: train the pair network (or the photos' one) and print its held-out figures."""
     from digitrec.model import PAIR_BLOCKS, PHOTO_PAIR_BLOCKS
-    from digitrec.pair_training import OTHER_WRITERS_FINETUNE, QUICK_PAIR_CONFIG, PairTrainingConfig, run_pair_training
+    from digitrec.pair_training import QUICK_PAIR_CONFIG, PairTrainingConfig, run_pair_training
 
     if args.pairs and args.photo_pairs:
         raise ValueError("--pairs and --photo-pairs train two different networks: give one of them")
-    if args.usps and not args.start_from:
-        raise ValueError("--usps with --pairs or --photo-pairs writes the photos of --start-from's fine-tuning; "
-                         "a pair network trained afresh learns from MNIST alone: add --start-from MODEL or drop --usps")
     config = QUICK_PAIR_CONFIG if args.quick else PairTrainingConfig()
-    if args.start_from:
-        if not Path(args.start_from).is_file():
-            raise ValueError(f"--start-from {args.start_from}: no such file; give a trained pairs.keras or "
-                             "pairs_photo.keras")
-        config = replace(QUICK_PAIR_CONFIG if args.quick else OTHER_WRITERS_FINETUNE, start_from=args.start_from)
-    else:
-        config = replace(config, usps_crops=None)
     config = replace(config, seed=args.seed, data_seed=2 if args.data_seed is None else args.data_seed,
                      blocks=PHOTO_PAIR_BLOCKS if args.photo_pairs else PAIR_BLOCKS)
     if args.epochs is not None:
@@ -175,9 +157,8 @@ def train_pairs(args: argparse.Namespace) -> int:
             raise ValueError("--epochs must be at least 1")
         config = replace(config, epochs=args.epochs)
     name = args.name or ("pairs_photo" if args.photo_pairs else "pairs")
-    metrics = run_pair_training(args.data, args.out or "models", config, model_name=name, usps_path=args.usps)
-    print(json.dumps({**{key: value for key, value in metrics.items() if key.startswith(("held_out", "usps_held_out"))},
-                      "training_crops": metrics["training_crops"],
+    metrics = run_pair_training(args.data, args.out or "models", config, model_name=name)
+    print(json.dumps({"held_out": metrics["held_out"], "training_crops": metrics["training_crops"],
                       "training_seconds": metrics["training_seconds"]}, indent=2))
     print(f"wrote {args.out or 'models'}/{name}.keras, {name}.tflite and {name}_metrics.json")
     return 0

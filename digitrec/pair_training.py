@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from digitrec.classify import export_tflite, tflite_path_for
-from digitrec.data import load_mnist, load_usps, training_split_order
+from digitrec.data import load_mnist, training_split_order
 from digitrec.model import PAIR_BLOCKS, build_pair_cnn
 from digitrec.pair_crops import DEFAULT_PAIR_CROPS, PairCropConfig, pair_training_crops
 from digitrec.pairs import NOT_A_PAIR, PAIR_SURE, read_pairs
@@ -60,30 +60,11 @@ class PairTrainingConfig:
     held_out_crops: PairCropConfig = field(default_factory=lambda: replace(DEFAULT_PAIR_CROPS, touching_pairs=500,
                                                                         marked_pages=50, seed_offset=8_000_009))
     """Photos written with the held-out digits, for the figures."""
-    usps_crops: PairCropConfig | None = None
-    """Photos written with USPS training digits (other writers) as well, when a USPS file is given; None: MNIST only."""
-    usps_held_out: int = 1000
-    """USPS training digits held out (a fixed permutation, `USPS_SPLIT_SEED`) to write `held_out_crops` with."""
-    start_from: str | None = None
-    """A saved pair network of the same blocks whose weights training starts from (fine-tuning); None: fresh weights."""
 
-
-USPS_SPLIT_SEED = 7
-"""Permutes USPS's training digits before `usps_held_out` of them are held out."""
-
-OTHER_WRITERS_FINETUNE = PairTrainingConfig(
-    epochs=3,
-    peak_learning_rate=3e-4,
-    crops=replace(DEFAULT_PAIR_CROPS, touching_pairs=8_000, marked_pages=600, seed_offset=9_200_003),
-    usps_crops=replace(DEFAULT_PAIR_CROPS, touching_pairs=8_000, marked_pages=400, seed_offset=9_100_003),
-)
-"""Fine-tunes a trained pair network (`start_from`) on photos written by USPS's writers beside fresh photos of the
-MNIST training digits, so that it reads writers other than MNIST's (docs/history.md, session 33)."""
 
 QUICK_PAIR_CONFIG = PairTrainingConfig(
     epochs=1,
     crops=replace(DEFAULT_PAIR_CROPS, touching_pairs=60, marked_pages=6),
-    usps_crops=replace(DEFAULT_PAIR_CROPS, touching_pairs=20, marked_pages=2, seed_offset=9_100_003),
     held_out_crops=replace(DEFAULT_PAIR_CROPS, touching_pairs=20, marked_pages=2, seed_offset=8_000_009),
 )
 
@@ -136,15 +117,12 @@ def sample_weights(second: np.ndarray, pair_weight: float) -> dict[str, np.ndarr
     return {"first": 1.0 + (pair_weight - 1.0) * pairs, "second": pair_weight * pairs}
 
 
-def train_pair_model(x: np.ndarray, first: np.ndarray, second: np.ndarray, config: PairTrainingConfig, starting=None):
-    """Fit the pair network with Adam and a cosine learning rate; the second head learns from pairs only.
-    `starting`: a pair network of `config.blocks` whose weights it starts from (None: fresh weights)."""
+def train_pair_model(x: np.ndarray, first: np.ndarray, second: np.ndarray, config: PairTrainingConfig):
+    """Fit the pair network with Adam and a cosine learning rate; the second head learns from pairs only."""
     import keras
 
     keras.utils.set_random_seed(config.seed)
     model = build_pair_cnn(config.blocks)
-    if starting is not None:
-        model.set_weights(starting.get_weights())
     steps = config.epochs * int(np.ceil(len(x) / config.batch_size))
     model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(config.peak_learning_rate, steps)),
                   loss={"first": "sparse_categorical_crossentropy", "second": "sparse_categorical_crossentropy"},
@@ -161,57 +139,23 @@ def train_pair_model(x: np.ndarray, first: np.ndarray, second: np.ndarray, confi
     return model, history
 
 
-def load_pair_network(path: str | os.PathLike, blocks: tuple[tuple[int, bool], ...]):
-    """A saved pair network to start training from.
-
-    Raises:
-        ValueError: the file cannot be read, or its network is not one of `blocks` (the fix is named).
-    """
-    import keras
-
-    try:
-        saved = keras.models.load_model(path, compile=False)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot read the pair network to start from, {path}: {error}") from None
-    model = build_pair_cnn(blocks)
-    if [w.shape for w in saved.get_weights()] != [w.shape for w in model.get_weights()]:
-        raise ValueError(f"{path} is not a pair network of this kind: start --pairs from a pairs.keras and "
-                         f"--photo-pairs from a pairs_photo.keras")
-    model.set_weights(saved.get_weights())
-    return model
-
-
 def run_pair_training(data_path: str | None, out_dir: str | Path, config: PairTrainingConfig,
-                      model_name: str = "pairs", usps_path: str | None = None) -> dict:
-    """Draw the crops, train, export, measure on held-out digits and write `<model_name>_metrics.json`.
-
-    With `config.usps_crops` and a USPS file, photos written with USPS's training digits are drawn too and
-    the figures are given for USPS's held-out training digits as well."""
+                      model_name: str = "pairs") -> dict:
+    """Draw the crops, train, export, measure on held-out digits and write `<model_name>_metrics.json`."""
     started = time.perf_counter()
-    # read now, before anything is drawn, and before the fine-tuned network may be written over it
-    starting = load_pair_network(config.start_from, config.blocks) if config.start_from else None
     mnist = load_mnist(data_path)
     order, _ = training_split_order(len(mnist.x_train), config.data_seed)
     held, trained = order[: config.validation_size], order[config.validation_size :]
-    writers = [("train", mnist.x_train[trained], mnist.y_train[trained], config.crops),
-               ("held_out", mnist.x_train[held], mnist.y_train[held], config.held_out_crops)]
-    usps = load_usps(usps_path) if config.usps_crops is not None else None
-    if usps is not None:
-        usps_order = np.random.default_rng(USPS_SPLIT_SEED).permutation(len(usps.x_train))
-        usps_held, usps_trained = usps_order[: config.usps_held_out], usps_order[config.usps_held_out :]
-        writers += [("usps_train", usps.x_train[usps_trained], usps.y_train[usps_trained], config.usps_crops),
-                    ("usps_held_out", usps.x_train[usps_held], usps.y_train[usps_held], config.held_out_crops)]
     sets = {}
-    for name, images, labels, crops in writers:
+    for name, digits, crops in (("train", trained, config.crops), ("held_out", held, config.held_out_crops)):
         photos = crops.touching_pairs + crops.marked_pages
         with tqdm(total=photos, unit="photo", desc=f"pair crops ({name.replace('_', '-')})") as bar:
-            sets[name] = pair_training_crops(images, labels, config.data_seed, crops, progress=bar.update)
+            sets[name] = pair_training_crops(mnist.x_train[digits], mnist.y_train[digits], config.data_seed, crops,
+                                             progress=bar.update)
     x, first, second = sets["train"]
-    if "usps_train" in sets:
-        x, first, second = (np.concatenate(columns) for columns in zip(sets["train"], sets["usps_train"]))
     if not (first != NOT_A_PAIR).any():
         raise ValueError("no touching pairs were found in the training photos; draw more (crops.touching_pairs)")
-    model, history = train_pair_model(x, first, second, config, starting)
+    model, history = train_pair_model(x, first, second, config)
     train_seconds = time.perf_counter() - started
 
     out_dir = Path(out_dir)
@@ -222,20 +166,12 @@ def run_pair_training(data_path: str | None, out_dir: str | Path, config: PairTr
     saved.set_weights(model.get_weights())
     saved.save(keras_path)
     tflite_path = export_tflite(model, tflite_path_for(keras_path))
-    figures = {}
-    for name in ("held_out", "usps_held_out"):
-        if name not in sets:
-            continue
-        held_x, held_first, held_second = sets[name]
-        outputs = model.predict(held_x[..., None], batch_size=512, verbose=0)  # once, off any hot path
-        figures[name] = pair_figures(outputs["first"], outputs["second"], held_first, held_second)
-        if starting is not None:
-            outputs = starting.predict(held_x[..., None], batch_size=512, verbose=0)
-            figures[f"{name}_before"] = pair_figures(outputs["first"], outputs["second"], held_first, held_second)
+    held_x, held_first, held_second = sets["held_out"]
+    outputs = model.predict(held_x[..., None], batch_size=512, verbose=0)  # once, off any hot path
     metrics = {
         "model": keras_path.name,
         "tflite": tflite_path.name,
-        **figures,
+        "held_out": pair_figures(outputs["first"], outputs["second"], held_first, held_second),
         "pair_sure": PAIR_SURE,
         "training_crops": {"pairs": int((first != NOT_A_PAIR).sum()), "not_pairs": int((first == NOT_A_PAIR).sum())},
         "parameters": int(model.count_params()),
@@ -243,7 +179,7 @@ def run_pair_training(data_path: str | None, out_dir: str | Path, config: PairTr
         "total_seconds": round(time.perf_counter() - started, 1),
         "history": history,
         "config": asdict(config),
-        "data": {"mnist": mnist.source, **({"usps": usps.source} if usps is not None else {})},
+        "data": {"mnist": mnist.source},
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
     }
     (out_dir / f"{model_name}_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

@@ -11,17 +11,10 @@ import pytest
 
 import train
 from digitrec.evaluation import iou
-from digitrec.model import PAIR_BLOCKS, PHOTO_PAIR_BLOCKS, build_pair_cnn
+from digitrec.model import PAIR_BLOCKS, PHOTO_PAIR_BLOCKS
 from digitrec.normalise import MNIST_FORMAT, PAIR_FORMAT, normalise_mask, normalise_mask_to_mnist
 from digitrec.pair_crops import DEFAULT_PAIR_CROPS, pair_crops_of_photo
-from digitrec.pair_training import (
-    QUICK_PAIR_CONFIG,
-    CropDistortion,
-    distort_crops,
-    pair_figures,
-    run_pair_training,
-    sample_weights,
-)
+from digitrec.pair_training import CropDistortion, distort_crops, pair_figures, sample_weights
 from digitrec.pairs import NOT_A_PAIR, read_pairs
 from digitrec.synth import MnistGlyphs, make_touching_pair
 
@@ -178,43 +171,3 @@ def test_quick_pair_training_writes_the_network_its_export_and_figures(tmp_path,
     interpreter = Interpreter(model_path=str(tmp_path / f"{name}.tflite"))
     assert tuple(interpreter.get_input_details()[0]["shape"]) == (1, 28, 56, 1)
     assert sorted(int(d["shape"][-1]) for d in interpreter.get_output_details()) == [10, 11]
-
-
-def test_fine_tuning_starts_from_the_given_network_and_measures_usps_writers_before_and_after(
-        tmp_path, mnist_path, usps_path):
-    import keras
-
-    start = build_pair_cnn(PAIR_BLOCKS)
-    start_path = tmp_path / "start.keras"
-    start.save(start_path)
-    # no learning: only the batch-norm statistics may move, so the kernels must be the starting network's
-    config = replace(QUICK_PAIR_CONFIG, start_from=str(start_path), peak_learning_rate=0.0)
-    metrics = run_pair_training(str(mnist_path), tmp_path / "out", config, usps_path=str(usps_path))
-    tuned = keras.saving.load_model(tmp_path / "out" / "pairs.keras", compile=False)
-    kernels = [(a.name, b.name) for a, b in zip(tuned.layers, start.layers) if isinstance(a, keras.layers.Conv2D)]
-    assert len(kernels) == len(PAIR_BLOCKS)
-    for tuned_name, start_name in kernels:
-        assert np.array_equal(tuned.get_layer(tuned_name).get_weights()[0], start.get_layer(start_name).get_weights()[0])
-    fresh = build_pair_cnn(PAIR_BLOCKS)  # a fresh start would have drawn other kernels
-    assert not np.array_equal(fresh.get_layer("conv0").get_weights()[0], tuned.get_layer("conv0").get_weights()[0])
-    for name in ("held_out", "held_out_before", "usps_held_out", "usps_held_out_before"):
-        assert metrics[name]["pairs"] > 0 and 0.0 <= metrics[name]["pairs_read_right"] <= 1.0, name
-    assert metrics["data"]["usps"] == str(usps_path)
-    # the USPS photos were learnt from as well: more crops than the MNIST photos alone give
-    assert metrics["training_crops"]["pairs"] + metrics["training_crops"]["not_pairs"] > 66 * 3
-
-
-def test_fine_tuning_refuses_a_missing_file_a_network_of_another_kind_and_usps_without_a_start(
-        tmp_path, mnist_path, usps_path, capsys):
-    common = ["--quick", "--data", str(mnist_path), "--out", str(tmp_path)]
-    assert train.main(["--photo-pairs", "--start-from", str(tmp_path / "none.keras"), *common]) == 2
-    assert "no such file" in capsys.readouterr().err
-    small = tmp_path / "pairs.keras"
-    build_pair_cnn(PAIR_BLOCKS).save(small)
-    assert train.main(["--photo-pairs", "--start-from", str(small), *common]) == 2
-    assert "not a pair network of this kind" in capsys.readouterr().err
-    assert train.main(["--photo-pairs", "--usps", str(usps_path), *common]) == 2
-    assert "--start-from" in capsys.readouterr().err
-    assert train.main(["--start-from", str(small), *common]) == 2
-    assert "--pairs or --photo-pairs" in capsys.readouterr().err
-    assert not (tmp_path / "pairs_photo.keras").exists()
