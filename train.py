@@ -59,8 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "--seed, --data-seed, --quick, --out, --name)")
     parser.add_argument("--photo-pairs", action="store_true",
                         help="train the still photos' pair network instead: the pair network with one more "
-                        "128-filter block, which learns from photos written by USPS's writers too (pairs_photo.keras, "
-                        ".tflite and _metrics.json; 12 epochs, ~80 min; needs --usps; else the same options as --pairs)")
+                        "128-filter block (pairs_photo.keras, .tflite and _metrics.json; 12 epochs, ~60 min; the "
+                        "same options as --pairs)")
     parser.add_argument("--evaluate", metavar="MODEL", help="only measure this saved .keras or .tflite model")
     parser.add_argument("--export-int8", metavar="MODEL",
                         help="only write this saved .keras model's OpenVINO export beside it: MODEL.int8.tflite, "
@@ -145,13 +145,11 @@ def check_pruning(model_path: str, blocks_given: str | None, blocks: tuple[tuple
 def train_pairs(args: argparse.Namespace) -> int:
     """--pairs, --photo-pairs: train the pair network (or the photos' one) and print its held-out figures."""
     from digitrec.model import PAIR_BLOCKS, PHOTO_PAIR_BLOCKS
-    from digitrec.pair_training import QUICK_PAIR_CONFIG, USPS_PAIR_CROPS, PairTrainingConfig, run_pair_training
+    from digitrec.pair_training import QUICK_PAIR_CONFIG, PairTrainingConfig, run_pair_training
 
     if args.pairs and args.photo_pairs:
         raise ValueError("--pairs and --photo-pairs train two different networks: give one of them")
-    config = QUICK_PAIR_CONFIG if args.quick else PairTrainingConfig(usps_crops=USPS_PAIR_CROPS)
-    if not args.photo_pairs:
-        config = replace(config, usps_crops=None)  # the video frames' network learns from MNIST's writers alone
+    config = QUICK_PAIR_CONFIG if args.quick else PairTrainingConfig()
     config = replace(config, seed=args.seed, data_seed=2 if args.data_seed is None else args.data_seed,
                      blocks=PHOTO_PAIR_BLOCKS if args.photo_pairs else PAIR_BLOCKS)
     if args.epochs is not None:
@@ -159,10 +157,9 @@ def train_pairs(args: argparse.Namespace) -> int:
             raise ValueError("--epochs must be at least 1")
         config = replace(config, epochs=args.epochs)
     name = args.name or ("pairs_photo" if args.photo_pairs else "pairs")
-    metrics = run_pair_training(args.data, args.out or "models", config, model_name=name, usps_path=args.usps)
-    print(json.dumps({**{key: metrics[key] for key in ("held_out", "usps_held_out") if key in metrics},
-                      "training_crops": metrics["training_crops"], "training_seconds": metrics["training_seconds"]},
-                     indent=2))
+    metrics = run_pair_training(args.data, args.out or "models", config, model_name=name)
+    print(json.dumps({"held_out": metrics["held_out"], "training_crops": metrics["training_crops"],
+                      "training_seconds": metrics["training_seconds"]}, indent=2))
     print(f"wrote {args.out or 'models'}/{name}.keras, {name}.tflite and {name}_metrics.json")
     return 0
 

@@ -2,9 +2,8 @@
 
 The photos are written with the MNIST training digits that the digit model's recipe trains on (its
 `--data-seed` decides which 1 000 are held out); the held-out digits write the photos the network is
-measured on, so its figures are on digits it never saw. The photo network learns from photos written with
-USPS's training digits too (other writers), and is measured on 1 000 of them held out. Outputs: `pairs.keras`,
-its 8-bit LiteRT export `pairs.tflite` and `pairs_metrics.json` (the digit model's `metrics.json` is left alone).
+measured on, so its figures are on digits it never saw. Outputs: `pairs.keras`, its 8-bit LiteRT
+export `pairs.tflite` and `pairs_metrics.json` (the digit model's `metrics.json` is left alone).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from digitrec.classify import export_tflite, tflite_path_for
-from digitrec.data import load_mnist, load_usps, training_split_order
+from digitrec.data import load_mnist, training_split_order
 from digitrec.model import PAIR_BLOCKS, build_pair_cnn
 from digitrec.pair_crops import DEFAULT_PAIR_CROPS, PairCropConfig, pair_training_crops
 from digitrec.pairs import NOT_A_PAIR, PAIR_SURE, read_pairs
@@ -61,23 +60,11 @@ class PairTrainingConfig:
     held_out_crops: PairCropConfig = field(default_factory=lambda: replace(DEFAULT_PAIR_CROPS, touching_pairs=500,
                                                                         marked_pages=50, seed_offset=8_000_009))
     """Photos written with the held-out digits, for the figures."""
-    usps_crops: PairCropConfig | None = None
-    """Photos written with USPS's training digits as well (other writers than MNIST's): `USPS_PAIR_CROPS` for the
-    photo network, which then needs a USPS file; None: MNIST's writers alone, as the video frames' network."""
-    usps_held_out: int = 1000
-    """USPS training digits held out (a fixed permutation, `USPS_SPLIT_SEED`) to write `held_out_crops` with."""
 
-
-USPS_SPLIT_SEED = 7
-"""Permutes USPS's training digits before `usps_held_out` of them are held out."""
-
-USPS_PAIR_CROPS = replace(DEFAULT_PAIR_CROPS, touching_pairs=8_000, marked_pages=400, seed_offset=9_100_003)
-"""The photo network's photos written by USPS's writers: a third as many as MNIST's (docs/history.md, session 34)."""
 
 QUICK_PAIR_CONFIG = PairTrainingConfig(
     epochs=1,
     crops=replace(DEFAULT_PAIR_CROPS, touching_pairs=60, marked_pages=6),
-    usps_crops=replace(DEFAULT_PAIR_CROPS, touching_pairs=20, marked_pages=2, seed_offset=9_100_003),
     held_out_crops=replace(DEFAULT_PAIR_CROPS, touching_pairs=20, marked_pages=2, seed_offset=8_000_009),
 )
 
@@ -153,38 +140,19 @@ def train_pair_model(x: np.ndarray, first: np.ndarray, second: np.ndarray, confi
 
 
 def run_pair_training(data_path: str | None, out_dir: str | Path, config: PairTrainingConfig,
-                      model_name: str = "pairs", usps_path: str | None = None) -> dict:
-    """Draw the crops, train, export, measure on held-out digits and write `<model_name>_metrics.json`.
-
-    With `config.usps_crops` the photos written by USPS's writers (`usps_path`, else $DIGITREC_USPS) are learnt
-    from too, and the figures are given for USPS's held-out training digits as well.
-
-    Raises:
-        ValueError: `config.usps_crops` is set and no USPS file is given (the fix is named).
-    """
+                      model_name: str = "pairs") -> dict:
+    """Draw the crops, train, export, measure on held-out digits and write `<model_name>_metrics.json`."""
     started = time.perf_counter()
     mnist = load_mnist(data_path)
     order, _ = training_split_order(len(mnist.x_train), config.data_seed)
     held, trained = order[: config.validation_size], order[config.validation_size :]
-    writers = [("train", mnist.x_train[trained], mnist.y_train[trained], config.crops),
-               ("held_out", mnist.x_train[held], mnist.y_train[held], config.held_out_crops)]
-    usps = load_usps(usps_path) if config.usps_crops is not None else None
-    if config.usps_crops is not None and usps is None:
-        raise ValueError("this pair network learns from USPS's writers too: give --usps usps.npz (or set "
-                         "$DIGITREC_USPS)")
-    if usps is not None:
-        usps_order = np.random.default_rng(USPS_SPLIT_SEED).permutation(len(usps.x_train))
-        usps_held, usps_trained = usps_order[: config.usps_held_out], usps_order[config.usps_held_out :]
-        writers += [("usps_train", usps.x_train[usps_trained], usps.y_train[usps_trained], config.usps_crops),
-                    ("usps_held_out", usps.x_train[usps_held], usps.y_train[usps_held], config.held_out_crops)]
     sets = {}
-    for name, images, labels, crops in writers:
+    for name, digits, crops in (("train", trained, config.crops), ("held_out", held, config.held_out_crops)):
         photos = crops.touching_pairs + crops.marked_pages
         with tqdm(total=photos, unit="photo", desc=f"pair crops ({name.replace('_', '-')})") as bar:
-            sets[name] = pair_training_crops(images, labels, config.data_seed, crops, progress=bar.update)
+            sets[name] = pair_training_crops(mnist.x_train[digits], mnist.y_train[digits], config.data_seed, crops,
+                                             progress=bar.update)
     x, first, second = sets["train"]
-    if "usps_train" in sets:
-        x, first, second = (np.concatenate(columns) for columns in zip(sets["train"], sets["usps_train"]))
     if not (first != NOT_A_PAIR).any():
         raise ValueError("no touching pairs were found in the training photos; draw more (crops.touching_pairs)")
     model, history = train_pair_model(x, first, second, config)
@@ -198,16 +166,12 @@ def run_pair_training(data_path: str | None, out_dir: str | Path, config: PairTr
     saved.set_weights(model.get_weights())
     saved.save(keras_path)
     tflite_path = export_tflite(model, tflite_path_for(keras_path))
-    figures = {}
-    for name in ("held_out", "usps_held_out"):
-        if name in sets:
-            held_x, held_first, held_second = sets[name]
-            outputs = model.predict(held_x[..., None], batch_size=512, verbose=0)  # once, off any hot path
-            figures[name] = pair_figures(outputs["first"], outputs["second"], held_first, held_second)
+    held_x, held_first, held_second = sets["held_out"]
+    outputs = model.predict(held_x[..., None], batch_size=512, verbose=0)  # once, off any hot path
     metrics = {
         "model": keras_path.name,
         "tflite": tflite_path.name,
-        **figures,
+        "held_out": pair_figures(outputs["first"], outputs["second"], held_first, held_second),
         "pair_sure": PAIR_SURE,
         "training_crops": {"pairs": int((first != NOT_A_PAIR).sum()), "not_pairs": int((first == NOT_A_PAIR).sum())},
         "parameters": int(model.count_params()),
@@ -215,7 +179,7 @@ def run_pair_training(data_path: str | None, out_dir: str | Path, config: PairTr
         "total_seconds": round(time.perf_counter() - started, 1),
         "history": history,
         "config": asdict(config),
-        "data": {"mnist": mnist.source, **({"usps": usps.source} if usps is not None else {})},
+        "data": {"mnist": mnist.source},
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
     }
     (out_dir / f"{model_name}_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

@@ -152,9 +152,8 @@ def test_sample_weights_count_pairs_in_both_heads_and_other_regions_in_the_first
 
 @pytest.mark.parametrize("network, name, blocks", [("--pairs", "pairs", PAIR_BLOCKS),
                                                    ("--photo-pairs", "pairs_photo", PHOTO_PAIR_BLOCKS)])
-def test_quick_pair_training_writes_the_network_its_export_and_figures(
-        tmp_path, mnist_path, usps_path, network, name, blocks):
-    code = train.main([network, "--quick", "--data", str(mnist_path), "--usps", str(usps_path), "--out", str(tmp_path)])
+def test_quick_pair_training_writes_the_network_its_export_and_figures(tmp_path, mnist_path, network, name, blocks):
+    code = train.main([network, "--quick", "--data", str(mnist_path), "--out", str(tmp_path)])
     assert code == 0
     metrics = json.loads((tmp_path / f"{name}_metrics.json").read_text())
     assert [tuple(block) for block in metrics["config"]["blocks"]] == list(blocks)
@@ -166,21 +165,9 @@ def test_quick_pair_training_writes_the_network_its_export_and_figures(
     assert metrics["training_crops"]["pairs"] > 10 and metrics["training_crops"]["not_pairs"] > 50
     held = metrics["held_out"]
     assert held["pairs"] > 0 and 0.0 <= held["pairs_read_right"] <= 1.0
-    if network == "--photo-pairs":  # learnt from USPS's writers too, and measured on its held-out digits
-        assert metrics["data"]["usps"] == str(usps_path)
-        assert metrics["usps_held_out"]["pairs"] > 0 and 0.0 <= metrics["usps_held_out"]["pairs_read_right"] <= 1.0
-    else:  # the video frames' network learns from MNIST's writers alone, USPS given or not
-        assert "usps" not in metrics["data"] and "usps_held_out" not in metrics
     assert not (tmp_path / "metrics.json").exists()  # the digit model's card is not touched
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(tmp_path / f"{name}.tflite"))
     assert tuple(interpreter.get_input_details()[0]["shape"]) == (1, 28, 56, 1)
     assert sorted(int(d["shape"][-1]) for d in interpreter.get_output_details()) == [10, 11]
-
-
-def test_photo_pair_training_without_usps_names_the_fix_and_writes_nothing(tmp_path, mnist_path, monkeypatch, capsys):
-    monkeypatch.delenv("DIGITREC_USPS", raising=False)
-    assert train.main(["--photo-pairs", "--quick", "--data", str(mnist_path), "--out", str(tmp_path)]) == 2
-    assert "--usps usps.npz" in capsys.readouterr().err
-    assert not list(tmp_path.iterdir())
