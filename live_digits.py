@@ -13,6 +13,7 @@ import contextlib
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from digitrec.cli_help import DefaultsHelpFormatter, add_pair_model_options, pair_models
@@ -39,6 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default=None, help="a .keras or .tflite digit model (default: models/digits.keras)")
     add_pair_model_options(parser)
     parser.add_argument("--conf", type=float, default=0.5, help="minimum confidence of a reported digit, 0-1")
+    parser.add_argument("--ink", choices=("dark", "light"), default="dark",
+                        help="dark: pen, pencil or marker on paper or a whiteboard; light: chalk on a blackboard, "
+                        "white digits on black")
     parser.add_argument("--json", metavar="PATH", help="write one JSON object per frame (JSON Lines); '-' for stdout")
     parser.add_argument("--csv", metavar="PATH", help="write one CSV row per digit read")
     parser.add_argument("--output", metavar="PATH",
@@ -51,12 +55,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--labels", metavar="DIR", default="labels",
                         help="folder where crops labelled in the window (key l) are saved, for train.py --finetune DIR")
     web = parser.add_argument_group("web page", "--serve reads photos, the browser's camera and drawings "
-                                    "on a web page instead (--model, --pair-model, --photo-pair-model and --conf "
-                                    "apply; the other options do not)")
+                                    "on a web page instead (--model, --pair-model, --photo-pair-model, --conf and "
+                                    "--ink apply; the other options do not)")
     web.add_argument("--serve", action="store_true", help="start the web page and its API (POST /api/read)")
     web.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 opens it to the network")
     web.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
     return parser.parse_args(argv)
+
+
+def segmentation_for(args: argparse.Namespace):
+    """The segmenter's settings for `--ink`."""
+    from digitrec.segment import DEFAULT_SEGMENTATION
+
+    return replace(DEFAULT_SEGMENTATION, ink=args.ink)
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -100,11 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.workers > 1:
             reader = ParallelReader(args.model or DEFAULT_MODEL, workers=args.workers, min_confidence=args.conf,
-                                    **pair_models(args))
+                                    segmentation=segmentation_for(args), **pair_models(args))
         else:
-            reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf, **pair_models(args))
+            reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf,
+                                 segmentation=segmentation_for(args), **pair_models(args))
         source = open_source(args.source)
-        labels = LabelStore(args.labels)
+        labels = LabelStore(args.labels, ink=args.ink)
     except (ModelFileError, SourceError, LabelFolderError, WorkerError) as error:
         return fail(str(error))
 
@@ -195,7 +207,8 @@ def serve_page(args: argparse.Namespace) -> int:
     from digitrec.web.server import ServerError, WebServer, is_loopback
 
     try:
-        reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf, **pair_models(args))
+        reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf,
+                             segmentation=segmentation_for(args), **pair_models(args))
         server = WebServer(create_app(reader), args.host, args.port)
     except (ModelFileError, ServerError) as error:
         return fail(str(error))

@@ -25,8 +25,21 @@ HYSTERESIS_LOW = 0.55
 faint, thin or blurred parts of a stroke stay joined to the rest of it."""
 
 
-def ink_channel(image: np.ndarray) -> np.ndarray:
-    """The darkest of the three colour channels: blue, red or black ink all come out dark on white."""
+INK_COLOURS = ("dark", "light")
+"""Ink darker than its ground (pen, pencil or marker on paper, a whiteboard), or lighter (chalk on a blackboard,
+white digits on black such as MNIST's own images)."""
+
+
+def ink_channel(image: np.ndarray, ink: str = "dark") -> np.ndarray:
+    """The darkest of the three colour channels: blue, red or black ink all come out dark on white.
+
+    With `ink` "light" the image is first inverted (255 - each value), so light ink on a dark ground comes out
+    dark on light too, exactly as the same page written dark on light would: the thresholding after it is
+    the same either way. A grey (2-D) image is returned as it is, or inverted."""
+    if ink not in INK_COLOURS:
+        raise ValueError(f"ink must be one of {', '.join(INK_COLOURS)}, not {ink!r}")
+    if ink == "light":
+        image = cv2.bitwise_not(image)
     if image.ndim == 2:
         return image
     return _darkest_channel(np.ascontiguousarray(image))

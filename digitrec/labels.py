@@ -76,15 +76,16 @@ def _raw_box(box: Box, frame_shape: tuple[int, ...]) -> Box:
     return (x0, y0, x1 - x0, y1 - y0)
 
 
-def model_input_from_frame(image: np.ndarray, box: Box) -> np.ndarray:
+def model_input_from_frame(image: np.ndarray, box: Box, ink: str = "dark") -> np.ndarray:
     """The 28x28 crop of `box` cut from a BGR frame alone, when the reader's own is not at hand.
 
     The ink is thresholded in the box with a margin of paper, as the segmenter does over the whole
     frame, so it is close to but not always exactly what the reader classified (its threshold
-    comes from the whole frame); prefer `Detection.image`.
+    comes from the whole frame); prefer `Detection.image`. `ink`: as the segmenter's
+    (`segment.SegmentationConfig.ink`), "light" for light ink on a dark ground.
     """
     raw_x, raw_y, raw_w, raw_h = _raw_box(box, image.shape)
-    gray = ink_channel(image[raw_y : raw_y + raw_h, raw_x : raw_x + raw_w])
+    gray = ink_channel(image[raw_y : raw_y + raw_h, raw_x : raw_x + raw_w], ink)
     paper_kernel = max(15, int(max(box[2], box[3]))) | 1
     mask = binarise_ink(np.ascontiguousarray(gray), paper_kernel)
     x, y, w, h = box
@@ -100,10 +101,12 @@ def _safe_name(text: str) -> str:
 class LabelStore:
     """Writes labelled crops into a label folder (created on the first crop)."""
 
-    def __init__(self, folder: str | os.PathLike = DEFAULT_LABELS_DIR):
+    def __init__(self, folder: str | os.PathLike = DEFAULT_LABELS_DIR, ink: str = "dark"):
+        """`ink`: the reader's (`segment.SegmentationConfig.ink`), for crops cut again from the frame (`add`)."""
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise LabelFolderError(f"{self.folder}: is a file, not a folder. Pass --labels DIR to a folder.")
+        self.ink = ink
         self.added = 0
 
     def _free_name(self, source: str, frame: int) -> str:
@@ -125,7 +128,7 @@ class LabelStore:
         if not 0 <= int(digit) <= 9:
             raise ValueError(f"a label is a digit 0-9, not {digit}")
         if model_input is None:
-            model_input = model_input_from_frame(frame.image, box)
+            model_input = model_input_from_frame(frame.image, box, self.ink)
         if model_input.shape != (MNIST_SIZE, MNIST_SIZE):
             raise ValueError(f"the model input of a crop is 28x28, not {model_input.shape}")
         name = self._free_name(frame.source, frame.index)

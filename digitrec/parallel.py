@@ -118,6 +118,7 @@ class ParallelReader:
                 self.close()
                 raise ModelFileError(message[1])
         self.workers = workers
+        self._ink = segmentation.ink
 
     def read(self, frame: Frame) -> FrameResult:
         """Read one frame (on a worker): the same result `DigitReader.read` gives."""
@@ -145,7 +146,7 @@ class ParallelReader:
                     # Frame `sent` goes to worker `sent % workers`, whose results come back in the order sent.
                     # Only the frame's ink channel is read (`segment.segment_digits`), so only it is shared: a
                     # third of the bytes to copy, and to fetch from the other core's cache.
-                    self._send(sent % self.workers, (sent, slot, *self._share(slot, ink_channel(frame.image)),
+                    self._send(sent % self.workers, (sent, slot, *self._share(slot, ink_channel(frame.image, self._ink)),
                                                      frame.index, frame.source, frame.time, frame.still),
                                f"sending frame {frame.index}")
                     waiting[sent] = (frame, slot)
@@ -248,7 +249,9 @@ def _serve(settings: _Settings, connection) -> None:
     # The parallelism is across processes: the reader keeps OpenCV on one thread (reader.OPENCV_THREADS)
     # and LiteRT gets one here, so that threads inside do not fight for the cores.
     try:
-        reader = DigitReader(min_confidence=settings.min_confidence, segmentation=settings.segmentation,
+        # The parent sends each frame's ink channel, already dark on light whatever the ink (`read_stream`).
+        segmentation = replace(settings.segmentation, ink="dark")
+        reader = DigitReader(min_confidence=settings.min_confidence, segmentation=segmentation,
                              grouping=settings.grouping, splitting=settings.splitting, merging=settings.merging,
                              classifier=DigitClassifier(settings.model_path, num_threads=1),
                              pair_model=open_pair_model(settings.pair_model, num_threads=1),

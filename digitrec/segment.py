@@ -12,6 +12,7 @@ from numba import njit
 from digitrec import binarise
 from digitrec.binarise import (
     HYSTERESIS_LOW,
+    INK_COLOURS,
     InkOnPaper,
     binarise_ink_on_paper,
     ink_channel,
@@ -25,6 +26,9 @@ from digitrec.types import Box, Region
 class SegmentationConfig:
     """Every threshold of the segmenter, as fractions of the frame so they hold at any resolution."""
 
+    ink: str = "dark"
+    """"dark": ink darker than its ground (pen, pencil, marker on paper, a whiteboard); "light": lighter (chalk on a
+    blackboard, white digits on black), read as the same page inverted would be (`binarise.ink_channel`)."""
     working_width: int = 640
     """Frames wider than this are segmented at this width (the cost grows with the pixels, and
     ruled-line search with their square); each found digit's mask and box are then cut again from
@@ -114,6 +118,10 @@ class SegmentationConfig:
     pixels stay: they are ink written across or along the line (a digit sitting on it, or taller
     than the line spacing), darker than the printed line beneath. A line as dark as the ink is
     erased whole."""
+
+    def __post_init__(self) -> None:
+        if self.ink not in INK_COLOURS:
+            raise ValueError(f"ink must be one of {', '.join(INK_COLOURS)}, not {self.ink!r}")
 
 
 DEFAULT_SEGMENTATION = SegmentationConfig()
@@ -382,14 +390,14 @@ def _merge_groups(boxes: np.ndarray, config: SegmentationConfig, digit_height: f
 
 
 def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGMENTATION) -> tuple[list[Region], np.ndarray]:
-    """Candidate digit regions of a BGR frame, left to right, and the ink mask they came from.
+    """Candidate digit regions of a BGR (or grey) frame, left to right, and the ink mask they came from.
 
     Returns:
         (regions, mask): regions with boxes in frame pixels and their own ink masks (at the
         frame's resolution); mask is the thresholded, line-free ink at working resolution.
     """
     frame_h, frame_w = frame.shape[:2]
-    full_gray = ink_channel(frame)
+    full_gray = ink_channel(frame, config.ink)
     gray = full_gray
     scale = min(1.0, config.working_width / frame_w)
     if scale < 1.0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from digitrec.binarise import (
     HYSTERESIS_LOW,
@@ -39,6 +40,15 @@ def test_ink_channel_is_the_darkest_channel_of_each_pixel():
         np.testing.assert_array_equal(ink_channel(view), expected[5:-7, 3:-11])
     gray = _photo(0)[..., 1]
     assert ink_channel(gray) is gray
+
+
+def test_light_ink_is_the_darkest_channel_of_the_inverted_image():
+    image = _photo(5)
+    inverted = 255 - image
+    np.testing.assert_array_equal(ink_channel(inverted, "light"), ink_channel(image))
+    np.testing.assert_array_equal(ink_channel(inverted[..., 1], "light"), image[..., 1])
+    with pytest.raises(ValueError, match="dark, light"):
+        ink_channel(image, "blue")
 
 
 def test_label_lookup_is_indexing_the_table_by_the_labels():

@@ -57,6 +57,20 @@ def test_the_committed_sample_page_is_read_with_its_numbers(tmp_path, capsys):
     assert not np.array_equal(annotated, cv2.imread(str(SAMPLE)))
 
 
+def test_a_photo_of_light_ink_on_a_dark_ground_is_read_with_ink_light(tmp_path):
+    inverted = tmp_path / "blackboard.png"
+    cv2.imwrite(str(inverted), 255 - cv2.imread(str(SAMPLE)))
+    records = {}
+    for name, source, ink in (("dark", SAMPLE, "dark"), ("light", inverted, "light"), ("unsaid", inverted, "dark")):
+        out = tmp_path / f"{name}.jsonl"
+        assert run("--source", str(source), "--ink", ink, "--json", str(out)) == 0
+        records[name] = json.loads(out.read_text())
+    assert len(records["dark"]["detections"]) >= 30
+    assert records["light"]["detections"] == records["dark"]["detections"]
+    assert records["light"]["numbers"] == records["dark"]["numbers"]
+    assert len(records["unsaid"]["detections"]) < len(records["dark"]["detections"]) // 2
+
+
 def test_json_to_stdout_is_one_object_per_image(capsys):
     assert run("--source", str(SAMPLE), "--json", "-") == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
@@ -234,4 +248,5 @@ def test_help_explains_sources_and_keys(capsys):
     # Defaults that mean something are shown once; "no default" is not shown at all.
     flat = " ".join(out.split())
     assert "(default: 0.5)" in flat and "(default: models/digits.keras)" in flat
+    assert "chalk on a blackboard" in flat and "(default: dark)" in flat
     assert "(default: None)" not in flat and "(default: False)" not in flat and flat.count("(default: models/") == 1

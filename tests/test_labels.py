@@ -104,6 +104,15 @@ def test_a_crop_cut_from_the_frame_alone_reads_like_the_readers_own(read_page):
     assert agree >= 0.9, agree
 
 
+def test_a_crop_cut_again_from_a_page_of_light_ink_is_the_one_cut_from_the_same_page_dark(read_page, tmp_path):
+    frame, result, _ = read_page
+    inverted = Frame(index=frame.index, image=255 - frame.image, source=frame.source, time=frame.time)
+    box = result.detections[0].box
+    saved = LabelStore(tmp_path / "labels", ink="light").add(inverted, box, 3)
+    assert np.array_equal(cv2.imread(str(saved.image_path), cv2.IMREAD_GRAYSCALE),
+                          np.round(model_input_from_frame(frame.image, box) * 255).astype(np.uint8))
+
+
 def test_labels_outside_0_to_9_are_refused(read_page, tmp_path):
     frame, result, _ = read_page
     with pytest.raises(ValueError, match="0-9"):

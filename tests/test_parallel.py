@@ -13,6 +13,7 @@ import live_digits
 from digitrec.classify import ModelFileError
 from digitrec.parallel import ParallelReader, WorkerError
 from digitrec.reader import DigitReader
+from digitrec.segment import DEFAULT_SEGMENTATION
 from digitrec.synth import StrokeGlyphs, make_touching_pair, make_video, write_video
 from digitrec.types import Frame
 
@@ -134,6 +135,17 @@ def test_the_cli_writes_the_same_json_with_two_workers(video, tmp_path, capsys):
     assert len(outputs[0]) == 8 and outputs[0] == outputs[1]
     assert live_digits.main(["--no-display", "--source", str(path), "--workers", "0"]) == 2
     assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+def test_light_ink_on_two_workers_reads_as_the_same_page_written_dark(video, tmp_path):
+    frames = _frames(video)[:3]
+    expected = [DigitReader(MODEL).read(frame) for frame in frames]
+    inverted = [dataclasses.replace(frame, image=255 - frame.image) for frame in frames]
+    light = dataclasses.replace(DEFAULT_SEGMENTATION, ink="light")
+    with ParallelReader(MODEL, workers=2, segmentation=light) as reader:
+        results = list(reader.read_stream(inverted))
+    assert [_summary(r) for r in results] == [_summary(e) for e in expected]
+    assert sum(len(r.detections) for r in results) > 3 * 5
 
 
 def test_a_reader_keeps_opencv_on_one_thread_and_reads_the_same_as_on_several(video):

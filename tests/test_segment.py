@@ -262,3 +262,14 @@ def test_faint_digits_in_a_noisy_frame_are_found_without_the_noise_made_into_dig
     _assert_boxes_match(found, sorted(whole, key=in_reading_order), 7)
     monkeypatch.setattr(binarise, "NOISY_FRAME", 10**9)  # always the 3x3 smoothing
     assert len(_boxes(noisy)) > len(whole)
+
+
+def test_light_ink_on_a_dark_ground_is_found_as_the_same_page_written_dark_on_light():
+    page = _page_with([("27", (100, 200)), ("580", (300, 200)), ("4", (120, 360))])
+    dark = segment_digits(page)
+    light = segment_digits(255 - page, replace(DEFAULT_SEGMENTATION, ink="light"))
+    assert [r.box for r in light[0]] == [r.box for r in dark[0]] and len(dark[0]) == 6
+    assert all(np.array_equal(a.mask, b.mask) for a, b in zip(light[0], dark[0]))
+    assert len(segment_digits(255 - page)[0]) < len(dark[0])  # read as dark ink, the inverted page is not the same
+    with pytest.raises(ValueError, match="ink must be one of dark, light"):
+        replace(DEFAULT_SEGMENTATION, ink="white")
