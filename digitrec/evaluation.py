@@ -402,6 +402,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--pages", type=int, default=60, help="synthetic photos, conditions taken in turn")
     parser.add_argument("--videos", type=int, default=3, help="synthetic hand-held videos")
     parser.add_argument("--frames", type=int, default=60, help="frames per video")
+    parser.add_argument("--mosaics", type=int, default=0,
+                        help="large photos of several pages each, 2x2 (2560x1440) and 3x3 (3840x2160) in turn: "
+                        "digits 2-7 %% and 1.3-4.7 %% of the photo's height, as in a phone's photo of a whole sheet")
     parser.add_argument("--seed", type=int, default=7, help="the same seed gives the same pages and videos")
     parser.add_argument("--held-out", type=int, metavar="DATA_SEED",
                         help="write the pages with the MNIST training digits that training with this --data-seed "
@@ -416,13 +419,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: build pages and videos, read them, print the table; returns the exit status."""
     args = _parser().parse_args(argv)
-    if args.pages < 0 or args.videos < 0 or args.frames < 1:
-        print("error: --pages and --videos must be 0 or more and --frames 1 or more", file=sys.stderr)
+    if min(args.pages, args.videos, args.mosaics) < 0 or args.frames < 1:
+        print("error: --pages, --videos and --mosaics must be 0 or more and --frames 1 or more", file=sys.stderr)
         return 2
     from tqdm import tqdm
 
     from digitrec.data import DataFileError
-    from digitrec.synth import make_page, make_video
+    from digitrec.synth import make_page, make_page_mosaic, make_video
     from digitrec.types import Frame
 
     try:
@@ -455,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         print(f"error: cannot write --misses {args.misses}: {error.strerror}", file=sys.stderr)
         return 2
-    with misses_to as misses_file, tqdm(total=args.pages + args.videos * args.frames, unit="frame",
+    with misses_to as misses_file, tqdm(total=args.pages + args.mosaics + args.videos * args.frames, unit="frame",
                                         file=sys.stderr) as bar:
 
         def misses_of(source: str) -> Callable[[int, list[dict]], object] | None:
@@ -469,6 +472,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             source = f"synthetic/page{i:03d}-{condition}.png"
             report = report.merge(evaluate_reader(read_with(reader, source), [page], progress=bar.update,
                                                   misses=misses_of(source)))
+        for i in range(args.mosaics):
+            side = 2 + i % 2
+            page = make_page_mosaic(args.seed * 100_000 + 70_000 + 9 * i, glyphs, side)
+            source = f"synthetic/mosaic{i:03d}-{side}x{side}.png"
+            report = report.merge(evaluate_reader(read_with(reader, source), [page], f"mosaic {side}x{side}",
+                                                  bar.update, misses=misses_of(source)))
         for i in range(args.videos):
             condition = CONDITIONS[i % len(CONDITIONS)]
             video = make_video(args.seed * 100_000 + 50_000 + i, glyphs, args.frames, condition=condition)

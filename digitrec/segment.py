@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import cv2
@@ -125,6 +125,26 @@ class SegmentationConfig:
 
 
 DEFAULT_SEGMENTATION = SegmentationConfig()
+
+PHOTO_SHRINK = 2
+LARGE_PHOTO = 4
+PHOTO_MAX_WORKING_WIDTH = 2048
+"""A still photo at least `LARGE_PHOTO` times as wide as the working width is segmented at 1 / `PHOTO_SHRINK` of its
+own width (up to `PHOTO_MAX_WORKING_WIDTH`) instead (`for_still_photo`)."""
+
+
+def for_still_photo(config: SegmentationConfig, frame_width: int) -> SegmentationConfig:
+    """The settings a still photo `frame_width` pixels wide is segmented with: `config` itself under `LARGE_PHOTO`
+    times its working width (a webcam's frame, the synthetic photos, a 1920-wide photo); from there on at half the
+    photo's width (up to `PHOTO_MAX_WORKING_WIDTH`), for digits down to the same height in working pixels. A
+    phone's photo of a whole page (4032 wide) writes its digits 2-3 % of its height, under the 2.8 %
+    (`min_digit_height`) that the working width of a webcam's frame looks for (docs/history.md, session 35).
+    Video frames keep `config`, for speed."""
+    if frame_width < LARGE_PHOTO * config.working_width:
+        return config
+    width = min(frame_width // PHOTO_SHRINK, PHOTO_MAX_WORKING_WIDTH)
+    return replace(config, working_width=width,
+                   min_digit_height=config.min_digit_height * config.working_width / width)
 
 
 @lru_cache(maxsize=64)

@@ -983,6 +983,31 @@ def _smooth_walk(rng: np.random.Generator, frames: int, sigma: float) -> np.ndar
     return walk / max(float(np.abs(walk).max()), 1e-6)
 
 
+def make_page_mosaic(seed: int, glyphs: DigitGlyphs, side: int) -> SyntheticPage:
+    """`side` x `side` synthetic 1280x720 pages (seeds `seed`, `seed` + 1, ...; the conditions in turn) in one photo,
+    with their truth: a large photo whose digits are `side` times smaller against its height than a page's
+    (4-14 %), as in a phone's photo of a whole sheet."""
+    pages = [make_page(seed + i, glyphs, CONDITIONS[(seed + i) % len(CONDITIONS)]) for i in range(side * side)]
+    height, width = pages[0].image.shape[:2]
+    image = np.zeros((side * height, side * width, 3), np.uint8)
+    digits: list[TruthDigit] = []
+    numbers: list[TruthNumber] = []
+    marks: list[Box] = []
+    ignored: list[Box] = []
+    for i, page in enumerate(pages):
+        dy, dx = (i // side) * height, (i % side) * width
+        image[dy : dy + height, dx : dx + width] = page.image
+
+        def moved(box: Box, dx: int = dx, dy: int = dy) -> Box:
+            return (box[0] + dx, box[1] + dy, box[2], box[3])
+
+        digits += [dataclasses.replace(d, box=moved(d.box), number=d.number + len(numbers)) for d in page.digits]
+        numbers += [dataclasses.replace(number, box=moved(number.box)) for number in page.numbers]
+        marks += [moved(box) for box in page.marks]
+        ignored += [moved(box) for box in page.ignored]
+    return SyntheticPage(image, digits, numbers, marks, "mosaic", ignored)
+
+
 def make_video(
     seed: int,
     glyphs: DigitGlyphs,

@@ -251,3 +251,13 @@ def test_command_line_writes_held_out_training_digits_when_asked(mnist_path, cap
     assert tracking_main(["--data", str(mnist_path), "--held-out", "2", "--videos", "0", "--mark-pages", "0",
                           "--pairs", "3"]) == 0
     assert "touching pairs:" in capsys.readouterr().out
+
+
+def test_command_line_reads_large_photos_of_several_pages(mnist_path, tmp_path):
+    out = tmp_path / "mosaics.json"
+    assert main(["--data", str(mnist_path), "--held-out", "2", "--pages", "0", "--videos", "0", "--mosaics", "2",
+                 "--json", str(out)]) == 0
+    conditions = json.loads(out.read_text())["conditions"]
+    assert set(conditions) == {"mosaic 2x2", "mosaic 3x3"}
+    assert conditions["mosaic 3x3"]["true_digits"] > 2 * conditions["mosaic 2x2"]["true_digits"] > 100
+    assert all(figures["read_rate"] >= 0.85 for figures in conditions.values()), conditions
