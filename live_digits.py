@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default=None, help="a .keras or .tflite digit model (default: models/digits.keras)")
     add_pair_model_options(parser)
     parser.add_argument("--conf", type=float, default=0.5, help="minimum confidence of a reported digit, 0-1")
-    parser.add_argument("--ink", choices=("dark", "light"), default="dark",
+    parser.add_argument("--ink", choices=("dark", "light"), default="dark",  # binarise.INK_COLOURS
                         help="dark: pen, pencil or marker on paper or a whiteboard; light: chalk on a blackboard, "
                         "white digits on black")
     parser.add_argument("--json", metavar="PATH", help="write one JSON object per frame (JSON Lines); '-' for stdout")
@@ -55,8 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--labels", metavar="DIR", default="labels",
                         help="folder where crops labelled in the window (key l) are saved, for train.py --finetune DIR")
     web = parser.add_argument_group("web page", "--serve reads photos, the browser's camera and drawings "
-                                    "on a web page instead (--model, --pair-model, --photo-pair-model, --conf and "
-                                    "--ink apply; the other options do not)")
+                                    "on a web page instead (--model, --pair-model, --photo-pair-model and --conf "
+                                    "apply; the other options do not: its drawing pad writes dark ink)")
     web.add_argument("--serve", action="store_true", help="start the web page and its API (POST /api/read)")
     web.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 opens it to the network")
     web.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
@@ -207,8 +207,7 @@ def serve_page(args: argparse.Namespace) -> int:
     from digitrec.web.server import ServerError, WebServer, is_loopback
 
     try:
-        reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf,
-                             segmentation=segmentation_for(args), **pair_models(args))
+        reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf, **pair_models(args))
         server = WebServer(create_app(reader), args.host, args.port)
     except (ModelFileError, ServerError) as error:
         return fail(str(error))
