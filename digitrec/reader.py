@@ -41,7 +41,7 @@ from digitrec.pairs import (
     cuts_stand,
     whole_stands,
 )
-from digitrec.segment import DEFAULT_SEGMENTATION, SegmentationConfig, for_still_photo, segment_digits
+from digitrec.segment import DEFAULT_SEGMENTATION, SegmentationConfig, segment_digits, segment_photo
 from digitrec.split import (
     DEFAULT_SPLIT,
     SplitConfig,
@@ -132,7 +132,7 @@ class DigitReader:
         video_pair_unsure: float = VIDEO_PAIR_UNSURE,
         pair_with_agreeing_cut: float = PAIR_WITH_AGREEING_CUT,
         short_for_line: float = SHORT_FOR_LINE,
-        large_photos: bool = True,
+        still_photos: bool = True,
     ):
         """`opencv_threads`: OpenCV's thread count for the whole process (`OPENCV_THREADS`); None leaves it be.
         `pair_model`: the pair network that reads a frame's wide regions whole (None: cuts alone, in photos too;
@@ -149,9 +149,10 @@ class DigitReader:
         (when the classifier reads it whole as a digit; `pairs.whole_stands`); `pair_with_agreeing_cut`: how surely
         it must read a pair to be reported instead of the cuts' reading when one of the region's two-part cuts reads
         the same two digits (`pairs.agreeing_cut`; inf: never); `short_for_line`: digits shorter than this share of
-        their line's height are not reported (`SHORT_FOR_LINE`; 0: all are); `large_photos`: a still photo at least
-        four times the segmenter's working width is segmented at half its own width, for digits as small in its
-        pixels as a webcam frame's (`segment.for_still_photo`; False: at the working width, as video frames)."""
+        their line's height are not reported (`SHORT_FOR_LINE`; 0: all are); `still_photos`: still photos are segmented
+        as photos (`segment.segment_photo`): one at least four times the segmenter's working width at half its own
+        width, for digits as small in its pixels as a webcam frame's, and one where nothing is found again inside a
+        margin of its own paper, for a crop of one digit (False: as video frames)."""
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"the minimum confidence must be between 0 and 1, not {min_confidence}")
         if not video_strokes:
@@ -175,7 +176,7 @@ class DigitReader:
         self.not_a_pair = not_a_pair
         self.pair_with_agreeing_cut = pair_with_agreeing_cut
         self.short_for_line = short_for_line
-        self.large_photos = large_photos
+        self.still_photos = still_photos
         if opencv_threads is not None:
             cv2.setNumThreads(opencv_threads)
         segment.load_compiled()  # the compiled parts, loaded now rather than on the first frame
@@ -237,10 +238,10 @@ class DigitReader:
         """Segment the frame, and cut and normalise every candidate into one batch."""
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        segmentation = self.segmentation
-        if frame.still and self.large_photos:
-            segmentation = for_still_photo(segmentation, frame.image.shape[1])
-        regions, mask = segment_digits(frame.image, segmentation)
+        if frame.still and self.still_photos:
+            regions, mask = segment_photo(frame.image, self.segmentation)
+        else:
+            regions, mask = segment_digits(frame.image, self.segmentation)
         timings["segment"] = _elapsed_ms(started)
 
         started = time.perf_counter()

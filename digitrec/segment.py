@@ -147,6 +147,40 @@ def for_still_photo(config: SegmentationConfig, frame_width: int) -> Segmentatio
                    min_digit_height=config.min_digit_height * config.working_width / width)
 
 
+PHOTO_MARGIN = 0.25
+"""A still photo where nothing is found is looked at again inside a margin of its own paper this share of its
+longer side wide (`segment_photo`)."""
+
+
+def segment_photo(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGMENTATION) -> tuple[list[Region], np.ndarray]:
+    """`segment_digits` for a still photo: with `for_still_photo`'s settings, and where that finds nothing, again
+    inside a margin of the photo's own paper (the median of its edge pixels), `PHOTO_MARGIN` of its longer side
+    wide. A photo cropped round one digit (an MNIST image, a digit cut out of a scan) holds a digit taller than
+    `max_digit_height` of the frame and touching its edges, and is otherwise read as nothing; a page where
+    anything is found is read as before. Boxes are in the photo's pixels; the mask is the photo's part of it."""
+    config = for_still_photo(config, frame.shape[1])
+    regions, mask = segment_digits(frame, config)
+    if regions:
+        return regions, mask
+    height, width = frame.shape[:2]
+    margin = int(PHOTO_MARGIN * max(height, width)) + 1
+    edges = np.concatenate([frame[0], frame[-1], frame[:, 0], frame[:, -1]])
+    paper = np.median(edges, axis=0).reshape(-1).round().tolist()
+    framed = cv2.copyMakeBorder(frame, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=paper)
+    framed_regions, framed_mask = segment_digits(framed, config)
+    found = []
+    for region in framed_regions:
+        x, y, w, h = region.box
+        if x >= margin and y >= margin and x + w <= margin + width and y + h <= margin + height:  # on the photo
+            found.append(Region((x - margin, y - margin, w, h), region.mask))
+    if not found:
+        return regions, mask
+    scale = framed_mask.shape[1] / framed.shape[1]
+    top, left = int(round(margin * scale)), int(round(margin * scale))
+    bottom, right = int(round((margin + height) * scale)), int(round((margin + width) * scale))
+    return found, framed_mask[top:bottom, left:right]
+
+
 @lru_cache(maxsize=64)
 def _line_kernel(length: int, angle_degrees: float) -> np.ndarray:
     """A one-pixel line structuring element of the given length and tilt (0 = horizontal)."""

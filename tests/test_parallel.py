@@ -14,7 +14,7 @@ from digitrec.classify import ModelFileError
 from digitrec.parallel import ParallelReader, WorkerError
 from digitrec.reader import DigitReader
 from digitrec.segment import DEFAULT_SEGMENTATION
-from digitrec.synth import StrokeGlyphs, make_page_mosaic, make_touching_pair, make_video, write_video
+from digitrec.synth import StrokeGlyphs, make_page, make_page_mosaic, make_touching_pair, make_video, write_video
 from digitrec.types import Frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,11 +77,20 @@ def test_a_still_photo_is_read_as_one_by_the_workers(parallel_reader):
     assert as_video != expected  # narrow blobs were cut on the photos only
 
 
-def test_a_large_photo_is_segmented_by_the_workers_as_by_one_reader(parallel_reader):
-    photo = Frame(index=0, image=make_page_mosaic(60, StrokeGlyphs(), 2).image, source="four pages.jpg", time=0.0, still=True)
+def test_large_and_cropped_photos_are_segmented_by_the_workers_as_by_one_reader(parallel_reader):
+    photo = Frame(index=0, image=make_page_mosaic(60, StrokeGlyphs(), 2).image, source="four pages.jpg", time=0.0,
+                  still=True)
     expected = _summary(DigitReader(MODEL).read(photo))
     assert [_summary(r) for r in parallel_reader.read_stream([photo])] == [expected]
     assert len(expected[0]) > 40
+    # a photo cropped round one digit, looked at again inside a margin of its paper (the workers get its ink channel)
+    page = make_page(61, StrokeGlyphs(), "clean")
+    x, y, w, h = page.digits[0].box
+    crop = Frame(index=0, image=page.image[y - 2 : y + h + 2, x - 2 : x + w + 2].copy(), source="one digit.png",
+                 time=0.0, still=True)
+    expected = _summary(DigitReader(MODEL).read(crop))
+    assert [_summary(r) for r in parallel_reader.read_stream([crop])] == [expected]
+    assert [digit for _, digit, _ in expected[0]] == [page.digits[0].digit]
 
 
 def test_a_frame_the_reader_cannot_read_names_its_frame(parallel_reader):
