@@ -175,10 +175,10 @@ def segment_photo(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGMEN
             found.append(Region((x - margin, y - margin, w, h), region.mask))
     if not found:
         return regions, mask
-    scale = framed_mask.shape[1] / framed.shape[1]
-    top, left = int(round(margin * scale)), int(round(margin * scale))
+    scale = framed_mask.shape[1] / framed.shape[1]  # the mask is at the working width
+    start = int(round(margin * scale))
     bottom, right = int(round((margin + height) * scale)), int(round((margin + width) * scale))
-    return found, framed_mask[top:bottom, left:right]
+    return found, framed_mask[start:bottom, start:right]
 
 
 @lru_cache(maxsize=64)

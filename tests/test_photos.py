@@ -60,7 +60,6 @@ def test_a_large_video_frame_is_segmented_at_the_working_width(readers):
 def _crops_of_one_digit(seed: int, margin: int = 2):
     """Each digit of a clean synthetic page cut out with `margin` pixels round its box, with its value."""
     page = make_page(seed, StrokeGlyphs(), "clean")
-    height, width = page.image.shape[:2]
     for truth in page.digits:
         x, y, w, h = truth.box
         top, left = max(0, y - margin), max(0, x - margin)
