@@ -90,8 +90,36 @@ def _read_image(path: Path) -> np.ndarray | None:
         return None
     if data.size == 0:
         return None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    return image
+    return decode_photo(data)
+
+
+_MAY_BE_TRANSPARENT = (b"\x89PNG", b"RIFF")
+"""The first bytes of PNG and WebP files, the formats a drawing with a transparent ground comes in."""
+
+
+def decode_photo(data: np.ndarray) -> np.ndarray | None:
+    """(h, w, 3) uint8 BGR from an encoded image's bytes, or None where they cannot be decoded.
+
+    An image with transparency (PNG or WebP with an alpha channel) is laid on a plain ground its opaque pixels
+    stand out from: white under dark strokes, black under light ones. A drawing exported from a canvas is often
+    dark strokes on nothing, which OpenCV alone gives as black on black. Any other image is decoded as OpenCV
+    decodes it (its EXIF orientation applied), and a fully opaque one comes out the same either way."""
+    if bytes(data[:4]) in _MAY_BE_TRANSPARENT:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        if image is not None and image.ndim == 3 and image.shape[2] == 4:
+            return _on_plain_ground(image)
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+
+
+def _on_plain_ground(image: np.ndarray) -> np.ndarray:
+    """A BGRA image (8 or 16 bits) laid on white, or on black where its opaque pixels are mostly light."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)  # as OpenCV's own 16-to-8-bit decoding
+    colour, alpha = image[..., :3], image[..., 3:].astype(np.float32) / 255.0
+    opaque = alpha[..., 0] > 0.5
+    light = opaque.any() and float(cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)[opaque].mean()) >= 128
+    ground = 0.0 if light else 255.0
+    return np.rint(colour * alpha + ground * (1.0 - alpha)).astype(np.uint8)
 
 
 class VideoFileSource(FrameSource):

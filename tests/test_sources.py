@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from digitrec.sources import ImageSource, SourceError, StreamSource, VideoFileSource, open_source
+from digitrec.sources import ImageSource, SourceError, StreamSource, VideoFileSource, decode_photo, open_source
 
 
 def _image(value: int) -> np.ndarray:
@@ -120,3 +120,35 @@ def test_a_dropped_stream_reconnects_then_gives_up_keeping_every_frame():
 def test_a_stream_that_never_opens_is_refused():
     with pytest.raises(SourceError, match="stream cannot be opened"):
         StreamSource("rtsp://nowhere.test/x", open_capture=lambda url: _FakeCapture(0, opened=False))
+
+
+def _strokes_on_nothing(colour: int) -> np.ndarray:
+    """A BGRA drawing: a digit-like stroke of `colour`, antialiased, on a fully transparent ground."""
+    alpha = np.zeros((120, 100), np.uint8)
+    cv2.polylines(alpha, [np.array([[25, 20], [75, 20], [45, 100]], np.int32)], False, 255, 9, cv2.LINE_AA)
+    drawing = np.zeros((120, 100, 4), np.uint8)
+    drawing[..., :3] = colour
+    drawing[..., 3] = alpha
+    return drawing
+
+
+@pytest.mark.parametrize("stroke, ground", [(20, 255), (240, 0)], ids=["dark-strokes", "light-strokes"])
+def test_a_drawing_on_a_transparent_ground_is_laid_on_a_ground_it_stands_out_from(tmp_path, stroke, ground):
+    cv2.imwrite(str(tmp_path / "drawing.png"), _strokes_on_nothing(stroke))
+    with open_source(tmp_path / "drawing.png") as source:
+        (frame,) = list(source)
+    assert frame.image.shape == (120, 100, 3) and frame.image.dtype == np.uint8
+    assert (frame.image[0, 0] == ground).all()  # the ground where nothing was drawn
+    assert (np.abs(frame.image[20, 50].astype(int) - stroke) <= 2).all()  # the stroke's own colour
+    # OpenCV alone drops the alpha channel, and with it the drawing: one flat colour is left
+    assert np.ptp(cv2.imread(str(tmp_path / "drawing.png"))) == 0
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_an_opaque_image_with_an_alpha_channel_decodes_as_opencv_decodes_it(tmp_path, dtype):
+    rng = np.random.default_rng(1)
+    bgra = rng.integers(0, 256, (30, 40, 4)).astype(np.uint8)
+    bgra[..., 3] = 255
+    path = tmp_path / "opaque.png"
+    cv2.imwrite(str(path), bgra.astype(dtype) * (257 if dtype == np.uint16 else 1))
+    assert np.array_equal(decode_photo(np.fromfile(str(path), np.uint8)), cv2.imread(str(path), cv2.IMREAD_COLOR))

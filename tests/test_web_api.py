@@ -123,6 +123,15 @@ def test_an_upload_is_read_as_a_photo_and_a_camera_frame_as_video(client, reader
     assert uploads != frames
 
 
+def test_a_page_drawn_on_a_transparent_ground_is_read_as_the_page(client, page):
+    ink = 255 - cv2.cvtColor(page.image, cv2.COLOR_BGR2GRAY)  # the page's strokes as the drawing's opacity
+    drawing = np.dstack([np.full(ink.shape + (3,), 25, np.uint8), np.where(ink > 60, ink, 0).astype(np.uint8)])
+    numbers = [[n["text"] for n in client.post("/api/read", content=encoded(image),
+                                               headers={"Content-Type": "image/png"}).json()["numbers"]]
+               for image in (page.image, drawing)]
+    assert len(numbers[0]) == 10 and numbers[1] == numbers[0]
+
+
 def test_a_name_given_in_the_query_is_only_echoed_as_the_source(client, page):
     response = client.post("/api/read", params={"name": "../../etc/passwd"}, content=encoded(page.image),
                            headers={"Content-Type": "image/png"})

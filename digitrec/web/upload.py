@@ -6,8 +6,9 @@ import io
 import warnings
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
+
+from digitrec.sources import decode_photo
 
 MAX_UPLOAD_BYTES = 20_000_000
 """Largest accepted upload (a 48-megapixel phone JPEG is about 15 MB)."""
@@ -110,7 +111,7 @@ def decode_image(data: bytes, limits: UploadLimits = DEFAULT_LIMITS) -> np.ndarr
             f"the image is {width}x{height} = {width * height / 1e6:.0f} megapixels; the limit is "
             f"{limits.max_pixels / 1e6:.0f} megapixels. Scale it down before sending it.",
         )
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    image = decode_photo(np.frombuffer(data, np.uint8))  # a transparent drawing laid on a plain ground
     if image is None or image.size == 0:
         raise UploadError(400, f"the upload could not be decoded as an image; send a {IMAGE_KINDS} file")
     return image
