@@ -93,8 +93,13 @@ def _read_image(path: Path) -> np.ndarray | None:
     return decode_photo(data)
 
 
-_MAY_BE_TRANSPARENT = (b"\x89PNG", b"RIFF")
-"""The first bytes of PNG and WebP files, the formats a drawing with a transparent ground comes in."""
+def _may_be_transparent(data: np.ndarray) -> bool:
+    """Whether encoded bytes may hold an alpha channel: a PNG whose header says so (grey or colour with alpha, or a
+    palette, which may have transparent entries), or a WebP; any other image is decoded once, as before."""
+    head = bytes(data[:32])
+    if head.startswith(b"\x89PNG") and len(head) > 25:
+        return head[25] in (3, 4, 6)  # IHDR's colour type
+    return head.startswith(b"RIFF") and head[8:12] == b"WEBP"
 
 
 def decode_photo(data: np.ndarray) -> np.ndarray | None:
@@ -104,7 +109,7 @@ def decode_photo(data: np.ndarray) -> np.ndarray | None:
     stand out from: white under dark strokes, black under light ones. A drawing exported from a canvas is often
     dark strokes on nothing, which OpenCV alone gives as black on black. Any other image is decoded as OpenCV
     decodes it (its EXIF orientation applied), and a fully opaque one comes out the same either way."""
-    if bytes(data[:4]) in _MAY_BE_TRANSPARENT:
+    if _may_be_transparent(data):
         image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
         if image is not None and image.ndim == 3 and image.shape[2] == 4:
             return _on_plain_ground(image)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -152,3 +154,13 @@ def test_an_opaque_image_with_an_alpha_channel_decodes_as_opencv_decodes_it(tmp_
     path = tmp_path / "opaque.png"
     cv2.imwrite(str(path), bgra.astype(dtype) * (257 if dtype == np.uint16 else 1))
     assert np.array_equal(decode_photo(np.fromfile(str(path), np.uint8)), cv2.imread(str(path), cv2.IMREAD_COLOR))
+
+
+def test_only_images_whose_header_allows_transparency_are_decoded_for_it(tmp_path):
+    from digitrec.sources import _may_be_transparent
+
+    for name, image, expected in (("rgb.png", _image(50), False), ("grey.png", _image(50)[..., 0], False),
+                                  ("rgba.png", _strokes_on_nothing(20), True), ("photo.jpg", _image(50), False),
+                                  ("drawing.webp", _strokes_on_nothing(20), True)):
+        ok, data = cv2.imencode(Path(name).suffix, image)
+        assert ok and _may_be_transparent(data.ravel()) is expected, name
