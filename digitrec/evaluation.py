@@ -405,6 +405,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--mosaics", type=int, default=0,
                         help="large photos of several pages each, 2x2 (2560x1440) and 3x3 (3840x2160) in turn: "
                         "digits 2-7 %% and 1.3-4.7 %% of the photo's height, as in a phone's photo of a whole sheet")
+    parser.add_argument("--close-ups", type=int, default=0,
+                        help="640x480 photos of one big number (one or two digits, 25-65 %% of the frame's height), "
+                        "as a sheet held close to a webcam; as many hand-held videos of such with --close-up-videos")
+    parser.add_argument("--close-up-videos", type=int, default=0, help="hand-held videos of one big number")
     parser.add_argument("--seed", type=int, default=7, help="the same seed gives the same pages and videos")
     parser.add_argument("--held-out", type=int, metavar="DATA_SEED",
                         help="write the pages with the MNIST training digits that training with this --data-seed "
@@ -419,8 +423,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: build pages and videos, read them, print the table; returns the exit status."""
     args = _parser().parse_args(argv)
-    if min(args.pages, args.videos, args.mosaics) < 0 or args.frames < 1:
-        print("error: --pages, --videos and --mosaics must be 0 or more and --frames 1 or more", file=sys.stderr)
+    if min(args.pages, args.videos, args.mosaics, args.close_ups, args.close_up_videos) < 0 or args.frames < 1:
+        print("error: --pages, --videos, --mosaics, --close-ups and --close-up-videos must be 0 or more and --frames 1 "
+              "or more", file=sys.stderr)
         return 2
     from tqdm import tqdm
 
@@ -458,7 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         print(f"error: cannot write --misses {args.misses}: {error.strerror}", file=sys.stderr)
         return 2
-    with misses_to as misses_file, tqdm(total=args.pages + args.mosaics + args.videos * args.frames, unit="frame",
+    with misses_to as misses_file, tqdm(total=args.pages + args.mosaics + args.close_ups
+                                        + (args.videos + args.close_up_videos) * args.frames, unit="frame",
                                         file=sys.stderr) as bar:
 
         def misses_of(source: str) -> Callable[[int, list[dict]], object] | None:
@@ -478,6 +484,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             source = f"synthetic/mosaic{i:03d}-{side}x{side}.png"
             report = report.merge(evaluate_reader(read_with(reader, source), [page], f"mosaic {side}x{side}",
                                                   bar.update, misses=misses_of(source)))
+        for i in range(args.close_ups):
+            condition = CONDITIONS[i % len(CONDITIONS)]
+            page = make_page(args.seed * 100_000 + 80_000 + i, glyphs, condition, (640, 480), close_up=True)
+            source = f"synthetic/close{i:03d}-{condition}.png"
+            report = report.merge(evaluate_reader(read_with(reader, source), [page], f"close-up:{condition}",
+                                                  bar.update, misses=misses_of(source)))
+        for i in range(args.close_up_videos):
+            condition = CONDITIONS[i % len(CONDITIONS)]
+            video = make_video(args.seed * 100_000 + 90_000 + i, glyphs, args.frames, condition=condition,
+                               close_up=True)
+            source = f"synthetic/close-video{i:02d}-{condition}.mp4"
+            report = report.merge(evaluate_reader(read_with(reader, source, video.fps), video.truth,
+                                                  f"close-up video:{condition}", bar.update,
+                                                  misses=misses_of(source)))
         for i in range(args.videos):
             condition = CONDITIONS[i % len(CONDITIONS)]
             video = make_video(args.seed * 100_000 + 50_000 + i, glyphs, args.frames, condition=condition)

@@ -143,6 +143,16 @@ class Layout:
 
 LAYOUT = Layout()
 
+CLOSE_UP_LAYOUT = Layout(max_digit_fraction=0.65, lines=(1, 1), numbers_per_line=(1, 1), digits_per_number=(1, 2))
+CLOSE_UP_HEIGHT: Range = (0.25, 0.65)
+"""A close-up (`make_page(close_up=True)`): one number of one or two digits, each 25-65 % of the frame's height, as
+when a sheet is held up close to a webcam. The condition's pen keeps its stroke width as a share of the digit's
+height, so a marker's strokes reach 60 px at 640x480."""
+
+
+def _close_up(style: Style) -> tuple[Style, Layout]:
+    return dataclasses.replace(style, digit_height=CLOSE_UP_HEIGHT, marks=(0, 0)), CLOSE_UP_LAYOUT
+
 
 @dataclass(frozen=True)
 class Camera:
@@ -654,39 +664,40 @@ def _render_sheet(
     sheet_scale: float,
     margin: float,
     draw_marks: bool = True,
+    layout: Layout = LAYOUT,
 ) -> tuple[_Sheet, np.ndarray]:
     """Write a page of numbers (and marks) and choose the camera that sees it; returns (sheet, homography)."""
     fw, fh = frame
-    pw = int(fw * sheet_scale * _uniform(rng, LAYOUT.paper_size))
-    ph = int(fh * sheet_scale * _uniform(rng, LAYOUT.paper_size))
-    mx, my = _uniform(rng, LAYOUT.content_margin) * pw, _uniform(rng, LAYOUT.content_margin) * ph
+    pw = int(fw * sheet_scale * _uniform(rng, layout.paper_size))
+    ph = int(fh * sheet_scale * _uniform(rng, layout.paper_size))
+    mx, my = _uniform(rng, layout.content_margin) * pw, _uniform(rng, layout.content_margin) * ph
     content = (mx, my, pw - mx, ph - my)
     homography = _fit_camera(rng, style, (pw, ph), content, frame, margin)
     to_paper = 1.0 / _local_scale(homography, (pw / 2, ph / 2))
-    shrink = (1 - LAYOUT.number_height_jitter) * (1 - LAYOUT.digit_height_jitter)
-    low_px = max(LAYOUT.min_digit_px / shrink, style.digit_height[0] * fh)
-    grow = (1 + LAYOUT.number_height_jitter) * (1 + LAYOUT.digit_height_jitter)
-    high_px = max(low_px, min(style.digit_height[1], LAYOUT.max_digit_fraction) * fh / grow)
+    shrink = (1 - layout.number_height_jitter) * (1 - layout.digit_height_jitter)
+    low_px = max(layout.min_digit_px / shrink, style.digit_height[0] * fh)
+    grow = (1 + layout.number_height_jitter) * (1 + layout.digit_height_jitter)
+    high_px = max(low_px, min(style.digit_height[1], layout.max_digit_fraction) * fh / grow)
     height = _uniform(rng, (low_px, high_px)) * to_paper
-    tallest = height * (1 + LAYOUT.number_height_jitter) * (1 + LAYOUT.digit_height_jitter)
+    tallest = height * (1 + layout.number_height_jitter) * (1 + layout.digit_height_jitter)
 
     paper = _paper(rng, style, (ph, pw))
     first = my + tallest * rng.uniform(1.0, 1.3)
     if style.paper == "ruled":
-        spacing = _uniform(rng, LAYOUT.ruling) * height
+        spacing = _uniform(rng, layout.ruling) * height
         rulings = list(np.arange(first % spacing, ph, spacing))
         _rule(rng, paper, rulings, [], height, mx * rng.uniform(0.4, 0.8))
-        skip = math.ceil(LAYOUT.min_line_spacing * tallest / spacing)
+        skip = math.ceil(layout.min_line_spacing * tallest / spacing)
         baselines = [y for y in rulings if y >= first][::skip]
-        baselines = [y + _uniform(rng, LAYOUT.ruled_sink) * height for y in baselines]
+        baselines = [y + _uniform(rng, layout.ruled_sink) * height for y in baselines]
     else:
         if style.paper == "grid":
-            cell = _uniform(rng, LAYOUT.grid_cell) * height
+            cell = _uniform(rng, layout.grid_cell) * height
             start = rng.uniform(0, cell)
             _rule(rng, paper, list(np.arange(start, ph, cell)), list(np.arange(start, pw, cell)), height)
-        step = max(_uniform(rng, LAYOUT.line_spacing) * height, LAYOUT.min_line_spacing * tallest)
+        step = max(_uniform(rng, layout.line_spacing) * height, layout.min_line_spacing * tallest)
         baselines = list(np.arange(first, ph - my, step))
-    lines = _randint(rng, LAYOUT.lines)
+    lines = _randint(rng, layout.lines)
     room = ph - my - (baselines[min(lines, len(baselines)) - 1] if baselines else ph)
     if style.paper != "ruled" and room > 0:  # spread a short text down the page a little
         drop = rng.uniform(0, 0.5) * room
@@ -695,52 +706,52 @@ def _render_sheet(
 
     ink = np.zeros((ph, pw), np.float32)
     labels = np.zeros((ph, pw), np.uint16)
-    stroke = max(LAYOUT.min_stroke_px * to_paper, _uniform(rng, style.stroke) * height)
-    slant = _uniform(rng, LAYOUT.slant)
+    stroke = max(layout.min_stroke_px * to_paper, _uniform(rng, style.stroke) * height)
+    slant = _uniform(rng, layout.slant)
     digits: list[int] = []
     number_of: list[int] = []
     texts: list[str] = []
     boxes: list[tuple[float, float, float, float]] = []
     for baseline in baselines:
-        x = mx + _uniform(rng, LAYOUT.indent) * (pw - 2 * mx)
-        slope = rng.uniform(-LAYOUT.line_slope, LAYOUT.line_slope)
+        x = mx + _uniform(rng, layout.indent) * (pw - 2 * mx)
+        slope = rng.uniform(-layout.line_slope, layout.line_slope)
         previous = 0.0
-        for _ in range(_randint(rng, LAYOUT.numbers_per_line)):
+        for _ in range(_randint(rng, layout.numbers_per_line)):
             number_height = height * rng.uniform(
-                1 - LAYOUT.number_height_jitter, 1 + LAYOUT.number_height_jitter
+                1 - layout.number_height_jitter, 1 + layout.number_height_jitter
             )
-            values = rng.integers(0, 10, _randint(rng, LAYOUT.digits_per_number))
+            values = rng.integers(0, 10, _randint(rng, layout.digits_per_number))
             rendered = []
             for value in values:
                 digit_height = number_height * rng.uniform(
-                    1 - LAYOUT.digit_height_jitter, 1 + LAYOUT.digit_height_jitter
+                    1 - layout.digit_height_jitter, 1 + layout.digit_height_jitter
                 )
                 glyph = _render_glyph(
                     glyphs.sample(int(value), rng),
                     digit_height,
                     stroke,
-                    slant + rng.uniform(-LAYOUT.slant_jitter, LAYOUT.slant_jitter),
-                    rng.uniform(-LAYOUT.rotation_jitter, LAYOUT.rotation_jitter),
-                    _uniform(rng, LAYOUT.aspect),
+                    slant + rng.uniform(-layout.slant_jitter, layout.slant_jitter),
+                    rng.uniform(-layout.rotation_jitter, layout.rotation_jitter),
+                    _uniform(rng, layout.aspect),
                 )
                 rendered.append((int(value), glyph, _ink_bbox(glyph)))
             gaps = [
-                max(_uniform(rng, LAYOUT.digit_gap) * number_height, LAYOUT.min_digit_gap_px * to_paper)
+                max(_uniform(rng, layout.digit_gap) * number_height, layout.min_digit_gap_px * to_paper)
                 for _ in values[1:]
             ]
             width = sum(box[2] for _, _, box in rendered) + sum(gaps)
             if previous:
-                x += _uniform(rng, LAYOUT.number_gap) * max(previous, number_height)
+                x += _uniform(rng, layout.number_gap) * max(previous, number_height)
             if x + width > pw - mx:
                 break
             number = len(texts)
             texts.append("".join(str(value) for value, _, _ in rendered))
             for index, (value, glyph, (gx, gy, gw, gh)) in enumerate(rendered):
                 bottom = (
-                    baseline + slope * (x - mx) + rng.uniform(-1, 1) * LAYOUT.baseline_jitter * number_height
+                    baseline + slope * (x - mx) + rng.uniform(-1, 1) * layout.baseline_jitter * number_height
                 )
                 left, top = int(round(x)), int(round(bottom - gh))
-                pressure = _uniform(rng, LAYOUT.pressure)
+                pressure = _uniform(rng, layout.pressure)
                 _paste(ink, labels, glyph, left - gx, top - gy, len(digits) + 1, pressure)
                 digits.append(value)
                 number_of.append(number)
@@ -962,15 +973,20 @@ def make_page(
     condition: str = "mixed",
     size: tuple[int, int] = (1280, 720),
     without_marks: bool = False,
+    close_up: bool = False,
 ) -> SyntheticPage:
     """A synthetic photo (width, height = `size`) of a handwritten page under `condition`, with its truth.
 
     `without_marks` gives the same page with its non-digit marks left off, to compare reading with and
-    without them.
+    without them. `close_up` writes one big number instead (`CLOSE_UP_LAYOUT`).
     """
     rng = np.random.default_rng(seed)
-    style = style_for(condition, rng)
-    sheet, homography = _render_sheet(rng, glyphs, style, size, 1.0, LAYOUT.frame_margin, not without_marks)
+    style, layout = style_for(condition, rng), LAYOUT
+    if close_up:
+        style, layout = _close_up(style)
+    sheet, homography = _render_sheet(rng, glyphs, style, size, 1.0, LAYOUT.frame_margin, not without_marks, layout)
+    while close_up and not sheet.digits:  # the number drawn was too wide for the sheet: draw another
+        sheet, homography = _render_sheet(rng, glyphs, style, size, 1.0, LAYOUT.frame_margin, True, layout)
     desk, light, shot = _desk(rng, size), _light(rng, style, size), _Shot.draw(rng, style)
     return _photograph(rng, sheet, homography, shot, size, desk, light, condition)
 
@@ -1014,11 +1030,17 @@ def make_video(
     frames: int = 60,
     size: tuple[int, int] = (640, 480),
     condition: str = "mixed",
+    close_up: bool = False,
 ) -> SyntheticVideo:
-    """A hand-held video of one page: slow drift, shake, exposure changes and some motion blur, with truth."""
+    """A hand-held video of one page: slow drift, shake, exposure changes and some motion blur, with truth.
+    `close_up` writes one big number instead of a page (`CLOSE_UP_LAYOUT`)."""
     rng = np.random.default_rng(seed)
-    style = style_for(condition, rng)
-    sheet, base = _render_sheet(rng, glyphs, style, size, HANDHELD.sheet_scale, HANDHELD.frame_margin)
+    style, layout = style_for(condition, rng), LAYOUT
+    if close_up:
+        style, layout = _close_up(style)
+    sheet, base = _render_sheet(rng, glyphs, style, size, HANDHELD.sheet_scale, HANDHELD.frame_margin, True, layout)
+    while close_up and not sheet.digits:  # the number drawn was too wide for the sheet: draw another
+        sheet, base = _render_sheet(rng, glyphs, style, size, HANDHELD.sheet_scale, HANDHELD.frame_margin, True, layout)
     desk, light, shot = _desk(rng, size), _light(rng, style, size), _Shot.draw(rng, style)
     width, height = size
 

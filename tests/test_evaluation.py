@@ -261,3 +261,13 @@ def test_command_line_reads_large_photos_of_several_pages(mnist_path, tmp_path):
     assert set(conditions) == {"mosaic 2x2", "mosaic 3x3"}
     assert conditions["mosaic 3x3"]["true_digits"] > 2 * conditions["mosaic 2x2"]["true_digits"] > 100
     assert all(figures["read_rate"] >= 0.85 for figures in conditions.values()), conditions
+
+
+def test_command_line_reads_close_ups(mnist_path, tmp_path):
+    out = tmp_path / "close.json"
+    assert main(["--data", str(mnist_path), "--held-out", "2", "--pages", "0", "--videos", "0", "--close-ups", "10",
+                 "--close-up-videos", "1", "--frames", "4", "--json", str(out)]) == 0
+    conditions = json.loads(out.read_text())["conditions"]
+    photos = [figures for name, figures in conditions.items() if name.startswith("close-up:")]
+    assert len(photos) == 10 and "close-up video:clean" in conditions
+    assert sum(figures["right"] for figures in photos) >= 0.8 * sum(figures["true_digits"] for figures in photos)

@@ -98,6 +98,20 @@ def test_digit_heights_stay_in_the_documented_range(strokes, condition):
         )
 
 
+@pytest.mark.parametrize("condition", ["clean", "marker", "mixed"])
+def test_close_ups_write_one_number_of_big_digits_and_leave_ordinary_pages_as_they_were(strokes, condition):
+    for seed in range(4):
+        page = make_page(seed, strokes, condition, (640, 480), close_up=True)
+        heights = [d.box[3] for d in page.digits]
+        assert 1 <= len(page.digits) <= 2 and len(page.numbers) == 1 and not page.marks
+        assert min(heights) >= 0.2 * 480 and max(heights) <= 0.75 * 480, heights
+        video = make_video(seed, strokes, 2, condition=condition, close_up=True)
+        assert all(1 <= len(truth.digits) + len(truth.ignored) <= 2 for truth in video.truth)
+    # the option draws nothing from the generator when off: an ordinary page is the same page
+    assert np.array_equal(make_page(3, strokes, "mixed", SMALL).image,
+                          make_page(3, strokes, "mixed", SMALL, close_up=False).image)
+
+
 def test_numbers_spell_their_digits_left_to_right_inside_their_union_box(strokes):
     page = make_page(3, strokes, "clean", SMALL)
     for index, number in enumerate(page.numbers):
