@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -18,6 +19,7 @@ from digitrec.binarise import (
     ink_channel,
     label_lookup,
     paper_brightness,
+    widen_for_thick_strokes,
 )
 from digitrec.types import Box, Region
 
@@ -39,6 +41,12 @@ class SegmentationConfig:
     min_digit_height: float = 0.028
     """Smallest digit, as a fraction of the frame's height (20 px at 720p)."""
     max_digit_height: float = 0.7
+    min_thick_digit_height: float = 0.2
+    """Digits at least this fraction of the frame's height are close-ups (a sheet held up close to the camera): where
+    their strokes are too thick for the paper window they are cut again with a window sized from their strokes
+    (`binarise.widen_for_thick_strokes`), their long straight strokes are not erased as ruled lines
+    (`_spare_big_digits`), and their surroundings are looked at no farther than `surroundings_reach`. The
+    synthetic pages' and videos' digits are at most a sixth of the frame's height (a little more under perspective)."""
     min_aspect: float = 0.08
     """Narrowest width/height of a digit (a thin '1')."""
     max_aspect: float = 2.2
@@ -77,6 +85,13 @@ class SegmentationConfig:
     paper_edge_ratio: float = 0.6
     """A region whose surroundings on one side are darker than this fraction of the brightest side
     sits on the edge of the page (desk beside it), where a shadow band looks like a '1'."""
+    close_up_speck: float = 0.1
+    """A component whose longer side is under this fraction of a close-up digit's height is no piece of it
+    (`_merge_groups`)."""
+    surroundings_reach: float = 0.03
+    """Those surroundings are looked at half a region's width and a quarter of its height out; for a region at
+    least `min_thick_digit_height` tall, at most this fraction of the frame's height out: beside a digit held close
+    to the camera, half its width reaches past the page's edge into the desk, and across it a shadow's falloff."""
     off_paper_ratio: float = 0.35
     """A region whose surroundings are all darker than this fraction of the page's brightness lies
     on the desk, not the page (a shadow darkens paper less than that)."""
@@ -222,7 +237,27 @@ def find_ruled_lines(mask: np.ndarray, config: SegmentationConfig = DEFAULT_SEGM
             lines |= _straight_pieces(opened, length // 2, across == 0.0, config.max_line_breadth)
     if not lines.any():
         return np.zeros_like(mask)
+    _spare_big_digits(lines, outlines, config)
+    if not lines.any():
+        return np.zeros_like(mask)
     return _under_pooled(lines, mask)
+
+
+def _spare_big_digits(lines: np.ndarray, outlines: Sequence[np.ndarray], config: SegmentationConfig) -> None:
+    """Clear from `lines` (pooled, in place) the pieces lying on a component of digit size at least
+    `min_thick_digit_height` of the frame tall, clear of the frame's edges: a '1' or a '7' held close to the camera
+    is as long and straight as a ruled line, and the line search erased it. A ruled line runs across the page: its
+    component reaches the frame's edges, or is far wider than a digit."""
+    height, width = lines.shape
+    for outline in outlines:
+        x, y, w, h = cv2.boundingRect(outline)
+        if not config.min_thick_digit_height * height <= h <= config.max_digit_height * height:
+            continue
+        if x == 0 or y == 0 or x + w == width or y + h == height or w > config.max_aspect * h:
+            continue
+        spared = np.zeros((h, w), np.uint8)
+        cv2.drawContours(spared, [outline], -1, 1, cv2.FILLED, offset=(-x, -y))
+        lines[y : y + h, x : x + w] &= 1 - spared
 
 
 def erase_ruled_lines(mask: np.ndarray, lines: np.ndarray, gray: np.ndarray, paper: np.ndarray,
@@ -396,12 +431,17 @@ def _under_pooled(pooled, mask):  # pragma: no cover - compiled; tested against 
     return under
 
 
-def _merge_groups(boxes: np.ndarray, config: SegmentationConfig, digit_height: float | None) -> list[list[int]]:
+def _merge_groups(boxes: np.ndarray, config: SegmentationConfig, digit_height: float | None,
+                  frame_size: tuple[int, int] | None = None) -> list[list[int]]:
     """Union components stacked one above the other (a broken stroke, a '5''s flag) into digits.
 
     `digit_height` is the frame's typical digit height, None when unknown: with it, two whole
     digits one above the other (lines written close together) stay apart, and the fragments of
-    a digit whose middle faded out join."""
+    a digit whose middle faded out join. With `frame_size` (width, height), a band along the frame's edge (touching
+    it, and flatter than `max_aspect` or narrower than `min_aspect`: the page's edge, the desk beside it) joins
+    nothing, nor does a component smaller than `close_up_speck` of a close-up digit's height join it: beside a
+    digit held close to the camera they are within the merging gap, and took the digit with them (a group cut by
+    the frame's edge is dropped, and two digits joined through a row of specks are too wide for one)."""
     parent = list(range(len(boxes)))
 
     def find(i: int) -> int:
@@ -433,6 +473,16 @@ def _merge_groups(boxes: np.ndarray, config: SegmentationConfig, digit_height: f
         oversized = np.maximum(boxes[:, 2], boxes[:, 3]) > config.oversized_component * digit_height
         mergeable[oversized, :] = False
         mergeable[:, oversized] = False
+    if frame_size is not None:
+        width, height = boxes[:, 2], boxes[:, 3]
+        on_edge = (x0 == 0) | (y0 == 0) | (x1 == frame_size[0]) | (y1 == frame_size[1])
+        band = on_edge & ((width > config.max_aspect * height) | (width < config.min_aspect * height))
+        mergeable[band, :] = False
+        mergeable[:, band] = False
+        # Beside a close-up digit, specks (the page's edge in dots, the paper's grain) lie within the merging gap.
+        size = np.maximum(width, height)
+        close_up = taller >= config.min_thick_digit_height * frame_size[1]
+        mergeable &= ~(close_up & (np.minimum(size[:, None], size[None, :]) < config.close_up_speck * taller))
     for i, j in zip(*np.nonzero(np.triu(mergeable, 1))):
         root_i, root_j = find(int(i)), find(int(j))
         if root_i != root_j:
@@ -459,6 +509,8 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
     height, width = gray.shape
     paper_kernel = max(15, int(config.paper_kernel_fraction * min(height, width))) | 1
     ink = binarise_ink_on_paper(gray, paper_kernel)
+    ink = widen_for_thick_strokes(gray, ink, paper_kernel, config.min_thick_digit_height * height,
+                                  config.max_digit_height * height)
     mask = ink.mask
     lines = find_ruled_lines(mask, config)
     if lines.any():
@@ -481,7 +533,7 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
     digit_sized = boxes[:, 3][boxes[:, 3] >= min_h]
     # Too few components to tell a digit's height from its pieces' (one broken digit alone).
     digit_height = float(np.median(digit_sized)) if len(digit_sized) >= config.components_for_height else None
-    for group in _merge_groups(boxes, config, digit_height):
+    for group in _merge_groups(boxes, config, digit_height, (width, height)):
         ids = component_ids[group]
         if len(group) == 1:  # most digits are one component: its box, without four reductions
             x0, y0, w, h = (int(value) for value in boxes[group[0]])
@@ -499,7 +551,8 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
         aspect = w / h
         if not (config.min_aspect <= aspect <= config.max_aspect):
             continue
-        surroundings = _surroundings(gray, (x0, y0, w, h))
+        close_up = h >= config.min_thick_digit_height * height
+        surroundings = _surroundings(gray, (x0, y0, w, h), config.surroundings_reach if close_up else None)
         if _off_open_paper(surroundings, config, paper_level):
             continue
         region_labels = labels[y0:y1, x0:x1]
@@ -578,13 +631,16 @@ def _crop_padded(image: np.ndarray, x: int, y: int, width: int, height: int) -> 
     return image[y : y + height, x : x + width]
 
 
-def _surroundings(gray: np.ndarray, box: Box) -> np.ndarray:
+def _surroundings(gray: np.ndarray, box: Box, max_reach: float | None = None) -> np.ndarray:
     """The upper quartile of the grey levels beside a box, on each side that is in the picture: left, right
-    above and below (half its width and a quarter of its height out). The upper quartile sees the paper
-    between strokes of a neighbouring digit."""
+    above and below (half its width and a quarter of its height out, at most `max_reach` of the frame's height
+    when given). The upper quartile sees the paper between strokes of a neighbouring digit."""
     x, y, w, h = box
-    reach_x, reach_y = max(2, w // 2), max(2, h // 4)
     height, width = gray.shape
+    reach_x, reach_y = max(2, w // 2), max(2, h // 4)
+    if max_reach is not None:
+        limit = max(2, int(max_reach * height))
+        reach_x, reach_y = min(reach_x, limit), min(reach_y, limit)
     sides = np.array([
         (max(0, x - reach_x), y, x, y + h),  # (x0, y0, x1, y1) left, right, above, below
         (x + w, y, min(width, x + w + reach_x), y + h),

@@ -203,7 +203,10 @@ def test_a_dark_rim_along_the_frame_edge_does_not_swallow_the_digits_inside_its_
     found = sorted(region.box for region in segment_digits(page, no_line_search)[0])
     whole = _boxes(plain)
     _assert_boxes_match(found, whole, 7)
-    assert segment_digits(page, replace(no_line_search, oversized_component=float("inf")))[0] == []
+    # The rim's column and row are also bands along the frame's edge, which join nothing either (session 36): with
+    # the first rule off the digits are still kept (the next test checks that rule alone).
+    without_oversized = segment_digits(page, replace(no_line_search, oversized_component=float("inf")))[0]
+    _assert_boxes_match(sorted(region.box for region in without_oversized), whole, 7)
 
 
 def test_a_component_far_bigger_than_a_digit_is_joined_to_none_of_the_digits_in_its_box():
@@ -273,3 +276,25 @@ def test_light_ink_on_a_dark_ground_is_found_as_the_same_page_written_dark_on_li
     assert len(segment_digits(255 - page)[0]) < len(dark[0])  # read as dark ink, the inverted page is not the same
     with pytest.raises(ValueError, match="ink must be one of dark, light"):
         replace(DEFAULT_SEGMENTATION, ink="white")
+
+
+def test_a_band_along_the_frame_edge_joins_no_digit_it_lies_under():
+    # a big digit (200 px tall) and, 40 px below it, the page's edge touching the frame's: within the merging gap
+    boxes = np.array([[200, 100, 150, 200], [0, 340, 640, 12]])
+    assert len(_merge_groups(boxes, DEFAULT_SEGMENTATION, None)) == 1
+    assert sorted(_merge_groups(boxes, DEFAULT_SEGMENTATION, None, (640, 480))) == [[0], [1]]
+    # the same band clear of the frame's edges joins as before
+    assert len(_merge_groups(boxes + [[10, 0, 0, 0], [10, 0, -20, 0]], DEFAULT_SEGMENTATION, None, (640, 480))) == 1
+
+
+def test_specks_beside_a_close_up_digit_join_no_group_but_a_page_digit_keeps_its_pieces():
+    # two digits 200 px tall in a 480-high frame and a row of specks (the page's edge) 40 px below both
+    specks = [[x, 345, 6, 4] for x in range(150, 500, 20)]
+    boxes = np.array([[150, 100, 150, 200], [330, 100, 150, 200], *specks])
+    groups = _merge_groups(boxes, DEFAULT_SEGMENTATION, None, (640, 480))
+    assert [0] in groups and [1] in groups
+    without_the_rule = _merge_groups(boxes, DEFAULT_SEGMENTATION, None)
+    assert all(len(group) > 1 for group in without_the_rule if 0 in group or 1 in group)  # the specks joined them
+    # a broken digit of a page (40 px tall) keeps a 5 px piece of it
+    assert len(_merge_groups(np.array([[100, 100, 20, 40], [108, 143, 5, 4]]), DEFAULT_SEGMENTATION, None,
+                             (640, 480))) == 1
