@@ -407,8 +407,9 @@ def _parser() -> argparse.ArgumentParser:
                         "digits 2-7 %% and 1.3-4.7 %% of the photo's height, as in a phone's photo of a whole sheet")
     parser.add_argument("--close-ups", type=int, default=0,
                         help="640x480 photos of one big number (one or two digits, 25-65 %% of the frame's height), "
-                        "as a sheet held close to a webcam; as many hand-held videos of such with --close-up-videos")
-    parser.add_argument("--close-up-videos", type=int, default=0, help="hand-held videos of one big number")
+                        "as on a sheet held up close to a webcam; conditions taken in turn")
+    parser.add_argument("--close-up-videos", type=int, default=0,
+                        help="hand-held 640x480 videos of one big number, --frames frames each")
     parser.add_argument("--seed", type=int, default=7, help="the same seed gives the same pages and videos")
     parser.add_argument("--held-out", type=int, metavar="DATA_SEED",
                         help="write the pages with the MNIST training digits that training with this --data-seed "
