@@ -410,6 +410,10 @@ def _parser() -> argparse.ArgumentParser:
                         "as on a sheet held up close to a webcam; conditions taken in turn")
     parser.add_argument("--close-up-videos", type=int, default=0,
                         help="hand-held 640x480 videos of one big number, --frames frames each")
+    parser.add_argument("--turn", type=float, default=0.0, metavar="DEGREES",
+                        help="turn each of the --pages in its plane by up to this many degrees either way, as a "
+                        "sheet held at an angle (default: each condition's own, up to 3 degrees; 10 for "
+                        "perspective)")
     parser.add_argument("--seed", type=int, default=7, help="the same seed gives the same pages and videos")
     parser.add_argument("--held-out", type=int, metavar="DATA_SEED",
                         help="write the pages with the MNIST training digits that training with this --data-seed "
@@ -427,6 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if min(args.pages, args.videos, args.mosaics, args.close_ups, args.close_up_videos) < 0 or args.frames < 1:
         print("error: --pages, --videos, --mosaics, --close-ups and --close-up-videos must be 0 or more and --frames 1 "
               "or more", file=sys.stderr)
+        return 2
+    if not 0 <= args.turn <= 45:
+        print("error: --turn must be 0-45 degrees", file=sys.stderr)
         return 2
     from tqdm import tqdm
 
@@ -475,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         for i in range(args.pages):
             condition = CONDITIONS[i % len(CONDITIONS)]
-            page = make_page(args.seed * 100_000 + i, glyphs, condition)
+            page = make_page(args.seed * 100_000 + i, glyphs, condition, turn=args.turn)
             source = f"synthetic/page{i:03d}-{condition}.png"
             report = report.merge(evaluate_reader(read_with(reader, source), [page], progress=bar.update,
                                                   misses=misses_of(source)))

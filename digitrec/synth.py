@@ -974,14 +974,19 @@ def make_page(
     size: tuple[int, int] = (1280, 720),
     without_marks: bool = False,
     close_up: bool = False,
+    turn: float = 0.0,
 ) -> SyntheticPage:
     """A synthetic photo (width, height = `size`) of a handwritten page under `condition`, with its truth.
 
     `without_marks` gives the same page with its non-digit marks left off, to compare reading with and
-    without them. `close_up` writes one big number instead (`CLOSE_UP_LAYOUT`).
+    without them. `close_up` writes one big number instead (`CLOSE_UP_LAYOUT`). `turn` (degrees) turns the
+    page in its plane by up to that much either way instead of the condition's `Style.roll`, as a sheet held
+    at an angle (0: the condition's own, and the same page as without it).
     """
     rng = np.random.default_rng(seed)
     style, layout = style_for(condition, rng), LAYOUT
+    if turn:
+        style = dataclasses.replace(style, roll=turn)
     if close_up:
         style, layout = _close_up(style)
     sheet, homography = _render_sheet(rng, glyphs, style, size, 1.0, LAYOUT.frame_margin, not without_marks, layout)

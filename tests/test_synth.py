@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -270,3 +271,23 @@ def test_sample_page_is_written_as_a_1280x720_photo(tmp_path):
     image = cv2.imread(str(path))
     assert image.shape == (720, 1280, 3) and np.array_equal(image, page.image)
     assert len(page.digits) >= 3 and page.numbers
+
+
+def _steepest_number(page) -> float:
+    """The steepest slope, in degrees, from a number's first digit's centre to its last's."""
+    angles = [0.0]
+    for index in range(len(page.numbers)):
+        members = sorted((d for d in page.digits if d.number == index), key=lambda d: d.box[0])
+        if len(members) > 1:
+            (x0, y0, w0, h0), (x1, y1, w1, h1) = members[0].box, members[-1].box
+            angles.append(abs(math.degrees(math.atan2(y1 + h1 / 2 - y0 - h0 / 2, x1 + w1 / 2 - x0 - w0 / 2))))
+    return max(angles)
+
+
+def test_a_turned_page_holds_its_lines_at_a_steeper_angle(strokes):
+    level = [_steepest_number(make_page(seed, strokes, "clean", SMALL)) for seed in range(4)]
+    turned = [_steepest_number(make_page(seed, strokes, "clean", SMALL, turn=30.0)) for seed in range(4)]
+    assert max(level) < 8 and 12 < max(turned) < 40, (level, turned)
+    # no turn is the condition's own: the same page
+    assert np.array_equal(make_page(3, strokes, "mixed", SMALL).image,
+                          make_page(3, strokes, "mixed", SMALL, turn=0.0).image)
