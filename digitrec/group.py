@@ -80,16 +80,16 @@ def writing_angle(boxes: list[Box], config: GroupingConfig = DEFAULT_GROUPING) -
     return angle if abs(angle) >= config.level_angle else 0.0
 
 
-def level_boxes(boxes: list[Box], angle: float) -> list[tuple[float, float, float, float]]:
-    """The boxes of the digits on the page turned by `-angle` degrees (level), as (x, y, w, h) floats: each box's
-    centre turns with the page and its width and height stay as they are.
+def level_boxes(boxes: list[Box], angle: float) -> list:
+    """The boxes of the digits on the page turned by `-angle` degrees (level), as (x, y, w, h): each box's centre
+    turns with the page and its width and height stay as they are (at 0.0, the boxes themselves).
 
     A digit's box on a turned page is not its upright box turned (a slanted digit's box can even be narrower
     turned), so no upright size is taken back from it. What changes is where the digits stand: along a line
     their centres come level, and the gaps between them are measured along the line.
     """
     if angle == 0.0:
-        return [tuple(map(float, box)) for box in boxes]
+        return boxes
     theta = math.radians(angle)
     cos, sin = math.cos(theta), math.sin(theta)
     level = []
