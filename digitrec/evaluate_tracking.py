@@ -297,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bar()
             print(f"touching pairs: {right}/{args.pairs} = {_pct(right / args.pairs)} read as the right two digits "
                   f"(goal >= 90 %); as a video frame, where narrower blobs are not cut and the pair network reads only "
-                  f"wide ones read unsurely: {_pct(in_video / args.pairs)}")
+                  f"those the classifier reads unsurely: {_pct(in_video / args.pairs)}")
         return 0
 
 

@@ -272,16 +272,17 @@ class DigitReader:
         started = time.perf_counter()
         probabilities = classifier.probabilities(prepared.batch)
         if not prepared.frame.still and self.pair_classifier is not None:
-            self._choose_unsure_wide_regions(prepared, probabilities)
+            self._choose_unsure_regions(prepared, probabilities)
         if prepared.pair_units:
             pair_classifier = self.photo_pair_classifier if prepared.frame.still else self.pair_classifier
             prepared.pair_readings = pair_classifier.read(prepared.pair_batch)
         prepared.timings["classify"] = _elapsed_ms(started)
         return probabilities
 
-    def _choose_unsure_wide_regions(self, prepared: _PreparedFrame, probabilities: np.ndarray) -> None:
-        """A video frame's pair candidates (`pairs.VIDEO_PAIR_FROM_WIDTH`), normalised into `prepared`: chosen
-        after the classifier's call, so that the pair network reads only the few regions it read unsurely."""
+    def _choose_unsure_regions(self, prepared: _PreparedFrame, probabilities: np.ndarray) -> None:
+        """A video frame's pair candidates (`pairs.VIDEO_PAIR_FROM_WIDTH`, `VIDEO_PAIR_UNSURE`), normalised into
+        `prepared`: chosen after the classifier's call, so that the pair network reads only the few regions it read
+        unsurely."""
         whole_rows = prepared.rows[_whole_part_indices(prepared.units)]
         candidates = []
         for index, (unit, row) in enumerate(zip(prepared.units, whole_rows)):
@@ -439,7 +440,7 @@ class _PreparedFrame:
     timings: dict[str, float]
     pair_units: list[int] = field(default_factory=list)
     """The indices in `units` of the regions the pair network reads (a still photo's offered cuts or nearly wide
-    enough; a video frame's wide ones read unsurely, chosen once classified)..."""
+    enough; a video frame's at least half a line height wide read unsurely, chosen once classified)..."""
     pair_batch: np.ndarray | None = None
     """...their (N, 28, 56, 1) blobs..."""
     pair_readings: PairReadings | None = None
