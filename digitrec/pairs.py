@@ -51,7 +51,7 @@ heights wide (a photo's `PAIR_FROM_WIDTH`) and the classifier's batch read them 
 than `VIDEO_PAIR_UNSURE` surely (a second, small call, on the frames that have any; then the same gate as a
 photo's). Asking about every region from 0.5 heights, as a photo does, took 640x480 frames of 16 digits from 9.5
 to 12.6 ms on one core (session 21); asked this way, about 0.7 regions a frame go to the network on the bench's
-640x480 video of 16 digits (a call of about 0.16 ms for one blob on this session's Xeon).
+640x480 video of 16 digits, which costs about 0.2 ms of a 12 ms frame there (session 38's Xeon).
 
 Session 21 asked only from 0.8 heights and under 0.9 (0.2 regions a frame), which left the pairs a photo reads
 and a video frame does not: a '1' swallowed by its neighbour, narrower than 0.8 heights or read whole as the
