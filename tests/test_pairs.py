@@ -364,20 +364,21 @@ def test_the_shipped_pair_network_reads_held_out_pairs_the_cuts_miss(mnist_path)
     still = Frame(index=0, image=page.image, source="t", time=0.0, still=True)
     assert [d.digit for d in _inside(cuts_alone.read(still).detections, four.box)] == [7, 4]
     assert [d.digit for d in _inside(with_pairs.read(still).detections, four.box)] == [4]
-    # A held-out touching '3 1' too narrow to be offered cuts, which the classifier rejects whole.
+    # A held-out touching '3 1' too narrow to be offered cuts, which the classifier rejects whole (OpenVINO) or
+    # reads as the '3' alone (LiteRT).
     narrow = make_touching_pair(9_200_082, glyphs)
     blob = _union([narrow.page.digits[i].box for i in narrow.pair])
     still = Frame(index=0, image=narrow.page.image, source="t", time=0.0, still=True)
-    assert [d.digit for d in _inside(DigitReader(pair_from_width=WIDE_ONLY).read(still).detections, blob)] == []
+    assert [d.digit for d in _inside(DigitReader(pair_from_width=WIDE_ONLY).read(still).detections, blob)] in ([], [3])
     assert [d.digit for d in _inside(with_pairs.read(still).detections, blob)] == [3, 1]
     # As video frames, it and a '4 1' whose '1' the classifier reads whole as the '4' are read from
     # VIDEO_PAIR_FROM_WIDTH under VIDEO_PAIR_UNSURE, and were not with session 21's gate (0.8 heights, under 0.9).
     session_21 = DigitReader(classifier=with_pairs.classifier, video_pair_from_width=0.8, video_pair_unsure=0.9)
-    for seed, digits, before in ((9_200_082, [3, 1], []), (9_200_015, [4, 1], [4])):
+    for seed, digits in ((9_200_082, [3, 1]), (9_200_015, [4, 1])):
         pair = make_touching_pair(seed, glyphs)
         blob = _union([pair.page.digits[i].box for i in pair.pair])
         frame = Frame(index=0, image=pair.page.image, source="t", time=0.0, still=False)
-        assert [d.digit for d in _inside(session_21.read(frame).detections, blob)] == before
+        assert [d.digit for d in _inside(session_21.read(frame).detections, blob)] in ([], [digits[0]])
         assert [d.digit for d in _inside(with_pairs.read(frame).detections, blob)] == digits
     readings = with_pairs.pair_classifier.read(np.zeros((3, 28, 56, 1), np.float32))
     assert readings.first.shape == (3, 11) and readings.second.shape == (3, 10)
