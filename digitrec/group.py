@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from digitrec.types import Box, Detection, NumberReading
+
+GroupedBoxes = Sequence[tuple[float, float, float, float]]
+"""The (x, y, w, h) lines are chained on: the digits' boxes themselves, or on a turned page those boxes turned
+level (`level_boxes`)."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ def writing_angle(boxes: list[Box], config: GroupingConfig = DEFAULT_GROUPING) -
     return angle if abs(angle) >= config.level_angle else 0.0
 
 
-def level_boxes(boxes: list[Box], angle: float) -> list:
+def level_boxes(boxes: list[Box], angle: float) -> GroupedBoxes:
     """The boxes of the digits on the page turned by `-angle` degrees (level), as (x, y, w, h): each box's centre
     turns with the page and its width and height stay as they are (at 0.0, the boxes themselves).
 
@@ -110,12 +115,12 @@ def group_lines(detections: list[Detection], config: GroupingConfig = DEFAULT_GR
     return _group_lines(_boxes_to_group(detections, config), config)
 
 
-def _boxes_to_group(detections: list[Detection], config: GroupingConfig) -> list:
+def _boxes_to_group(detections: list[Detection], config: GroupingConfig) -> GroupedBoxes:
     boxes = [d.box for d in detections]
     return level_boxes(boxes, writing_angle(boxes, config))
 
 
-def _group_lines(boxes: list, config: GroupingConfig) -> list[list[int]]:
+def _group_lines(boxes: GroupedBoxes, config: GroupingConfig) -> list[list[int]]:
     order = sorted(range(len(boxes)), key=lambda i: boxes[i][0])
     lines: list[list[int]] = []
     for index in order:
