@@ -27,7 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "augmentation), export it to LiteRT, and write metrics and plots.",
         formatter_class=DefaultsHelpFormatter,
     )
-    parser.add_argument("--data", help=f"path to mnist.npz (default: ${MNIST_ENV}; required, nothing is downloaded)")
+    parser.add_argument("--data", help=f"path to mnist.npz (default: ${MNIST_ENV}; without either, Keras's own download of "
+                        "MNIST, fetched once into ~/.keras/datasets: it needs the internet)")
     parser.add_argument("--usps", help=f"path to usps.npz: extra writers for training, and a second test (default: ${USPS_ENV})")
     parser.add_argument("--out", help="training: folder for the model, its .tflite export, metrics.json and plots "
                         "(default: models); --finetune: the fine-tuned .keras file (default: beside --model, "

@@ -1,4 +1,4 @@
-"""Load MNIST and USPS from explicit .npz files, with clear errors; nothing is downloaded."""
+"""Load MNIST and USPS from .npz files, with clear errors; MNIST from Keras's own download when no file is given."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ USPS_ENV = "DIGITREC_USPS"
 """Environment variable naming usps.npz when --usps is not given."""
 
 SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+KERAS_MNIST = "keras.datasets.mnist"
+"""The `source` of MNIST taken from Keras's own download (cached in ~/.keras/datasets/mnist.npz)."""
 
 
 class DataFileError(ValueError):
@@ -80,24 +83,34 @@ def resolve_data_path(path: str | os.PathLike | None, env: str) -> Path | None:
     return None
 
 
+def _download_mnist(flag: str) -> dict[str, np.ndarray]:
+    """MNIST as Keras fetches it for users who are online (checked against its hash, cached in
+    ~/.keras/datasets), for when no file is given; offline, the error names the file to give instead."""
+    import keras
+
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    except Exception as error:  # Keras wraps every network and hash failure in a bare Exception
+        raise DataFileError(
+            f"no MNIST file given, and Keras could not download it ({error}). Point {flag} (or ${MNIST_ENV}) at "
+            "mnist.npz, the arrays x_train, y_train, x_test and y_test as keras.datasets.mnist stores them "
+            "(this project's is ../shared/data/mnist.npz)."
+        ) from None
+    return dict(zip(SPLIT_KEYS, (x_train, y_train, x_test, y_test), strict=True))
+
+
 def load_mnist(path: str | os.PathLike | None = None, flag: str = "--data") -> DigitDataset:
     """Load MNIST from an .npz with Keras's keys (x_train, y_train, x_test, y_test; uint8 0-255).
 
-    Nothing is downloaded: the project reads data only from files it is given.
-
     Args:
-        path: mnist.npz; if None, $DIGITREC_MNIST.
+        path: mnist.npz; if None, $DIGITREC_MNIST; if that is unset too, Keras's own download of MNIST
+            (`keras.datasets.mnist.load_data`, fetched once and cached; an error offline).
         flag: the command-line flag named in error messages.
     """
     resolved = resolve_data_path(path, MNIST_ENV)
-    if resolved is None:
-        raise DataFileError(
-            f"no MNIST file given. Point {flag} (or ${MNIST_ENV}) at mnist.npz, the arrays x_train, y_train, "
-            "x_test and y_test as keras.datasets.mnist stores them (this project's is ../shared/data/mnist.npz)."
-        )
-    arrays = _read_npz(resolved, flag)
+    arrays = _download_mnist(flag) if resolved is None else _read_npz(resolved, flag)
     x_train, y_train, x_test, y_test = (arrays[key] for key in SPLIT_KEYS)
-    source = str(resolved)
+    source = KERAS_MNIST if resolved is None else str(resolved)
     for images, labels, name in ((x_train, y_train, "train"), (x_test, y_test, "test")):
         _check_split(Path(source), flag, images, labels, 28, name)
         if images.dtype != np.uint8:

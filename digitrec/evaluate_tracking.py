@@ -147,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Measure issue #4's goals on generated data (MNIST test digits, fixed seeds): "
         "tracked hand-held videos, pages with non-digit marks, and touching digit pairs.",
     )
-    parser.add_argument("--data", help="mnist.npz (default: $DIGITREC_MNIST)")
+    parser.add_argument("--data", help="mnist.npz (default: $DIGITREC_MNIST, else Keras's own download)")
     parser.add_argument("--model", default="models/digits.keras", help="trained model (default: %(default)s)")
     add_pair_model_options(parser)
     parser.add_argument("--videos", type=int, default=6, help="hand-held videos, sizes and conditions in turn")

@@ -396,7 +396,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Measure the digit reader on synthetic photos and videos of handwritten pages "
         "(digits from the MNIST test split, which the model never trains on).",
     )
-    parser.add_argument("--data", help="mnist.npz (default: $DIGITREC_MNIST)")
+    parser.add_argument("--data", help="mnist.npz (default: $DIGITREC_MNIST, else Keras's own download)")
     parser.add_argument("--model", default="models/digits.keras", help="trained model (default: %(default)s)")
     add_pair_model_options(parser)
     parser.add_argument("--pages", type=int, default=60, help="synthetic photos, conditions taken in turn")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitrec.data import DataFileError, load_mnist, load_usps
+from digitrec.data import KERAS_MNIST, DataFileError, load_mnist, load_usps
 
 
 def _write_mnist_like(path, n=8, dtype=np.uint8, side=28, **overrides):
@@ -80,9 +80,49 @@ def test_mnist_path_can_come_from_the_environment(tmp_path, monkeypatch):
     assert load_mnist().source.endswith("env.npz")
 
 
-def test_no_mnist_file_is_refused_with_the_fix_not_downloaded(monkeypatch):
+def test_without_a_file_mnist_comes_from_keras_own_download(monkeypatch):
+    import keras
+
+    images = np.random.default_rng(1).integers(0, 256, (6, 28, 28)).astype(np.uint8)
+    labels = np.arange(6, dtype=np.uint8)
+    asked = []
+
+    def load_data():  # keras.datasets.mnist.load_data's return shape; no network in tests
+        asked.append(True)
+        return (images, labels), (images[:3], labels[:3])
+
     monkeypatch.delenv("DIGITREC_MNIST", raising=False)
-    with pytest.raises(DataFileError, match="no MNIST file given. Point --data"):
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", load_data)
+    data = load_mnist(None)
+    assert asked and data.source == KERAS_MNIST
+    assert data.x_train.dtype == np.float32 and np.allclose(data.x_train * 255.0, images)
+    assert data.y_test.tolist() == [0, 1, 2]
+
+
+def test_a_failed_download_is_refused_with_the_file_to_give_instead(monkeypatch):
+    import keras
+
+    def offline():
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: None -- [Errno -2] Name or "
+                        "service not known")
+
+    monkeypatch.delenv("DIGITREC_MNIST", raising=False)
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    with pytest.raises(DataFileError, match=r"Keras could not download it \(URL fetch failure.*Point --data"):
+        load_mnist(None)
+    with pytest.raises(DataFileError, match="Point --mnist"):
+        load_mnist(None, flag="--mnist")
+
+
+def test_a_given_file_is_read_and_nothing_downloaded(tmp_path, monkeypatch):
+    import keras
+
+    def no_download():
+        raise AssertionError("a given file must not be downloaded instead")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", no_download)
+    monkeypatch.setenv("DIGITREC_MNIST", str(tmp_path / "missing.npz"))
+    with pytest.raises(DataFileError, match="no such file"):
         load_mnist(None)
 
 
