@@ -45,8 +45,8 @@ class FinetuneConfig:
     """Share of every epoch given to non-digit marks, so the eleventh class is not forgotten."""
     freeze_batch_norm: bool = True
     """Keep BatchNormalization's statistics and scales as shipped, so a few hundred user crops do not
-    drag the statistics all of MNIST set. Measured (docs/history.md, *Fine-tuning recipe*): MNIST 99.51 % frozen vs 99.49 % trained,
-    and a third faster."""
+    drag the statistics all of MNIST set. Measured (docs/history.md, *Fine-tuning recipe*): MNIST 99.51 %
+    frozen vs 99.49 % trained, and a third faster."""
     trained_layers: str = "all"
     """Which weights move: "all", "last_conv" (the last convolution block and the output layer)
     or "head" (the output layer only). Measured: fewer trained layers kept less of MNIST
