@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from digitrec.cli_help import add_pair_model_options, pair_models, reader_load_error
-from digitrec.evaluation import Counts, frame_misses, match_detections, write_misses
+from digitrec.evaluation import IOU_THRESHOLD, Counts, exact_numbers, frame_misses, iou, match_detections, write_misses
 from digitrec.group import union_box
 from digitrec.synth import SyntheticPage, TouchingPair
 from digitrec.types import FrameResult
@@ -34,10 +34,16 @@ class VideoCounts:
     """Of those, how many were read with a different label than in the frame before."""
     id_changes: int = 0
     """Of those, how many carried a different track id than in the frame before."""
+    steady_numbers: int = 0
+    """Truth numbers read (some number reading overlapping them) in two consecutive frames."""
+    number_changes: int = 0
+    """Of those, how many were read with another text than in the frame before: a digit of the number lost,
+    added, split off or read otherwise."""
 
     def __add__(self, other: VideoCounts) -> VideoCounts:
         return VideoCounts(self.counts + other.counts, self.steady_pairs + other.steady_pairs,
-                           self.label_changes + other.label_changes, self.id_changes + other.id_changes)
+                           self.label_changes + other.label_changes, self.id_changes + other.id_changes,
+                           self.steady_numbers + other.steady_numbers, self.number_changes + other.number_changes)
 
     @property
     def label_change_rate(self) -> float:
@@ -47,15 +53,29 @@ class VideoCounts:
     def id_change_rate(self) -> float:
         return self.id_changes / self.steady_pairs if self.steady_pairs else float("nan")
 
+    @property
+    def number_change_rate(self) -> float:
+        return self.number_changes / self.steady_numbers if self.steady_numbers else float("nan")
+
 
 def score_video(truth: Sequence[SyntheticPage], results: Sequence[FrameResult]) -> VideoCounts:
-    """Per-frame read rate and label/id changes of a truth digit (by `TruthDigit.ident`) between frames."""
+    """Per-frame read rate and numbers read exactly, label/id changes of a truth digit (by `TruthDigit.ident`)
+    between frames, and text changes of a truth number (by its digits' idents) between frames."""
     total = VideoCounts(Counts())
     before: dict[int, tuple[int, int | None]] = {}
+    texts_before: dict[tuple[int, ...], str] = {}
     for page, result in zip(truth, results):
         match = match_detections(page.digits, result.detections, marks=page.marks, ignored=page.ignored)
         match.counts.frames = 1
+        match.counts.true_numbers = len(page.numbers)
+        match.counts.exact_numbers = exact_numbers(page.numbers, result.numbers)
         total.counts = total.counts + match.counts
+        texts_now = number_texts(page, result)
+        for number, text in texts_now.items():
+            if number in texts_before:
+                total.steady_numbers += 1
+                total.number_changes += texts_before[number] != text
+        texts_before = texts_now
         now: dict[int, tuple[int, int | None]] = {}
         for truth_index, detection_index in match.pairs:
             detection = result.detections[detection_index]
@@ -67,6 +87,19 @@ def score_video(truth: Sequence[SyntheticPage], results: Sequence[FrameResult]) 
                 total.id_changes += before[ident][1] != detection.track_id
         before = now
     return total
+
+
+def number_texts(page: SyntheticPage, result: FrameResult) -> dict[tuple[int, ...], str]:
+    """The text read over each of a frame's truth numbers, keyed by its digits' idents (the same in every frame of
+    a video): that of the number reading overlapping its box most, if by `IOU_THRESHOLD`; unread numbers are left
+    out."""
+    texts = {}
+    for index, number in enumerate(page.numbers):
+        overlaps = [(iou(reading.box, number.box), reading.text) for reading in result.numbers]
+        overlap, text = max(overlaps, default=(0.0, ""))
+        if overlap >= IOU_THRESHOLD:
+            texts[tuple(digit.ident for digit in page.digits if digit.number == index)] = text
+    return texts
 
 
 def score_marks(marked: Sequence[tuple[SyntheticPage, FrameResult]],
@@ -256,10 +289,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 overall = overall + scored
                 print(f"  video {i} {size[0]}x{size[1]} {condition:9s} read {_pct(scored.counts.read_rate):>8s}  "
                       f"false {_pct(scored.counts.false_rate):>7s}  label changes {scored.label_changes}"
-                      f"/{scored.steady_pairs}  id changes {scored.id_changes}")
+                      f"/{scored.steady_pairs}  id changes {scored.id_changes}  numbers exact "
+                      f"{_pct(scored.counts.number_accuracy):>8s}  number changes {scored.number_changes}"
+                      f"/{scored.steady_numbers}")
             print(f"  per-frame read rate {_pct(overall.counts.read_rate)} (goal >= 98 %), false detections "
                   f"{_pct(overall.counts.false_rate)}, label changes {_pct(overall.label_change_rate)} of "
                   f"{overall.steady_pairs} digit-frames (goal <= 0.5 %), id changes {_pct(overall.id_change_rate)}")
+            print(f"  numbers read exactly in {_pct(overall.counts.number_accuracy)} of {overall.counts.true_numbers} "
+                  f"number-frames; a number's text changes between consecutive frames in "
+                  f"{_pct(overall.number_change_rate)} of {overall.steady_numbers}")
         if args.mark_pages:
             marked: dict[str, list] = {mode: [] for mode in modes}
             unmarked: dict[str, list] = {mode: [] for mode in modes}

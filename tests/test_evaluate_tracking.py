@@ -10,7 +10,7 @@ import pytest
 
 from digitrec.evaluate_tracking import DigitsOnly, pair_read_right, score_marks, score_video
 from digitrec.synth import SyntheticPage, TouchingPair, TruthDigit, TruthNumber
-from digitrec.types import Detection, Frame, FrameResult
+from digitrec.types import Detection, Frame, FrameResult, NumberReading
 
 IMAGE = np.zeros((100, 200, 3), np.uint8)
 TRUTH = SyntheticPage(IMAGE, [TruthDigit((10, 10, 20, 30), 3, 0, ident=0), TruthDigit((40, 10, 20, 30), 7, 0, ident=1)],
@@ -33,6 +33,24 @@ def test_one_label_change_in_a_video_is_counted_once_per_pair_of_frames():
     assert scored.steady_pairs == 5  # digit 0 in frames 0-1, 1-2; digit 1 in 0-1, 1-2, 2-3
     assert scored.label_changes == 1 and scored.id_changes == 1
     assert scored.label_change_rate == pytest.approx(1 / 5)
+
+
+def test_a_number_read_otherwise_than_in_the_frame_before_counts_as_a_number_change():
+    three, seven = Detection((10, 10, 20, 30), 3, 0.9), Detection((40, 10, 20, 30), 7, 0.9)
+    whole = NumberReading("37", (10, 10, 50, 30), 0.81)
+    frames = [
+        FrameResult(Frame(0, IMAGE, "test", 0.0), [three, seven], [whole]),
+        FrameResult(Frame(1, IMAGE, "test", 0.0), [three, seven], [whole]),
+        # The '7' lost: "3" still overlaps the number's box by 0.4, under the IoU of 0.5, so the number is unread.
+        FrameResult(Frame(2, IMAGE, "test", 0.0), [three], [NumberReading("3", (10, 10, 20, 30), 0.9)]),
+        # A false '1' inside the number: read, but not exactly.
+        FrameResult(Frame(3, IMAGE, "test", 0.0), [three, seven], [NumberReading("317", (10, 10, 50, 30), 0.7)]),
+        FrameResult(Frame(4, IMAGE, "test", 0.0), [three, seven], [whole]),
+    ]
+    scored = score_video([TRUTH] * 5, frames)
+    assert scored.counts.true_numbers == 5 and scored.counts.exact_numbers == 3
+    assert scored.steady_numbers == 2  # frames 0-1 and 3-4; frame 2 reads no number there
+    assert scored.number_changes == 1 and scored.number_change_rate == pytest.approx(0.5)
 
 
 def test_marks_scoring_counts_false_detections_and_both_read_rates():
@@ -127,6 +145,7 @@ def test_misses_name_every_digit_frame_and_pair_the_figures_lose(mnist_path, tmp
     lost = sum(r["kind"] in ("missed", "misread") for r in records if r["source"].startswith("video"))
     rate = float(re.search(r"video 0 .* read +([0-9.]+) %", out).group(1))
     assert lost == round(sum(len(page.digits) for page in truth) * (1 - rate / 100))
+    assert re.search(r"numbers read exactly in [0-9.]+ % of \d+ number-frames; a number's text changes", out)
     # one record for each pair read wrong, as a photo and as a video frame
     line = next(line for line in out.splitlines() if line.startswith("touching pairs"))
     right = int(re.search(r"touching pairs: (\d+)/24", line).group(1))
