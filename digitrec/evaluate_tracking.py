@@ -35,7 +35,7 @@ class VideoCounts:
     id_changes: int = 0
     """Of those, how many carried a different track id than in the frame before."""
     steady_numbers: int = 0
-    """Truth numbers read (some number reading overlapping them) in two consecutive frames."""
+    """Truth numbers read in two consecutive frames (a number reading overlapping each by `IOU_THRESHOLD`)."""
     number_changes: int = 0
     """Of those, how many were read with another text than in the frame before: a digit of the number lost,
     added, split off or read otherwise."""
