@@ -23,7 +23,7 @@ PAIR_MODEL_HELP = ("the network that reads two touching digits whole (read unsur
 
 PHOTO_PAIR_MODEL_HELP = ("the network that reads two touching digits whole in a still photo, a .keras or .tflite; "
                          "when none is given, models/pairs_photo.keras if it is there and --pair-model is not given, "
-                         "else --pair-model's")
+                         "else --pair-model's; 'none': photos' touching digits cut apart only")
 
 
 def add_pair_model_options(parser: argparse.ArgumentParser) -> None:

@@ -244,7 +244,7 @@ def _shut_down(processes, connections, slots) -> None:
 def _serve(settings: _Settings, connection) -> None:
     """A worker: load the reader, then read the frames sent on `connection` from shared memory until told to stop."""
     from digitrec.classify import DigitClassifier
-    from digitrec.reader import DigitReader, open_pair_model
+    from digitrec.reader import NO_PAIR_MODEL, DigitReader, names_no_pair_model, open_pair_model
 
     # The parallelism is across processes: the reader keeps OpenCV on one thread (reader.OPENCV_THREADS)
     # and LiteRT gets one here, so that threads inside do not fight for the cores.
@@ -255,7 +255,8 @@ def _serve(settings: _Settings, connection) -> None:
                              grouping=settings.grouping, splitting=settings.splitting, merging=settings.merging,
                              classifier=DigitClassifier(settings.model_path, num_threads=1),
                              pair_model=open_pair_model(settings.pair_model, num_threads=1),
-                             photo_pair_model=open_pair_model(settings.photo_pair_model, num_threads=1))
+                             photo_pair_model=(NO_PAIR_MODEL if names_no_pair_model(settings.photo_pair_model)
+                                               else open_pair_model(settings.photo_pair_model, num_threads=1)))
         # Every batch size a frame is likely to need, made before the first frame comes (not in the middle of a run).
         reader.classifier.prepare()
     except (ModelFileError, OSError, ValueError) as error:

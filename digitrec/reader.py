@@ -104,6 +104,9 @@ the other core busy: on one thread 640x480 frames with 16 digits read 2-6 % soon
 
 
 PairModel = str | os.PathLike | PairClassifier | None
+
+NO_PAIR_MODEL = "none"
+"""A pair model given as this reads no pair network: the regions are cut apart only (`--photo-pair-model none`)."""
 """A pair network as the reader takes it: a path, a loaded one, or None."""
 
 
@@ -137,7 +140,8 @@ class DigitReader:
         """`opencv_threads`: OpenCV's thread count for the whole process (`OPENCV_THREADS`); None leaves it be.
         `pair_model`: the pair network that reads a frame's wide regions whole (None: cuts alone, in photos too;
         the default is used when it is there); `photo_pair_model`: the one that reads still photos' instead (None:
-        `DEFAULT_PHOTO_PAIR_MODEL` with the default `pair_model` when it is there, else `pair_model`'s);
+        `DEFAULT_PHOTO_PAIR_MODEL` with the default `pair_model` when it is there, else `pair_model`'s;
+        `NO_PAIR_MODEL`: photos' regions are cut apart only);
         `pair_confidence`: how surely it must read a pair to be reported
         instead of the cuts' reading, which stands anyway in the cases `pairs.cuts_stand` names, and
         `pair_over_nothing` where the cuts read no digit, and `pair_over_sure_digit` where they read one digit at
@@ -161,7 +165,9 @@ class DigitReader:
         self.pair_classifier = (open_pair_model(pair_model) if isinstance(pair_model, (str, os.PathLike))
                                 else pair_model)  # a PairClassifier (or None)
         photo_pair_model = photo_pair_model_for(pair_model, photo_pair_model)
-        if self.pair_classifier is None or photo_pair_model is None:
+        if self.pair_classifier is None or names_no_pair_model(photo_pair_model):
+            self.photo_pair_classifier = None
+        elif photo_pair_model is None:
             self.photo_pair_classifier = self.pair_classifier
         elif isinstance(photo_pair_model, (str, os.PathLike)):
             self.photo_pair_classifier = open_pair_model(photo_pair_model) or self.pair_classifier
@@ -416,12 +422,19 @@ def photo_pair_model_for(pair_model: PairModel, photo_pair_model: PairModel) -> 
     return None
 
 
+def names_no_pair_model(model: PairModel) -> bool:
+    """Whether `model` is `NO_PAIR_MODEL` (in any case)."""
+    return isinstance(model, str) and model.lower() == NO_PAIR_MODEL
+
+
 def open_pair_model(path: str | os.PathLike | None, num_threads: int | None = None) -> PairClassifier | None:
-    """The pair network at `path`; None for None, or for a default (`DEFAULT_PAIR_MODEL`,
+    """The pair network at `path`; None for None and `NO_PAIR_MODEL`, or for a default (`DEFAULT_PAIR_MODEL`,
     `DEFAULT_PHOTO_PAIR_MODEL`) when this checkout has none (photos are then read by cuts alone, or by the other).
     Any other path that is missing or wrong raises `ModelFileError`."""
     defaults = (DEFAULT_PAIR_MODEL, DEFAULT_PHOTO_PAIR_MODEL)
-    if path is None or (Path(path) in defaults and not tflite_path_for(Path(path)).exists()):
+    if path is None or names_no_pair_model(path):
+        return None
+    if Path(path) in defaults and not tflite_path_for(Path(path)).exists():
         return None
     return PairClassifier(path, num_threads)
 

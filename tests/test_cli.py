@@ -232,6 +232,22 @@ def test_pair_model_none_reads_photos_by_cuts_alone(tmp_path, monkeypatch):
     assert seen[0] is None and (seen[1] is not None) == shipped
 
 
+def test_photo_pair_model_none_reads_photos_by_cuts_alone(tmp_path, monkeypatch):
+    import digitrec.reader as reader_module
+
+    seen = []  # each reader's (pair network, photo pair network), as the CLI built them
+    real_init = reader_module.DigitReader.__init__
+
+    def recording_init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        seen.append((self.pair_classifier, self.photo_pair_classifier))
+
+    monkeypatch.setattr(reader_module.DigitReader, "__init__", recording_init)
+    assert run("--source", str(SAMPLE), "--photo-pair-model", "none", "--json", str(tmp_path / "a.jsonl")) == 0
+    assert seen[0][1] is None
+    assert (seen[0][0] is not None) == (ROOT / "models" / "pairs.tflite").exists()
+
+
 def test_a_model_that_is_not_a_digit_model_is_refused(tmp_path, capsys):
     junk = tmp_path / "model.tflite"
     junk.write_bytes(os.urandom(256))

@@ -411,6 +411,9 @@ def test_the_photo_pair_network_is_the_shipped_one_only_beside_the_shipped_pair_
     assert DigitReader(pair_model=given).photo_pair_classifier is given
     # No pair network: cuts alone in photos as well.
     assert DigitReader(pair_model=None, photo_pair_model=FixedPairs(1, 2)).photo_pair_classifier is None
+    # 'none' as the photo network: photos cut apart only, video frames still read by the pair network.
+    no_photo_network = DigitReader(pair_model=given, photo_pair_model="None")
+    assert no_photo_network.photo_pair_classifier is None and no_photo_network.pair_classifier is given
     # A checkout without the photo network reads photos with the pair network.
     monkeypatch.setattr(digitrec.reader, "DEFAULT_PHOTO_PAIR_MODEL", tmp_path / "pairs_photo.keras")
     if SHIPPED_PAIRS.exists():
