@@ -42,6 +42,7 @@ class FrameSource:
         fps: frames per second of a video or camera, when known.
         live: True for cameras and streams (frames arrive in real time and stale ones are dropped).
         problems: what went wrong and was skipped (corrupt images, a video cut short).
+        files: the local files it reads (outputs must not overwrite them).
     """
 
     name: str = ""
@@ -51,6 +52,7 @@ class FrameSource:
 
     def __init__(self) -> None:
         self.problems: list[str] = []
+        self.files: list[Path] = []
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -71,6 +73,7 @@ class ImageSource(FrameSource):
     def __init__(self, paths: list[Path], name: str):
         super().__init__()
         self.paths = paths
+        self.files = list(paths)
         self.name = name
         self.total = len(paths)
 
@@ -131,13 +134,16 @@ class VideoFileSource(FrameSource):
     """Frames of a recorded video, decoded on their own thread a few frames ahead of the reader,
     so decoding overlaps the reading; a video that breaks off keeps what was decoded before."""
 
-    def __init__(self, path: Path, prefetch: int = PREFETCH_FRAMES):
+    def __init__(self, path: Path | str, prefetch: int = PREFETCH_FRAMES, capture: cv2.VideoCapture | None = None):
+        """`path`: a local file, or the URL of a recorded video (read to its end, never replayed); `capture`: the
+        video already opened there (`open_source` probes a URL once)."""
         super().__init__()
         if prefetch < 1:
             raise ValueError(f"prefetch must be at least 1 frame, not {prefetch}")
         self.path = path
+        self.files = [path] if isinstance(path, Path) else []
         self.name = str(path)
-        self._capture = cv2.VideoCapture(str(path))
+        self._capture = capture if capture is not None else cv2.VideoCapture(str(path))
         if not self._capture.isOpened():
             raise SourceError(f"{path}: cannot be opened as a video or image. Check the file, or convert it to MP4.")
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -176,7 +182,7 @@ class VideoFileSource(FrameSource):
         if self._ended:
             return
         if self._thread is None:
-            self._thread = threading.Thread(target=self._decode_all, name=f"decode {self.path.name}", daemon=True)
+            self._thread = threading.Thread(target=self._decode_all, name=f"decode {self.name}", daemon=True)
             self._thread.start()
         index = 0
         while True:
@@ -286,13 +292,15 @@ class StreamSource(FrameSource):
         url: str,
         open_capture: Callable[[str], cv2.VideoCapture] = cv2.VideoCapture,
         reconnect_delays: tuple[float, ...] = STREAM_RECONNECT_DELAYS,
+        capture: cv2.VideoCapture | None = None,
     ):
+        """`capture`: the stream already opened (`open_source` probes a URL once); else `open_capture(url)`."""
         super().__init__()
         self.url = url
         self.name = url
         self._open = open_capture
         self._delays = reconnect_delays
-        self._capture = self._open(url)
+        self._capture = capture if capture is not None else self._open(url)
         if not self._capture.isOpened():
             raise SourceError(f"{url}: the stream cannot be opened. Check the address and that it is live.")
         self.reconnects = 0
@@ -358,6 +366,24 @@ def _image_paths_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+RECORDED_VIDEO_SCHEMES = ("http", "https", "ftp")
+"""URL schemes that may serve a recorded video file rather than a live stream."""
+
+
+def _open_url(url: str) -> FrameSource:
+    """A live stream, or a recorded video served over HTTP or FTP: one that says how many frames it has is read
+    frame by frame to its end like a file (as a stream it would drop frames, and replay from the start whenever
+    it ended)."""
+    capture = cv2.VideoCapture(url)
+    if not capture.isOpened():
+        capture.release()
+        raise SourceError(f"{url}: the stream cannot be opened. Check the address and that it is live.")
+    scheme = url.split("://", 1)[0].lower()
+    if scheme in RECORDED_VIDEO_SCHEMES and capture.get(cv2.CAP_PROP_FRAME_COUNT) > 0:
+        return VideoFileSource(url, capture=capture)
+    return StreamSource(url, capture=capture)
+
+
 def open_source(spec: str | int) -> FrameSource:
     """Open what --source names: a camera index, a URL, an image, a video, a folder or a glob.
 
@@ -367,8 +393,10 @@ def open_source(spec: str | int) -> FrameSource:
     spec = str(spec)
     if spec.isdigit():
         return CameraSource(int(spec))
+    if not spec.strip():
+        raise SourceError("--source is empty. Give a camera index (0), a video, an image, a folder, a glob or a URL.")
     if "://" in spec:
-        return StreamSource(spec)
+        return _open_url(spec)
     path = Path(spec)
     if path.is_dir():
         paths = _image_paths_in(path)

@@ -62,9 +62,31 @@ def test_a_video_cut_off_mid_way_keeps_the_frames_before_the_break(tmp_path):
     assert source.problems and "broke off" in source.problems[0]
 
 
+def test_a_recorded_video_served_over_http_is_read_once_to_its_end(tmp_path):
+    # A stream would drop frames the reader is too slow for, and replay the file whenever it ends.
+    import functools
+    import http.server
+    import threading
+
+    _write_video(tmp_path / "clip.avi", 12)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with open_source(f"http://127.0.0.1:{server.server_address[1]}/clip.avi") as source:
+            assert isinstance(source, VideoFileSource) and not source.live and source.files == []
+            frames = list(source)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [f.index for f in frames] == list(range(12)) and source.problems == []
+
+
 @pytest.mark.parametrize("spec, message", [
     ("no/such/file.png", "no such file or folder"),
     ("nothing-*.png", "no image matches"),
+    ("", "--source is empty"),
 ])
 def test_bad_paths_say_what_to_give_instead(spec, message):
     with pytest.raises(SourceError, match=message):
