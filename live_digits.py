@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from digitrec.parallel import ParallelReader, WorkerError
     from digitrec.pipeline import RunSummary, read_frames
     from digitrec.reader import DEFAULT_MODEL, DigitReader
-    from digitrec.sinks import AnnotatedImageSink, CsvSink, JsonLinesSink, SinkError, VideoSink
+    from digitrec.sinks import AnnotatedImageSink, CsvSink, JsonLinesSink, SinkError, VideoSink, check_distinct
     from digitrec.sources import ImageSource, SourceError, open_source
 
     try:
@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(reader, ParallelReader):
             outputs.callback(reader.close)
         try:
+            check_distinct(source.files, {"--json": args.json, "--csv": args.csv, "--output": args.output})
             result_sinks = [outputs.enter_context(JsonLinesSink(args.json))] if args.json else []
             if args.csv:
                 result_sinks.append(outputs.enter_context(CsvSink(args.csv)))

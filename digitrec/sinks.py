@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
@@ -16,9 +17,44 @@ from digitrec.types import FrameResult
 
 CSV_COLUMNS = ("source", "frame", "number", "text", "digit", "confidence", "x", "y", "w", "h", "track")
 
+VIDEO_OUTPUT_SUFFIXES = (".mp4", ".avi")
+"""What an annotated video may be called: MPEG-4 (mp4v) or Motion JPEG (MJPG), both in OpenCV's own FFmpeg."""
+
 
 class SinkError(RuntimeError):
     """An output cannot be written; the message names the path and the fix."""
+
+
+def check_distinct(inputs: Iterable[str | Path], outputs: dict[str, str | Path | None]) -> None:
+    """Refuse, before anything is written, an output that is one of the inputs (it would be overwritten while it is
+    read) or the same file as another output (they would be written into one). `outputs` maps an option's name to
+    its path (None: not given; '-': stdout).
+
+    Raises:
+        SinkError: naming the two and the fix.
+    """
+    seen: dict[Path, str] = {Path(path).resolve(): "--source" for path in inputs}
+    for option, path in outputs.items():
+        if path is None or str(path) == "-":
+            continue
+        resolved = Path(path).resolve()
+        if resolved in seen:
+            what = "the input it reads" if seen[resolved] == "--source" else f"the same file as {seen[resolved]}"
+            raise SinkError(f"{option} {path} is {what}; it would be overwritten. Name another file.")
+        seen[resolved] = option
+
+
+def _check_writable(path: Path) -> None:
+    """Open `path` for writing once (removing it again if it is new), so that a file that cannot be written is
+    reported before the first frame is read, with the reason."""
+    existed = path.exists()
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as error:
+        raise SinkError(f"{path}: cannot be written ({error.strerror}). Pick a folder you can write to.") from None
+    if not existed:
+        path.unlink()
 
 
 class _TextSink:
@@ -95,11 +131,23 @@ class AnnotatedImageSink:
         self.written: list[Path] = []
 
     def __enter__(self):
-        if self.single_image and self.path.suffix.lower() in IMAGE_SUFFIXES:
-            if not self.path.parent.exists():
+        suffix = self.path.suffix.lower()
+        if self.single_image and suffix in IMAGE_SUFFIXES:
+            if not self.path.parent.is_dir():
                 raise SinkError(f"{self.path}: the folder {self.path.parent} does not exist.")
-        else:
+            _check_writable(self.path)
+            return self
+        if self.path.exists() and not self.path.is_dir():
+            raise SinkError(f"{self.path} is a file; for several images --output names a folder (it is created).")
+        if not self.path.exists() and suffix:
+            if suffix in IMAGE_SUFFIXES:
+                raise SinkError(f"{self.path} names one image, but the source holds several; name a folder instead.")
+            raise SinkError(f"{self.path}: not an image name. Use a .png or .jpg name for one image, or a folder "
+                            "name without an extension.")
+        try:
             self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SinkError(f"{self.path}: the folder cannot be made ({error.strerror}).") from None
         return self
 
     def write(self, image: np.ndarray, result: FrameResult) -> None:
@@ -115,7 +163,7 @@ class AnnotatedImageSink:
                 target = self.path / f"{stem}_read_{counter}.png"
                 counter += 1
         if not cv2.imwrite(str(target), image):
-            raise SinkError(f"{target}: the image could not be written. Use a .png or .jpg name.")
+            raise SinkError(f"{target}: the image could not be written. Is the disk full?")
         self.written.append(target)
 
     def __exit__(self, *exc_info) -> None:
@@ -132,8 +180,12 @@ class VideoSink:
         self.frames = 0
 
     def __enter__(self):
-        if not self.path.parent.exists():
+        if self.path.suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
+            raise SinkError(f"{self.path}: not a video name; the annotated video of a video or camera is written as "
+                            f"{' or '.join(VIDEO_OUTPUT_SUFFIXES)}.")
+        if not self.path.parent.is_dir():
             raise SinkError(f"{self.path}: the folder {self.path.parent} does not exist.")
+        _check_writable(self.path)
         return self
 
     def write(self, image: np.ndarray, result: FrameResult) -> None:
@@ -142,7 +194,8 @@ class VideoSink:
             fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
             self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (width, height))
             if not self._writer.isOpened():
-                raise SinkError(f"{self.path}: cannot write a video here. Use an .mp4 or .avi name.")
+                raise SinkError(f"{self.path}: OpenCV cannot write this video. Try the other of "
+                                f"{' and '.join(VIDEO_OUTPUT_SUFFIXES)}.")
         self._writer.write(image)
         self.frames += 1
 

@@ -205,6 +205,41 @@ def test_user_mistakes_exit_2_with_the_fix_and_no_traceback(args, message, capsy
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("case", ["output-is-the-photo", "output-is-the-video", "json-is-csv", "output-is-a-file",
+                                  "video-as-png", "one-photo-as-txt", "several-photos-as-one", "unwritable-folder"])
+def test_outputs_that_would_overwrite_or_mislead_are_refused_before_anything_is_read(case, video_path, tmp_path,
+                                                                                   capsys):
+    photo = tmp_path / "page.jpg"
+    photo.write_bytes(SAMPLE.read_bytes())
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(video_path.read_bytes())
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        (folder / name).write_bytes(SAMPLE.read_bytes())
+    existing = tmp_path / "digits.csv"
+    existing.write_text("kept")
+    args, message = {
+        "output-is-the-photo": (["--source", str(photo), "--output", str(photo)], "is the input it reads"),
+        "output-is-the-video": (["--source", str(video), "--output", str(video)], "is the input it reads"),
+        "json-is-csv": (["--source", str(photo), "--json", str(tmp_path / "r"), "--csv", str(tmp_path / "r")],
+                        "the same file as --json"),
+        "output-is-a-file": (["--source", str(folder), "--output", str(existing)], "names a folder"),
+        "video-as-png": (["--source", str(video), "--output", str(tmp_path / "read.png")], "not a video name"),
+        "one-photo-as-txt": (["--source", str(photo), "--output", str(tmp_path / "read.txt")], "not an image name"),
+        "several-photos-as-one": (["--source", str(folder), "--output", str(tmp_path / "read.png")],
+                                  "names one image"),
+        "unwritable-folder": (["--source", str(photo), "--output", "/proc/read.png"], "cannot be written"),
+    }[case]
+    assert run(*args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+    # Nothing was lost or made.
+    assert photo.read_bytes() == SAMPLE.read_bytes() and video.read_bytes() == video_path.read_bytes()
+    assert existing.read_text() == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "digits.csv", "page.jpg", "scans"]
+
+
 def test_a_missing_camera_is_one_line_without_opencvs_backend_warnings(capfd):
     assert live_digits.main(["--no-display", "--model", str(MODEL), "--source", "9"]) == 2
     err = capfd.readouterr().err
