@@ -187,7 +187,8 @@ def finetuned_path_for(model_path: str | os.PathLike) -> Path:
 
 
 def check_output_path(model_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
-    """The output .keras path, refused when it (or one of its exports) would overwrite the input model."""
+    """The output .keras path, refused when it (or one of its exports) would overwrite the input model, or when it
+    cannot be written (its folder is made here)."""
     model_path, out_path = Path(model_path), Path(out_path)
     if out_path.suffix != ".keras":
         raise ValueError(f"{out_path}: the fine-tuned model is a .keras file (its .tflite and .int8.tflite exports are written beside it). "
@@ -197,6 +198,17 @@ def check_output_path(model_path: str | os.PathLike, out_path: str | os.PathLike
         raise ValueError(f"{out_path}: would overwrite the model being fine-tuned ({model_path}). "
                          f"The fine-tuned model goes beside it: pass --out {finetuned_path_for(model_path)} "
                          "or leave --out out.")
+    # Found out now, not after minutes of training.
+    existed = out_path.exists()
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(out_path, "ab"):
+            pass
+    except OSError as error:
+        raise ValueError(f"{out_path}: cannot be written ({error.strerror}). Pass --out in a folder you can write to."
+                         ) from None
+    if not existed:
+        out_path.unlink()
     return out_path
 
 

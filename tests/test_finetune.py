@@ -154,6 +154,17 @@ def test_finetune_refuses_to_overwrite_the_model_it_starts_from(model_copy, mnis
         check_output_path(model_copy, model_copy.with_suffix(".tflite"))
 
 
+def test_finetune_refuses_an_output_it_cannot_write_before_it_trains(model_copy, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for out in (blocker / "mine.keras", Path("/proc/digitrec/mine.keras")):
+        with pytest.raises(ValueError, match="cannot be written"):
+            check_output_path(model_copy, out)
+    # A folder that is not there yet is made; nothing is left in it.
+    made = check_output_path(model_copy, tmp_path / "new" / "mine.keras")
+    assert made.parent.is_dir() and not made.exists()
+
+
 def test_finetune_cli_names_a_bad_label_folder_or_model(model_copy, mnist_path, tmp_path, capsys):
     assert train.main(["--finetune", str(tmp_path / "nothing"), "--model", str(model_copy), "--data", str(mnist_path)]) == 2
     assert "nothing: no such folder" in capsys.readouterr().err
