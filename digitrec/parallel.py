@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import traceback
 import weakref
 from collections.abc import Iterable, Iterator
@@ -246,6 +247,8 @@ def _serve(settings: _Settings, connection) -> None:
     from digitrec.classify import DigitClassifier
     from digitrec.reader import NO_PAIR_MODEL, DigitReader, names_no_pair_model, open_pair_model
 
+    # A terminal's Ctrl-C reaches every process of its group: the parent stops the run and closes the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The parallelism is across processes: the reader keeps OpenCV on one thread (reader.OPENCV_THREADS)
     # and LiteRT gets one here, so that threads inside do not fight for the cores.
     try:

@@ -109,6 +109,21 @@ def test_a_closed_reader_says_so(video):
         reader.read(_frames(video)[0])
 
 
+def test_ctrl_c_is_the_parents_to_handle_not_the_workers(video, capfd):
+    # A terminal's Ctrl-C reaches every process of the group; each worker printed its KeyboardInterrupt traceback.
+    import os
+    import signal
+    import time
+
+    with ParallelReader(MODEL, workers=2) as reader:
+        for process in reader._processes:
+            os.kill(process.pid, signal.SIGINT)
+        time.sleep(0.5)
+        assert all(process.is_alive() for process in reader._processes)
+        assert len(reader.read(_frames(video)[0]).detections) > 5
+    assert "KeyboardInterrupt" not in capfd.readouterr().err
+
+
 def test_workers_that_died_are_reported_not_waited_for(video):
     reader = ParallelReader(MODEL, workers=2)
     for process in reader._processes:  # as the OS would, out of memory
