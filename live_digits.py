@@ -76,7 +76,18 @@ def fail(message: str, code: int = 2) -> int:
 
 
 def display_available() -> bool:
-    return sys.platform != "linux" or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    """Whether a window can open: elsewhere than Linux always; on Linux a Wayland display, or an X display that is
+    remote ('host:0') or whose local socket is there. A DISPLAY left from a closed X server would otherwise end the
+    run in Qt's abort, with no word from us."""
+    if sys.platform != "linux" or os.environ.get("WAYLAND_DISPLAY"):
+        return True
+    display = os.environ.get("DISPLAY", "")
+    host, _, number = display.partition(":")
+    if not number:
+        return False
+    if host and host != "unix":
+        return True
+    return Path(f"/tmp/.X11-unix/X{number.split('.')[0]}").exists()
 
 
 def main(argv: list[str] | None = None) -> int:

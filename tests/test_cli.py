@@ -8,6 +8,7 @@ import http.server
 import json
 import os
 import socketserver
+import sys
 import threading
 from pathlib import Path
 
@@ -288,6 +289,17 @@ def test_a_model_that_is_not_a_digit_model_is_refused(tmp_path, capsys):
     junk.write_bytes(os.urandom(256))
     assert live_digits.main(["--no-display", "--source", str(SAMPLE), "--model", str(junk)]) == 2
     assert "not a readable LiteRT model" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X displays are looked for on Linux only")
+def test_a_display_whose_x_server_is_gone_is_not_taken_for_one(monkeypatch):
+    # Qt aborts the whole run when it cannot reach DISPLAY; the reader then runs headless instead.
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    number = next(n for n in range(4321, 4400) if not Path(f"/tmp/.X11-unix/X{n}").exists())
+    for display, expected in ((f":{number}", False), (f":{number}.0", False), ("", False),
+                              ("remote.example:0", True)):
+        monkeypatch.setenv("DISPLAY", display)
+        assert live_digits.display_available() is expected, display
 
 
 def test_help_explains_sources_and_keys(capsys):
