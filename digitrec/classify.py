@@ -117,6 +117,26 @@ def tflite_path_for(model_path: str | os.PathLike) -> Path:
     return Path(model_path).with_suffix(".tflite")
 
 
+TFLITE_IDENTIFIER = b"TFL3"
+"""What a LiteRT (TFLite) flatbuffer holds at bytes 4-8."""
+
+
+def read_tflite(path: Path, fix: str) -> bytes:
+    """A LiteRT model file's bytes, refused (naming `fix`) when it is no such model: told before any runtime tries
+    it, since OpenVINO would try every frontend it has on it and print their errors."""
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise ModelFileError(f"{path}: cannot be read ({error.strerror}).") from None
+    if content[4:8] != TFLITE_IDENTIFIER:
+        raise ModelFileError(f"{path}: not a readable LiteRT model (it lacks the {TFLITE_IDENTIFIER.decode()} mark). {fix}")
+    return content
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
 def int8_path_for(model_path: str | os.PathLike) -> Path:
     """The export with 8-bit activations (`export_int8_tflite`) that sits beside a .keras model: OpenVINO's."""
     return Path(model_path).with_suffix(".int8.tflite")
@@ -283,12 +303,12 @@ class DigitClassifier:
     def _load_tflite(self, path: Path) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
+        self._model_content = read_tflite(path, "Re-export it with train.py.")
         try:
-            self._model_content = path.read_bytes()
             interpreter = Interpreter(model_content=self._model_content, num_threads=self.num_threads)
         except Exception as error:
             raise ModelFileError(
-                f"{path}: not a readable LiteRT model ({error}). Re-export it with train.py."
+                f"{path}: not a readable LiteRT model ({_one_line(error)}). Re-export it with train.py."
             ) from None
         details_in = interpreter.get_input_details()[0]
         details_out = interpreter.get_output_details()[0]
@@ -298,12 +318,13 @@ class DigitClassifier:
     def _load_openvino(self, path: Path) -> None:
         import openvino as ov
 
+        read_tflite(path, "Re-export it with train.py.")
         self._openvino = ov.Core()
         try:
             self._openvino_model = self._openvino.read_model(str(path))
         except Exception as error:
             raise ModelFileError(
-                f"{path}: not a readable LiteRT model ({error}). Re-export it with train.py."
+                f"{path}: not a readable LiteRT model ({_one_line(error)}). Re-export it with train.py."
             ) from None
         input_shape = self._openvino_model.input(0).get_partial_shape()
         output_shape = self._openvino_model.output(0).get_partial_shape()

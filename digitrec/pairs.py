@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec.classify import ModelFileError, tflite_path_for
+from digitrec.classify import ModelFileError, read_tflite, tflite_path_for
 from digitrec.normalise import PAIR_FORMAT
 
 NOT_A_PAIR = 10
@@ -212,7 +212,7 @@ class PairClassifier:
                                  "Train one with train.py --pairs, or pass the .tflite file.")
         self.path = runtime_path
         self.num_threads = num_threads or min(2, os.cpu_count() or 1)
-        self._model_content = runtime_path.read_bytes()
+        self._model_content = read_tflite(runtime_path, "Train one with train.py --pairs.")
         self._interpreters: dict[int, tuple] = {}
         try:
             from ai_edge_litert.interpreter import Interpreter

@@ -284,11 +284,17 @@ def test_photo_pair_model_none_reads_photos_by_cuts_alone(tmp_path, monkeypatch)
     assert (seen[0][0] is not None) == (ROOT / "models" / "pairs.tflite").exists()
 
 
-def test_a_model_that_is_not_a_digit_model_is_refused(tmp_path, capsys):
+def test_a_model_that_is_not_a_digit_model_is_refused(tmp_path, capfd):
     junk = tmp_path / "model.tflite"
     junk.write_bytes(os.urandom(256))
     assert live_digits.main(["--no-display", "--source", str(SAMPLE), "--model", str(junk)]) == 2
-    assert "not a readable LiteRT model" in capsys.readouterr().err
+    assert "not a readable LiteRT model" in capfd.readouterr().err
+    # Garbage beside a .keras model: one line, not the errors of every frontend OpenVINO tries.
+    (tmp_path / "model.keras").write_text("garbage")
+    (tmp_path / "model.tflite").write_text("garbage")
+    assert live_digits.main(["--no-display", "--source", str(SAMPLE), "--model", str(tmp_path / "model.keras")]) == 2
+    err = capfd.readouterr().err.strip()
+    assert "not a readable LiteRT model" in err and len(err.splitlines()) == 1, err
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X displays are looked for on Linux only")
