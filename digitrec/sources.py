@@ -145,7 +145,9 @@ class VideoFileSource(FrameSource):
         self.name = str(path)
         self._capture = capture if capture is not None else cv2.VideoCapture(str(path))
         if not self._capture.isOpened():
-            raise SourceError(f"{path}: cannot be opened as a video or image. Check the file, or convert it to MP4.")
+            raise SourceError(f"{path}: cannot be opened as a video or image. It may be cut short (an MP4 cut short "
+                              "cannot be opened at all) or in a format OpenCV's FFmpeg lacks: check the file, or "
+                              "convert it to MP4.")
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.total = count if count > 0 else None
         fps = float(self._capture.get(cv2.CAP_PROP_FPS))
