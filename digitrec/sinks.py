@@ -44,6 +44,15 @@ def check_distinct(inputs: Iterable[str | Path], outputs: dict[str, str | Path |
         seen[resolved] = option
 
 
+def _check_folder(path: Path) -> None:
+    """Refuse a file path whose folder is not there (or is a file)."""
+    if path.parent.is_dir():
+        return
+    if path.parent.exists():
+        raise SinkError(f"{path}: {path.parent} is a file, not a folder. Pick another path.")
+    raise SinkError(f"{path}: the folder {path.parent} does not exist. Create it or pick another path.")
+
+
 def _check_writable(path: Path) -> None:
     """Open `path` for writing once (removing it again if it is new), so that a file that cannot be written is
     reported before the first frame is read, with the reason."""
@@ -69,8 +78,7 @@ class _TextSink:
             self._file = sys.stdout
         else:
             target = Path(self.path)
-            if target.parent and not target.parent.exists():
-                raise SinkError(f"{target}: the folder {target.parent} does not exist. Create it or pick another path.")
+            _check_folder(target)
             try:
                 self._file = open(target, "w", newline="", encoding="utf-8")
             except OSError as error:
@@ -133,8 +141,7 @@ class AnnotatedImageSink:
     def __enter__(self):
         suffix = self.path.suffix.lower()
         if self.single_image and suffix in IMAGE_SUFFIXES:
-            if not self.path.parent.is_dir():
-                raise SinkError(f"{self.path}: the folder {self.path.parent} does not exist.")
+            _check_folder(self.path)
             _check_writable(self.path)
             return self
         if self.path.exists() and not self.path.is_dir():
@@ -183,8 +190,7 @@ class VideoSink:
         if self.path.suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
             raise SinkError(f"{self.path}: not a video name; the annotated video of a video or camera is written as "
                             f"{' or '.join(VIDEO_OUTPUT_SUFFIXES)}.")
-        if not self.path.parent.is_dir():
-            raise SinkError(f"{self.path}: the folder {self.path.parent} does not exist.")
+        _check_folder(self.path)
         _check_writable(self.path)
         return self
 

@@ -207,7 +207,8 @@ def test_user_mistakes_exit_2_with_the_fix_and_no_traceback(args, message, capsy
 
 
 @pytest.mark.parametrize("case", ["output-is-the-photo", "output-is-the-video", "json-is-csv", "output-is-a-file",
-                                  "video-as-png", "one-photo-as-txt", "several-photos-as-one", "unwritable-folder"])
+                                  "video-as-png", "one-photo-as-txt", "several-photos-as-one", "unwritable-folder",
+                                  "folder-is-a-file"])
 def test_outputs_that_would_overwrite_or_mislead_are_refused_before_anything_is_read(case, video_path, tmp_path,
                                                                                    capsys):
     photo = tmp_path / "page.jpg"
@@ -231,6 +232,7 @@ def test_outputs_that_would_overwrite_or_mislead_are_refused_before_anything_is_
         "several-photos-as-one": (["--source", str(folder), "--output", str(tmp_path / "read.png")],
                                   "names one image"),
         "unwritable-folder": (["--source", str(photo), "--output", "/proc/read.png"], "cannot be written"),
+        "folder-is-a-file": (["--source", str(video), "--output", str(existing / "read.mp4")], "is a file, not a folder"),
     }[case]
     assert run(*args) == 2
     err = capsys.readouterr().err
