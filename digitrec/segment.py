@@ -166,11 +166,15 @@ PHOTO_MARGIN = 0.25
 """A still photo where nothing is found is looked at again inside a margin of its own paper this share of its
 longer side wide (`segment_photo`)."""
 
+PHOTO_ONE_DIGIT_ASPECT = 5.0
+"""A photo whose longer side is more than this many times its shorter one is not taken for a crop round one digit
+(even a '1' is not so thin), and is not looked at again inside a margin."""
+
 
 def segment_photo(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGMENTATION) -> tuple[list[Region], np.ndarray]:
     """`segment_digits` for a still photo: with `for_still_photo`'s settings, and where that finds nothing, again
     inside a margin of the photo's own paper (the median of its edge pixels), `PHOTO_MARGIN` of its longer side
-    wide. A photo cropped round one digit (an MNIST image, a digit cut out of a scan) holds a digit taller than
+    wide, unless it is longer than `PHOTO_ONE_DIGIT_ASPECT` times its width. A photo cropped round one digit (an MNIST image, a digit cut out of a scan) holds a digit taller than
     `max_digit_height` of the frame and touching its edges, and is otherwise read as nothing; a page where
     anything is found is read as before. Boxes are in the photo's pixels; the mask is the photo's part of it."""
     config = for_still_photo(config, frame.shape[1])
@@ -178,6 +182,8 @@ def segment_photo(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGMEN
     if regions:
         return regions, mask
     height, width = frame.shape[:2]
+    if max(height, width) > PHOTO_ONE_DIGIT_ASPECT * min(height, width):
+        return regions, mask  # no crop round one digit is this long; its margin would be many times the photo
     margin = int(PHOTO_MARGIN * max(height, width)) + 1
     edges = np.concatenate([frame[0], frame[-1], frame[:, 0], frame[:, -1]])
     paper = np.median(edges, axis=0).reshape(-1).round().tolist()
@@ -578,7 +584,8 @@ def shrink_keeping_thin_strokes(gray: np.ndarray, scale: float) -> np.ndarray:
     height, width = gray.shape
     block = int(np.ceil(1.0 / scale))
     darkest = cv2.erode(gray, _block_kernel(block))
-    return cv2.resize(darkest, (int(round(width * scale)), int(round(height * scale))), interpolation=cv2.INTER_AREA)
+    size = (max(1, int(round(width * scale))), max(1, int(round(height * scale))))  # a 2000x1 photo keeps its row
+    return cv2.resize(darkest, size, interpolation=cv2.INTER_AREA)
 
 
 @lru_cache(maxsize=8)

@@ -94,3 +94,29 @@ def test_the_mask_of_a_photo_looked_at_again_is_the_photos_part_of_it():
     assert mask.shape == crop.shape[:2]
     x, y, w, h = box
     assert mask[y : y + h, x : x + w].sum() > 0.8 * mask.sum() > 0
+
+
+def test_a_long_thin_photo_is_not_padded_as_a_crop_round_one_digit(monkeypatch, readers):
+    # Its margin would be a quarter of its length on every side: a blank 100 x 100 000 PNG took 24 GB.
+    import digitrec.segment as segment
+
+    looked_at = []
+    real = segment.segment_digits
+
+    def recording(frame, config=DEFAULT_SEGMENTATION):
+        looked_at.append(frame.shape[:2])
+        return real(frame, config)
+
+    monkeypatch.setattr(segment, "segment_digits", recording)
+    regions, _ = segment_photo(np.full((20_000, 100, 3), 255, np.uint8))
+    assert regions == [] and looked_at == [(20_000, 100)]
+    # A square crop round nothing is still looked at again, framed.
+    segment_photo(np.full((40, 40, 3), 255, np.uint8))
+    assert looked_at[1:] == [(40, 40), (62, 62)]
+
+
+@pytest.mark.parametrize("shape", [(1, 2000), (2, 40_000), (3000, 3)])
+def test_photos_a_pixel_or_two_across_are_read_as_nothing(shape, readers):
+    reader, _ = readers
+    image = np.full((*shape, 3), 255, np.uint8)
+    assert reader.read(Frame(index=0, image=image, source="line", time=0.0, still=True)).detections == []
