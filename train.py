@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from digitrec.classify import ModelFileError
 from digitrec.cli_help import DefaultsHelpFormatter
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.prune_from:
             check_pruning(args.prune_from, args.blocks, config.conv_blocks)
             config = replace(config, prune_from=args.prune_from)
+        make_out_folder(args.out or "models")
         metrics = run_training(args.data, args.usps, args.out or "models", config, model_name=args.name or "digits")
     except (DataFileError, ModelFileError, LabelFolderError, ValueError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)
@@ -121,6 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     name = args.name or "digits"
     print(f"wrote {args.out or 'models'}/{name}.keras, {name}.tflite, {name}.int8.tflite, metrics.json and plots")
     return 0
+
+
+def make_out_folder(path: str) -> None:
+    """--out for training: made now, or refused now, not after the training's minutes."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ValueError(f"--out {path} is a file; training writes a folder of files. Pass a folder.") from None
+    except OSError as error:
+        raise ValueError(f"--out {path}: the folder cannot be made ({error.strerror}).") from None
 
 
 def parse_blocks(text: str, default: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
@@ -158,6 +170,7 @@ def train_pairs(args: argparse.Namespace) -> int:
             raise ValueError("--epochs must be at least 1")
         config = replace(config, epochs=args.epochs)
     name = args.name or ("pairs_photo" if args.photo_pairs else "pairs")
+    make_out_folder(args.out or "models")
     metrics = run_pair_training(args.data, args.out or "models", config, model_name=name)
     print(json.dumps({"held_out": metrics["held_out"], "training_crops": metrics["training_crops"],
                       "training_seconds": metrics["training_seconds"]}, indent=2))

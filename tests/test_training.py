@@ -261,3 +261,19 @@ def test_a_teacher_without_the_not_a_digit_output_is_refused_before_training(tmp
     assert train.main(["--quick", "--data", str(mnist_path), "--teacher", str(ten_outputs), "--out", str(tmp_path)]) == 2
     assert "gives 10 outputs; a teacher needs the not-a-digit output" in capsys.readouterr().err
     assert not (tmp_path / "digits.keras").exists()
+
+
+@pytest.mark.parametrize("kind", [[], ["--pairs"]], ids=["digits", "pairs"])
+def test_an_out_that_is_a_file_is_refused_before_training(kind, tmp_path, mnist_path, capsys, monkeypatch):
+    import digitrec.pair_training
+    import digitrec.training
+
+    def trained(*args, **kwargs):
+        raise AssertionError("trained before --out was checked")
+
+    monkeypatch.setattr(digitrec.training, "run_training", trained)
+    monkeypatch.setattr(digitrec.pair_training, "run_pair_training", trained)
+    a_file = tmp_path / "README.md"
+    a_file.write_text("kept")
+    assert train.main(["--quick", "--data", str(mnist_path), *kind, "--out", str(a_file)]) == 2
+    assert "is a file; training writes a folder" in capsys.readouterr().err and a_file.read_text() == "kept"
