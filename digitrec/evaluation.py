@@ -466,14 +466,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return read
 
     report = EvaluationReport()
+    outputs = contextlib.ExitStack()  # both opened now: a path that cannot be written is told before the run
     try:
-        misses_to = open(args.misses, "w", encoding="utf-8") if args.misses else contextlib.nullcontext()
+        misses_file = outputs.enter_context(open(args.misses, "w", encoding="utf-8")) if args.misses else None
+        json_file = outputs.enter_context(open(args.json, "w", encoding="utf-8")) if args.json else None
     except OSError as error:
-        print(f"error: cannot write --misses {args.misses}: {error.strerror}", file=sys.stderr)
+        outputs.close()
+        option = "--misses" if error.filename == args.misses else "--json"
+        print(f"error: cannot write {option} {error.filename}: {error.strerror}", file=sys.stderr)
         return 2
-    with misses_to as misses_file, tqdm(total=args.pages + args.mosaics + args.close_ups
-                                        + (args.videos + args.close_up_videos) * args.frames, unit="frame",
-                                        file=sys.stderr) as bar:
+    frames = args.pages + args.mosaics + args.close_ups + (args.videos + args.close_up_videos) * args.frames
+    with outputs, tqdm(total=frames, unit="frame", file=sys.stderr) as bar:
 
         def misses_of(source: str) -> Callable[[int, list[dict]], object] | None:
             if misses_file is None:
@@ -512,10 +515,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             source = f"synthetic/video{i:02d}-{condition}.mp4"
             report = report.merge(evaluate_reader(read_with(reader, source, video.fps), video.truth,
                                                   f"video:{condition}", bar.update, misses=misses_of(source)))
-    print(report.format_table())
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(report.to_json(), out, indent=2)
+        bar.close()
+        print(report.format_table())
+        if json_file is not None:
+            json.dump(report.to_json(), json_file, indent=2)
     return 0
 
 

@@ -233,13 +233,21 @@ def test_command_line_reads_pages_and_videos_in_order(tmp_path, capsys, monkeypa
     assert {(m["source"], m["frame"]) for m in misses} == {(s[0], s[1]) for s in seen}
 
 
-def test_command_line_says_when_it_cannot_write_the_misses(tmp_path, capsys):
+@pytest.mark.parametrize("option", ["--misses", "--json"])
+def test_command_line_says_before_the_run_when_it_cannot_write_its_files(option, tmp_path, capsys, monkeypatch):
     path = Path(os.environ.get("DIGITREC_MNIST") or MNIST_BESIDE_PROJECT)
     if not path.exists():
         pytest.skip(f"MNIST not found at {path}; set DIGITREC_MNIST")
-    argv = ["--data", str(path), "--pages", "1", "--videos", "0", "--misses", str(tmp_path / "no" / "m.jsonl")]
+    import digitrec.synth
+
+    def drawn(*args, **kwargs):
+        raise AssertionError("a page was drawn before the output was checked")
+
+    monkeypatch.setattr(digitrec.synth, "make_page", drawn)
+    argv = ["--data", str(path), "--pages", "1", "--videos", "0", option, str(tmp_path / "no" / "m.jsonl")]
     assert main(argv) == 2
-    assert "--misses" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"cannot write {option}" in err and "Traceback" not in err
 
 
 def test_command_line_writes_held_out_training_digits_when_asked(mnist_path, capsys):
