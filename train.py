@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from digitrec.classify import ModelFileError
-from digitrec.cli_help import DefaultsHelpFormatter
+from digitrec.cli_help import DefaultsHelpFormatter, seed
 from digitrec.data import MNIST_ENV, USPS_ENV, DataFileError
 from digitrec.labels import LabelFolderError
 
@@ -37,9 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--name", help="file name of the model, without extension (default: digits; pairs with "
                         "--pairs, pairs_photo with --photo-pairs)")
     parser.add_argument("--epochs", type=int, help="training epochs (default: 16; 2 with --quick)")
-    parser.add_argument("--seed", type=int, default=1,
+    parser.add_argument("--seed", type=seed, default=1,
                         help="seed of the initial weights, shuffling and jitter, and of the training set unless --data-seed")
-    parser.add_argument("--data-seed", type=int,
+    parser.add_argument("--data-seed", type=seed,
                         help="seed of the assembled training set alone (held-out digits, renderings, pages), "
                         "so several trainings can share one set; None: --seed")
     parser.add_argument("--blocks", help="filters of the five convolution blocks, comma-separated "

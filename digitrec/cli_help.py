@@ -1,6 +1,7 @@
-"""What the command-line tools share: the help formatter (`live_digits.py`, `train.py`), the `--pair-model`
-and `--photo-pair-model` options (`live_digits.py`, `digitrec.evaluation`, `digitrec.evaluate_tracking`), and the
-evaluation CLIs' message when their reader cannot be loaded."""
+"""What the command-line tools share: the help formatter (`live_digits.py`, `train.py`), the type of seeds
+(`train.py` and the evaluation CLIs), the `--pair-model` and `--photo-pair-model` options (`live_digits.py`,
+`digitrec.evaluation`, `digitrec.evaluate_tracking`), and the evaluation CLIs' message when their reader cannot be
+loaded."""
 
 from __future__ import annotations
 
@@ -15,6 +16,18 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default is None or action.default is False or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
+
+
+def seed(text: str) -> int:
+    """An argparse type for seeds: a whole number 0 or more (NumPy takes no other), refused by argparse, naming
+    the option, instead of a traceback from deep in the run."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number 0 or more, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number 0 or more, not {value}")
+    return value
 
 
 PAIR_MODEL_HELP = ("the network that reads two touching digits whole (read unsurely in a video frame, and in a "

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from digitrec.cli_help import add_pair_model_options, pair_models, reader_load_error
+from digitrec.cli_help import add_pair_model_options, pair_models, reader_load_error, seed
 from digitrec.evaluation import IOU_THRESHOLD, Counts, exact_numbers, frame_misses, iou, match_detections, write_misses
 from digitrec.group import union_box
 from digitrec.synth import SyntheticPage, TouchingPair
@@ -195,8 +195,8 @@ def _parser() -> argparse.ArgumentParser:
                         "only), 'threshold' (the confidence floor only) or 'both' (default: %(default)s)")
     parser.add_argument("--conf", type=float, default=0.5, help="the confidence floor (default: %(default)s)")
     parser.add_argument("--no-tracking", action="store_true", help="score the videos frame by frame, untracked")
-    parser.add_argument("--seed", type=int, default=11, help="the same seed gives the same data")
-    parser.add_argument("--held-out", type=int, metavar="DATA_SEED",
+    parser.add_argument("--seed", type=seed, default=11, help="the same seed gives the same data")
+    parser.add_argument("--held-out", type=seed, metavar="DATA_SEED",
                         help="write with the MNIST training digits that training with this --data-seed held out, "
                         "instead of the test split: to tune settings without the test split")
     parser.add_argument("--misses", metavar="PATH",

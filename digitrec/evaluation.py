@@ -13,7 +13,7 @@ from typing import TextIO
 
 import numpy as np
 
-from digitrec.cli_help import add_pair_model_options, pair_models, reader_load_error
+from digitrec.cli_help import add_pair_model_options, pair_models, reader_load_error, seed
 from digitrec.synth import CONDITIONS, SyntheticPage
 from digitrec.types import Box, Detection, FrameResult, NumberReading
 
@@ -414,8 +414,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="turn each of the --pages in its plane by up to this many degrees either way, as a "
                         "sheet held at an angle (default: each condition's own, up to 3 degrees; 10 for "
                         "perspective)")
-    parser.add_argument("--seed", type=int, default=7, help="the same seed gives the same pages and videos")
-    parser.add_argument("--held-out", type=int, metavar="DATA_SEED",
+    parser.add_argument("--seed", type=seed, default=7, help="the same seed gives the same pages and videos")
+    parser.add_argument("--held-out", type=seed, metavar="DATA_SEED",
                         help="write the pages with the MNIST training digits that training with this --data-seed "
                         "held out, instead of the test split: to choose between models without the test split")
     parser.add_argument("--json", help="also write the report as JSON to this path")

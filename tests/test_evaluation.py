@@ -290,3 +290,16 @@ def test_command_line_reads_pages_turned_as_a_sheet_held_at_an_angle(mnist_path,
     assert overall["true_numbers"] == 64 and overall["exact_numbers"] >= 0.82 * 64, overall
     assert main(["--data", str(mnist_path), "--pages", "1", "--videos", "0", "--turn", "60"]) == 2
     assert "--turn must be 0-45 degrees" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, option", [("evaluation", "--seed"), ("evaluation", "--held-out"),
+                                             ("evaluate_tracking", "--held-out"), ("train", "--data-seed")])
+def test_a_negative_seed_is_refused_naming_its_option(command, option, capsys):
+    # NumPy takes no negative seed: it ended in a traceback once the run had started.
+    import importlib
+
+    main_of = importlib.import_module("train" if command == "train" else f"digitrec.{command}").main
+    with pytest.raises(SystemExit) as exit_info:
+        main_of([option, "-3"])
+    assert exit_info.value.code == 2
+    assert f"argument {option}: a seed is a whole number 0 or more, not -3" in capsys.readouterr().err
