@@ -42,6 +42,9 @@ def _read_npz(path: Path, flag: str) -> dict[str, np.ndarray]:
         raise DataFileError(f"{path}: no such file. Point {flag} at the .npz file.")
     if path.is_dir():
         raise DataFileError(f"{path}: is a folder. Point {flag} at the .npz file inside it.")
+    with open(path, "rb") as file:
+        if file.read(2) != b"PK":  # an .npz is a zip archive of .npy arrays
+            raise DataFileError(f"{path}: not an .npz archive. Point {flag} at the .npz file.")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}

@@ -46,6 +46,10 @@ def test_corrupt_archive_is_reported_not_crashed_on(tmp_path):
     path.write_bytes(b"PK\x03\x04 this is not a real zip")
     with pytest.raises(DataFileError, match="not a readable .npz"):
         load_mnist(path)
+    text = tmp_path / "README.md"
+    text.write_text("# not data")  # NumPy would take it for a pickle and say it holds pickled data
+    with pytest.raises(DataFileError, match="not an .npz archive"):
+        load_mnist(text)
 
 
 def test_archive_without_the_mnist_keys_is_refused(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import threading
 import time
@@ -45,7 +44,7 @@ class WebServer:
             self.socket = socket.create_server((host, port), family=family)
         except OSError as error:
             raise ServerError(
-                f"cannot listen on {host}:{port} ({os.strerror(error.errno) if error.errno else error}); "
+                f"cannot listen on {host}:{port} ({error.strerror or error}); "
                 "pass another --port or --host"
             ) from None
         self.host = host
