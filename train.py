@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.evaluate:
+            if not Path(args.evaluate).is_file():
+                raise ModelFileError(f"{args.evaluate}: no such model file. Pass --evaluate PATH to a .keras or "
+                                     ".tflite file.")
             metrics = evaluate_saved_model(args.evaluate, args.data, args.usps)
             metrics.pop("mnist_test_confusion")
             print(json.dumps(metrics, indent=2))

@@ -222,8 +222,8 @@ def check_trainable_model_path(path: str | os.PathLike, task: str = "fine-tuning
     .keras archive, or a .tflite export (which cannot be trained). `task` and `flag` name them."""
     path = Path(path)
     if path.suffix != ".keras":
-        raise ModelFileError(f"{path}: {task} needs the .keras model (a .tflite export cannot be trained). "
-                             f"Pass {flag} models/digits.keras.")
+        why = "a .tflite export cannot be trained" if path.suffix == ".tflite" else "a model is a .keras file"
+        raise ModelFileError(f"{path}: {task} needs the .keras model ({why}). Pass {flag} models/digits.keras.")
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file. Pass {flag} PATH to a .keras file.")
     check_keras_archive(path)

@@ -277,3 +277,13 @@ def test_an_out_that_is_a_file_is_refused_before_training(kind, tmp_path, mnist_
     a_file.write_text("kept")
     assert train.main(["--quick", "--data", str(mnist_path), *kind, "--out", str(a_file)]) == 2
     assert "is a file; training writes a folder" in capsys.readouterr().err and a_file.read_text() == "kept"
+
+
+def test_evaluate_and_export_name_their_own_option_for_a_wrong_model(tmp_path, capsys):
+    assert train.main(["--evaluate", str(tmp_path / "missing.keras")]) == 2
+    assert "Pass --evaluate PATH" in capsys.readouterr().err
+    notes = tmp_path / "notes.md"
+    notes.write_text("not a model")
+    assert train.main(["--export-int8", str(notes)]) == 2
+    err = capsys.readouterr().err
+    assert "a model is a .keras file" in err and "Pass --export-int8" in err and "tflite" not in err
