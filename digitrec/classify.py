@@ -129,7 +129,8 @@ def read_tflite(path: Path, fix: str) -> bytes:
     except OSError as error:
         raise ModelFileError(f"{path}: cannot be read ({error.strerror}).") from None
     if content[4:8] != TFLITE_IDENTIFIER:
-        raise ModelFileError(f"{path}: not a readable LiteRT model (it lacks the {TFLITE_IDENTIFIER.decode()} mark). {fix}")
+        raise ModelFileError(f"{path}: not a readable LiteRT model (it lacks the {TFLITE_IDENTIFIER.decode()} "
+                             f"mark). {fix}")
     return content
 
 

@@ -104,10 +104,10 @@ the other core busy: on one thread 640x480 frames with 16 digits read 2-6 % soon
 
 
 PairModel = str | os.PathLike | PairClassifier | None
+"""A pair network as the reader takes it: a path, a loaded one, or None."""
 
 NO_PAIR_MODEL = "none"
 """A pair model given as this reads no pair network: the regions are cut apart only (`--photo-pair-model none`)."""
-"""A pair network as the reader takes it: a path, a loaded one, or None."""
 
 
 class DigitReader:

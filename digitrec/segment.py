@@ -174,9 +174,9 @@ PHOTO_ONE_DIGIT_ASPECT = 5.0
 def segment_photo(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGMENTATION) -> tuple[list[Region], np.ndarray]:
     """`segment_digits` for a still photo: with `for_still_photo`'s settings, and where that finds nothing, again
     inside a margin of the photo's own paper (the median of its edge pixels), `PHOTO_MARGIN` of its longer side
-    wide, unless it is longer than `PHOTO_ONE_DIGIT_ASPECT` times its width. A photo cropped round one digit (an MNIST image, a digit cut out of a scan) holds a digit taller than
-    `max_digit_height` of the frame and touching its edges, and is otherwise read as nothing; a page where
-    anything is found is read as before. Boxes are in the photo's pixels; the mask is the photo's part of it."""
+    wide, unless it is over `PHOTO_ONE_DIGIT_ASPECT` times longer than wide. A photo cropped round one digit (an
+    MNIST image, a digit cut out of a scan) holds a digit taller than `max_digit_height` of the frame and touching
+    its edges, and is otherwise read as nothing; a page where anything is found is read as before. Boxes are in the photo's pixels; the mask is the photo's part of it."""
     config = for_still_photo(config, frame.shape[1])
     regions, mask = segment_digits(frame, config)
     if regions:
