@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             reader = DigitReader(args.model or DEFAULT_MODEL, min_confidence=args.conf,
                                  segmentation=segmentation_for(args), **pair_models(args))
         source = open_source(args.source)
-        labels = LabelStore(args.labels, ink=args.ink)
+        labels = LabelStore(args.labels, ink=args.ink) if show_window else None  # labelling is the window's
     except (ModelFileError, SourceError, LabelFolderError, WorkerError) as error:
         return fail(str(error))
 
@@ -170,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                 if progress is not None:
                     progress.update(1)
                 if show_window:
+                    if read.result.frame.still:
+                        state["paused"] = True  # a photo stays in the window until space (next) or q
                     def show(redraw=False, read=read):
                         # The loop already drew this frame; draw again only when a key changed the look.
                         annotated = read.annotated
@@ -177,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
                             annotated = draw_result(read.result.frame.image, read.result, state["confidence"])
                         view = mask_view(reader.last_mask, annotated.shape[1::-1]) if state["mask"] else annotated
                         view = view.copy()
-                        status = f"{read.fps:.1f} FPS" + ("  paused" if state["paused"] else "")
+                        if read.result.frame.still:
+                            status = "space: next photo, q: quit"
+                        else:
+                            status = f"{read.fps:.1f} FPS" + ("  paused" if state["paused"] else "")
                         if read.latency is not None:  # cameras and streams: capture to this overlay
                             status += f"  {1000 * read.latency:.0f} ms behind"
                         if state["labelling"]:
@@ -253,10 +258,17 @@ def handle_label_keys(state: dict, key: int, read, labels) -> bool:
         state["selected"] = (state["selected"] + 1) % len(detections)
         return True
     if ord("0") <= key <= ord("9") and detections:
+        from digitrec.labels import LabelFolderError
+
         detection = detections[state["selected"] % len(detections)]
-        saved = labels.add_detection(read.result.frame, detection, key - ord("0"))
-        print(f"labelled box {list(detection.box)} (read as {detection.digit}) as {saved.digit}: {saved.image_path}",
-              file=sys.stderr)
+        earlier = labels.earlier_label(read.result.frame, detection.box)
+        try:
+            saved = labels.add_detection(read.result.frame, detection, key - ord("0"))
+        except LabelFolderError as error:  # the window stays: the user can quit and pass another --labels
+            print(f"live_digits.py: error: {error}", file=sys.stderr)
+            return False
+        print(f"labelled box {list(detection.box)} (read as {detection.digit}) as {saved.digit}: {saved.image_path}"
+              + (f" (replaces its label {earlier})" if earlier is not None else ""), file=sys.stderr)
         state["selected"] = (state["selected"] + 1) % len(detections)
         return True
     if state["click"] is not None:
@@ -268,18 +280,27 @@ def handle_label_keys(state: dict, key: int, read, labels) -> bool:
     return False
 
 
+def window_closed(cv2) -> bool:
+    """Whether the user closed the window (its close button): OpenCV then reports it invisible, or, once it is
+    destroyed, raises for it."""
+    try:
+        return cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
+    except cv2.error:
+        return True
+
+
 def handle_keys(cv2, state: dict, read, view, show, output: str | None, labels) -> bool:
-    """React to the window's keys; False when the user asked to quit. Blocks while paused,
+    """React to the window's keys; False when the user asked to quit or closed the window. Blocks while paused,
     redrawing (with `show`) when a key changes what the paused frame should look like."""
     while True:
         key = cv2.waitKey(1 if not state["paused"] else 50) & 0xFF
+        if window_closed(cv2):
+            return False
         if state["labelling"]:
             if key == ord("q"):
                 return False
             if handle_label_keys(state, key, read, labels):
                 view = show(redraw=True)
-            if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
-                return False
             continue
         if key in (ord("q"), ESCAPE):
             return False
@@ -300,13 +321,14 @@ def handle_keys(cv2, state: dict, read, view, show, output: str | None, labels) 
         elif key == ord("s"):
             folder = Path(output).parent if output and Path(output).suffix else Path(output or ".")
             folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"snapshot_{time.strftime('%Y%m%d_%H%M%S')}_{read.result.frame.index}.png"
+            stem = f"snapshot_{time.strftime('%Y%m%d_%H%M%S')}_{read.result.frame.index}"
+            path, copy = folder / f"{stem}.png", 1
+            while path.exists():  # two snapshots in one second (a view, then its mask) both kept
+                path, copy = folder / f"{stem}_{copy}.png", copy + 1
             cv2.imwrite(str(path), view)
             print(f"saved {path}", file=sys.stderr)
         if not state["paused"]:
             return True
-        if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
-            return False
 
 
 if __name__ == "__main__":

@@ -196,7 +196,8 @@ def finetune(args: argparse.Namespace) -> int:
     print(f"your held-out crops: {report['held_out_accuracy_before']:.1%} -> {report['held_out_accuracy_after']:.1%} "
           f"({report['user_held_out_crops']} crops); MNIST test: {report['mnist_test_accuracy_before']:.2%} -> "
           f"{report['mnist_test_accuracy_after']:.2%}")
-    print(f"wrote {report['model']} and {report['tflite']}; read with it: python3 live_digits.py --model {report['model']}")
+    print(f"wrote {report['model']}, {report['tflite']} and {report['int8_tflite']}; read with it: "
+          f"python3 live_digits.py --model {report['model']}")
     return 0
 
 

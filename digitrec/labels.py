@@ -108,6 +108,12 @@ class LabelStore:
             raise LabelFolderError(f"{self.folder}: is a file, not a folder. Pass --labels DIR to a folder.")
         self.ink = ink
         self.added = 0
+        self._saved: dict[tuple[str, int, Box], LabelledCrop] = {}  # this session's crops, by where they were cut
+
+    def earlier_label(self, frame: Frame, box: Box) -> int | None:
+        """The digit this box of this frame was labelled as earlier in this session (None: not labelled yet)."""
+        earlier = self._saved.get((frame.source, int(frame.index), tuple(int(v) for v in box)))
+        return None if earlier is None else earlier.digit
 
     def _free_name(self, source: str, frame: int) -> str:
         base = f"{_safe_name(source)}_{frame}"
@@ -119,7 +125,8 @@ class LabelStore:
         return f"{base}_{n}.png"
 
     def add(self, frame: Frame, box: Box, digit: int, model_input: np.ndarray | None = None) -> LabelledCrop:
-        """Save the crop of `box` in `frame` as `digit`.
+        """Save the crop of `box` in `frame` as `digit`. A box labelled earlier in this session is labelled anew:
+        its earlier crop is deleted (the digit folders are the truth), so fine-tuning never learns both labels.
 
         Args:
             model_input: the (28, 28) image the classifier read for this box (`Detection.image`);
@@ -131,14 +138,26 @@ class LabelStore:
             model_input = model_input_from_frame(frame.image, box, self.ink)
         if model_input.shape != (MNIST_SIZE, MNIST_SIZE):
             raise ValueError(f"the model input of a crop is 28x28, not {model_input.shape}")
+        key = (frame.source, int(frame.index), tuple(int(v) for v in box))
         name = self._free_name(frame.source, frame.index)
         image_path = self.folder / str(int(digit)) / name
         raw_path = self.folder / RAW_FOLDER / name
-        image_path.parent.mkdir(parents=True, exist_ok=True)
-        raw_path.parent.mkdir(parents=True, exist_ok=True)
         rx, ry, rw, rh = raw_box = _raw_box(box, frame.image.shape)
-        cv2.imwrite(str(image_path), np.round(np.clip(model_input, 0, 1) * 255).astype(np.uint8))
-        cv2.imwrite(str(raw_path), frame.image[ry : ry + rh, rx : rx + rw])
+        try:
+            image_path.parent.mkdir(parents=True, exist_ok=True)
+            raw_path.parent.mkdir(parents=True, exist_ok=True)
+            written = cv2.imwrite(str(image_path), np.round(np.clip(model_input, 0, 1) * 255).astype(np.uint8))
+            written = written and cv2.imwrite(str(raw_path), frame.image[ry : ry + rh, rx : rx + rw])
+        except OSError as error:
+            raise LabelFolderError(f"{self.folder}: the crop cannot be saved there ({error.strerror}). "
+                                   "Pass --labels DIR to a folder you can write to.") from None
+        if not written:
+            raise LabelFolderError(f"{image_path}: the crop could not be written. Is the disk full?")
+        earlier = self._saved.get(key)
+        if earlier is not None:
+            earlier.image_path.unlink(missing_ok=True)
+            earlier.raw_path.unlink(missing_ok=True)
+            self.added -= 1
         record = {
             "digit": int(digit),
             "image": image_path.relative_to(self.folder).as_posix(),
@@ -152,7 +171,8 @@ class LabelStore:
         with open(self.folder / INDEX_NAME, "a", encoding="utf-8") as index:
             index.write(json.dumps(record) + "\n")
         self.added += 1
-        return LabelledCrop(int(digit), image_path, raw_path, frame.source, int(frame.index), tuple(int(v) for v in box))
+        self._saved[key] = LabelledCrop(int(digit), image_path, raw_path, frame.source, int(frame.index), key[2])
+        return self._saved[key]
 
     def add_detection(self, frame: Frame, detection: Detection, digit: int) -> LabelledCrop:
         """Save a detection's crop, with the very image the classifier read when the reader kept it."""

@@ -243,6 +243,13 @@ def test_outputs_that_would_overwrite_or_mislead_are_refused_before_anything_is_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "digits.csv", "page.jpg", "scans"]
 
 
+def test_a_file_named_labels_does_not_stop_a_run_without_a_window(tmp_path, monkeypatch):
+    # Labelling is the window's: --labels (default labels/) is not looked at headless.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "labels").write_text("my notes")
+    assert run("--source", str(SAMPLE), "--json", str(tmp_path / "a.jsonl")) == 0
+
+
 def test_a_missing_camera_is_one_line_without_opencvs_backend_warnings(capfd):
     assert live_digits.main(["--no-display", "--model", str(MODEL), "--source", "9"]) == 2
     err = capfd.readouterr().err

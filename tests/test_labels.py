@@ -79,13 +79,26 @@ def test_labelled_crops_round_trip_as_the_images_the_classifier_read(read_page, 
     assert record["source"] == frame.source and record["frame"] == 17
 
 
-def test_labelling_the_same_box_twice_keeps_both_crops(read_page, tmp_path):
+def test_labelling_the_same_box_again_replaces_its_label_and_another_frame_adds_a_crop(read_page, tmp_path):
     frame, result, _ = read_page
     store = LabelStore(tmp_path)
     first = store.add_detection(frame, result.detections[0], 4)
-    second = store.add_detection(frame, result.detections[0], 4)
-    assert first.image_path != second.image_path and first.raw_path != second.raw_path
+    assert store.earlier_label(frame, result.detections[0].box) == 4
+    second = store.add_detection(frame, result.detections[0], 1)  # a slip corrected: fine-tuning never sees both
+    assert first.image_path != second.image_path and not first.image_path.exists() and not first.raw_path.exists()
+    assert load_labelled_crops(tmp_path).labels.tolist() == [1] and store.added == 1
+    later = Frame(index=frame.index + 1, image=frame.image, source=frame.source, time=0.0)
+    third = store.add_detection(later, result.detections[0], 1)  # the same place in the next frame: a new crop
+    assert second.image_path.exists() and third.image_path.exists() and store.added == 2
     assert len(load_labelled_crops(tmp_path).labels) == 2
+
+
+def test_a_label_folder_that_cannot_be_written_is_told_with_the_fix(read_page, tmp_path):
+    frame, result, _ = read_page
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(LabelFolderError, match="cannot be saved there.*--labels DIR"):
+        LabelStore(blocker / "labels").add_detection(frame, result.detections[0], 4)
 
 
 def test_moving_a_crop_to_another_digit_folder_relabels_it(read_page, tmp_path):

@@ -115,6 +115,34 @@ class Window:
         cv2.imwrite(str(self.shots / f"{self.count:02d}_{name}.png"), image)
         return image
 
+    def close(self) -> None:
+        """What a window manager's close button does: send the window WM_DELETE_WINDOW (Xvfb has no manager)."""
+        import ctypes
+
+        x11 = ctypes.cdll.LoadLibrary("libX11.so.6")
+        x11.XOpenDisplay.restype, x11.XOpenDisplay.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
+        x11.XInternAtom.restype = ctypes.c_ulong
+        x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+        x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+        x11.XFlush.argtypes = x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+
+        class ClientMessage(ctypes.Structure):
+            _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                        ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                        ("format", ctypes.c_int), ("data", ctypes.c_long * 5)]
+
+        class Event(ctypes.Union):
+            _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
+
+        connection = x11.XOpenDisplay(self.display.encode())
+        event = Event()
+        event.xclient.type, event.xclient.window, event.xclient.format = 33, int(self.id), 32  # 33: ClientMessage
+        event.xclient.message_type = x11.XInternAtom(connection, b"WM_PROTOCOLS", 0)
+        event.xclient.data[0] = x11.XInternAtom(connection, b"WM_DELETE_WINDOW", 0)
+        x11.XSendEvent(connection, int(self.id), 0, 0, ctypes.byref(event))
+        x11.XFlush(connection)
+        x11.XCloseDisplay(connection)
+
     def key(self, key: str) -> None:
         assert self.process.poll() is None, f"live_digits.py exited with {self.process.returncode}:\n{self.tail()}"
         self.xdotool("windowfocus", "--sync", self.id)
@@ -341,20 +369,57 @@ def test_labelling_mode_saves_the_chosen_box_under_the_typed_digit(display, vide
         window.wait_until("done", lambda image: selection_centre(image) is None)
         assert process.poll() is None
 
-        # The crops are the 28x28 images the model read, in digit folders, with raw crops beside.
+        # The crops are the 28x28 images the model read, in digit folders, with raw crops beside. The first box,
+        # labelled again, keeps only its new label: fine-tuning never learns both.
         crops = sorted(path.relative_to(labels).parts[0] for path in labels.glob("[0-9]/*.png"))
-        assert crops == ["3", "5", "7"]
-        for record in records:
+        assert crops == ["5", "7"]
+        assert not (labels / records[0]["image"]).exists() and not (labels / records[0]["raw"]).exists()
+        for record in records[1:]:
             assert cv2.imread(str(labels / record["image"]), cv2.IMREAD_UNCHANGED).shape == (28, 28)
             raw = cv2.imread(str(labels / record["raw"]))
             assert raw.shape[0] > record["box"][3] and raw.shape[1] > record["box"][2]
 
         window.key("q")
         assert process.wait(timeout=20) == 0, window.tail()
-        assert "labelled box" in window.tail()
+        assert "labelled box" in window.tail() and "(replaces its label 3)" in window.tail()
     finally:
         if window is not None:
             window.screen.close()
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_the_close_button_ends_the_run_playing_or_paused_and_a_photo_waits_for_a_key(display, video, tmp_path):
+    # Closing a paused window ended in a cv2.error traceback; closing a playing one opened it again.
+    shots = Path(os.environ.get("DIGITREC_WINDOW_SHOTS") or tmp_path / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("WAYLAND_DISPLAY", None)
+    photo = tmp_path / "page.jpg"
+    photo.write_bytes((ROOT / "samples" / "page.jpg").read_bytes())
+    for run, (source, keys) in enumerate([(video, []), (video, ["space"]), (photo, [])]):
+        log = tmp_path / f"live_digits_{run}.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, str(ROOT / "live_digits.py"), "--source", str(source), "--model", str(MODEL)],
+                cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        window = None
+        try:
+            window = Window(display, process, log, shots)
+            window.wait_for_window()
+            for key in keys:
+                window.key(key)
+            time.sleep(1.0)
+            assert process.poll() is None, window.tail()  # a photo too is held until a key or the close button
+            window.close()
+            assert process.wait(timeout=20) == 0, window.tail()
+            assert "Traceback" not in window.tail() and "read " in window.tail()
+            assert not window.xdotool("search", "--onlyvisible", "--name", "^digitrec$")
+        finally:
+            if window is not None:
+                window.screen.close()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
