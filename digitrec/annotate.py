@@ -9,18 +9,22 @@ from digitrec.types import FrameResult
 
 BOX_COLOUR = (0, 200, 0)
 NUMBER_COLOUR = (0, 140, 255)
+CONFIDENCE_COLOUR = (90, 90, 90)
 TEXT_COLOUR = (255, 255, 255)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def _label(image: np.ndarray, text: str, origin: tuple[int, int], scale: float, colour: tuple[int, int, int]) -> None:
-    """Text on a filled background so it reads on any page."""
+def _label(image: np.ndarray, text: str, origin: tuple[int, int], scale: float, colour: tuple[int, int, int],
+           under: bool = False) -> int:
+    """Text on a filled background so it reads on any page: its bottom-left at `origin`, or with `under` its
+    top-left there. Returns the background's bottom row."""
     thickness = max(1, int(round(scale * 2)))
     (width, height), baseline = cv2.getTextSize(text, FONT, scale, thickness)
     x, y = origin
-    y = max(y, height + baseline)
+    y = max(y + (height + baseline + 1 if under else 0), height + baseline)
     cv2.rectangle(image, (x, y - height - baseline), (x + width, y + baseline // 2), colour, cv2.FILLED)
     cv2.putText(image, text, (x, y - baseline // 2), FONT, scale, TEXT_COLOUR, thickness, cv2.LINE_AA)
+    return y + baseline // 2
 
 
 def draw_result(image: np.ndarray, result: FrameResult, show_confidence: bool = False) -> np.ndarray:
@@ -36,10 +40,10 @@ def draw_result(image: np.ndarray, result: FrameResult, show_confidence: bool = 
     for detection in result.detections:
         x, y, w, h = detection.box
         cv2.rectangle(canvas, (x, y), (x + w, y + h), BOX_COLOUR, max(1, int(scale * 2)), cv2.LINE_AA)
-        text = str(detection.digit)
-        if show_confidence:
-            text += f" {detection.confidence:.2f}"
-        _label(canvas, text, (x, y + h + int(24 * scale)), scale * 0.8, BOX_COLOUR)
+        bottom = _label(canvas, str(detection.digit), (x, y + h + int(24 * scale)), scale * 0.8, BOX_COLOUR)
+        if show_confidence:  # on a line of its own: beside the digit, '5 1.00' read as '51.00'
+            _label(canvas, f"{detection.confidence:.2f}", (x, bottom), max(0.3, scale * 0.6), CONFIDENCE_COLOUR,
+                   under=True)
     return canvas
 
 

@@ -24,6 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path(os.environ.get("DIGITREC_WINDOW_MODEL") or ROOT / "models" / "digits.keras")
 BOX_BGR = np.array((0, 200, 0))  # digitrec.annotate.BOX_COLOUR
+CONFIDENCE_BGR = np.array((90, 90, 90))  # digitrec.annotate.CONFIDENCE_COLOUR
 SIZE = (640, 480)
 
 pytestmark = [
@@ -206,6 +207,12 @@ def label_pixels(image: np.ndarray) -> int:
     return int(cv2.erode(green, np.ones((3, 3), np.uint8)).sum())
 
 
+def confidence_pixels(image: np.ndarray) -> int:
+    """How many pixels lie inside the filled grey confidence labels (digitrec.annotate.CONFIDENCE_COLOUR)."""
+    grey = np.all(image == CONFIDENCE_BGR, axis=2).astype(np.uint8)
+    return int(cv2.erode(grey, np.ones((3, 3), np.uint8)).sum())
+
+
 def binary_fraction(image: np.ndarray) -> float:
     """Fraction of pixels that are pure black or pure white."""
     grey = image[:, :, 0]
@@ -245,15 +252,17 @@ def test_the_window_shows_the_annotated_video_and_obeys_its_keys(display, video,
         window.key("d")
         window.wait_until("unmasked", live_view)
 
-        # c: confidences printed beside each digit make the green labels several times wider; c again: back.
+        # c: each digit's confidence in a grey label under its green one; c again: gone.
         # (Keys are sent one at a time, each once its effect shows: OpenCV's Qt backend keeps only the last of the
         # keys that arrive between two waitKey calls.)
-        plain = label_pixels(window.wait_until("plain_labels", live_view))
+        before = window.wait_until("plain_labels", live_view)
+        plain, grey = label_pixels(before), confidence_pixels(before)
         assert plain > 20
         window.key("c")
-        window.wait_until("confidence", lambda image: live_view(image) and label_pixels(image) > 2 * plain)
+        window.wait_until("confidence", lambda image: live_view(image) and confidence_pixels(image) > grey + plain // 2)
         window.key("c")
-        window.wait_until("no_confidence", lambda image: live_view(image) and label_pixels(image) < 2 * plain)
+        window.wait_until("no_confidence", lambda image: live_view(image)
+                          and confidence_pixels(image) < grey + plain // 2)  # fmt: skip
 
         # space: paused, the picture holds still.
         # (The key lands once the frame being read is done: allow a few tries on a busy machine.)
