@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                         if state["labelling"]:
                             detections = read.result.detections
                             if detections:
-                                draw_selection(view, detections[state["selected"] % len(detections)].box)
+                                draw_selection(view, selected_detection(state, detections).box)
                             status = LABELLING_STATUS if detections else "LABELLING: no digit boxes here (try --conf 0); Esc/l = done"
                         view = draw_status(view, status)
                         cv2.imshow(WINDOW, view)
@@ -244,9 +244,16 @@ def remember_click(state: dict, event: int, x: int, y: int, cv2) -> None:
         state["click"] = (x, y)
 
 
+def selected_detection(state: dict, detections: list):
+    """The box labelling has framed: state["selected"] counts through the detections in reading order."""
+    from digitrec.labels import reading_order
+
+    return detections[reading_order(detections)[state["selected"] % len(detections)]]
+
+
 def handle_label_keys(state: dict, key: int, read, labels) -> bool:
     """Keys of labelling mode; True when the key was one of them (the view needs redrawing)."""
-    from digitrec.labels import box_at
+    from digitrec.labels import box_at, reading_order
 
     detections = read.result.detections
     if key in (ord("l"), ESCAPE):
@@ -260,7 +267,7 @@ def handle_label_keys(state: dict, key: int, read, labels) -> bool:
     if ord("0") <= key <= ord("9") and detections:
         from digitrec.labels import LabelFolderError
 
-        detection = detections[state["selected"] % len(detections)]
+        detection = selected_detection(state, detections)
         earlier = labels.earlier_label(read.result.frame, detection.box)
         try:
             saved = labels.add_detection(read.result.frame, detection, key - ord("0"))
@@ -275,7 +282,7 @@ def handle_label_keys(state: dict, key: int, read, labels) -> bool:
         picked = box_at([detection.box for detection in detections], state["click"])
         state["click"] = None
         if picked is not None:
-            state["selected"] = picked
+            state["selected"] = reading_order(detections).index(picked)
             return True
     return False
 

@@ -245,6 +245,15 @@ def box_at(boxes: list[Box], point: tuple[int, int]) -> int | None:
     return nearest if distances[nearest] <= arr[nearest, 2:].max() else None
 
 
+def reading_order(detections: list[Detection]) -> list[int]:
+    """Indices of `detections` in the order labelling steps through them: number by number in reading order, each
+    number's digits left to right, then any digit in no number (left to right, top to bottom)."""
+    last = 1 + max((detection.number for detection in detections), default=-1)
+    return sorted(range(len(detections)), key=lambda index: (
+        detections[index].number if detections[index].number >= 0 else last,
+        detections[index].box[0], detections[index].box[1]))
+
+
 __all__ = [
     "DEFAULT_LABELS_DIR",
     "LabelFolderError",
@@ -255,4 +264,5 @@ __all__ = [
     "load_labelled_crops",
     "model_input_from_frame",
     "read_index",
+    "reading_order",
 ]

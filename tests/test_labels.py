@@ -18,10 +18,11 @@ from digitrec.labels import (
     load_labelled_crops,
     model_input_from_frame,
     read_index,
+    reading_order,
 )
 from digitrec.reader import DigitReader
 from digitrec.synth import StrokeGlyphs, make_page
-from digitrec.types import Frame
+from digitrec.types import Detection, Frame
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "digits.keras"
@@ -165,3 +166,12 @@ def test_a_click_picks_the_box_under_it_or_the_nearest_close_one():
     assert box_at(boxes, (60, 40)) == 0  # just beside the first box
     assert box_at(boxes, (400, 400)) is None
     assert box_at([], (1, 1)) is None
+
+
+def test_labelling_steps_through_numbers_in_reading_order_not_across_lines():
+    # Sorted by x alone, Tab jumped between the lines: 9 -> 5 -> 1 -> 4.
+    detections = [Detection((10, 100, 8, 12), 5, 0.9, number=1), Detection((40, 10, 8, 12), 1, 0.9, number=0),
+                  Detection((5, 10, 8, 12), 9, 0.9, number=0), Detection((200, 50, 8, 12), 7, 0.9),
+                  Detection((30, 100, 8, 12), 4, 0.9, number=1)]
+    assert [detections[index].digit for index in reading_order(detections)] == [9, 1, 5, 4, 7]
+    assert reading_order([]) == []
