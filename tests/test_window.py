@@ -223,17 +223,34 @@ def live_view(image: np.ndarray) -> bool:
     return float(image.mean()) > 50 and float(image.std()) > 15 and binary_fraction(image) < 0.3
 
 
-def test_the_window_shows_the_annotated_video_and_obeys_its_keys(display, video, tmp_path):
+def shots_folder(tmp_path: Path) -> Path:
+    """Where the screenshots go: $DIGITREC_WINDOW_SHOTS, else the test's tmp_path."""
     shots = Path(os.environ.get("DIGITREC_WINDOW_SHOTS") or tmp_path / "shots")
     shots.mkdir(parents=True, exist_ok=True)
-    log = tmp_path / "live_digits.log"
+    return shots
+
+
+def start_reader(display: str, tmp_path: Path, log: Path, *args: str) -> subprocess.Popen:
+    """live_digits.py in a window on `display`, with the test's model, its output in `log`."""
     env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("WAYLAND_DISPLAY", None)
     with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, str(ROOT / "live_digits.py"), "--source", str(video), "--model", str(MODEL)],
-            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        return subprocess.Popen([sys.executable, str(ROOT / "live_digits.py"), "--model", str(MODEL), *args],
+                                cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop(window: Window | None, process: subprocess.Popen) -> None:
+    """Release the screen grabber and end live_digits.py if a test left it running."""
+    if window is not None:
+        window.screen.close()
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_the_window_shows_the_annotated_video_and_obeys_its_keys(display, video, tmp_path):
+    shots, log = shots_folder(tmp_path), tmp_path / "live_digits.log"
+    process = start_reader(display, tmp_path, log, "--source", str(video))
     window = None
     try:
         window = Window(display, process, log, shots)
@@ -295,11 +312,7 @@ def test_the_window_shows_the_annotated_video_and_obeys_its_keys(display, video,
         window.key("q")
         assert process.wait(timeout=20) == 0, window.tail()
     finally:
-        if window is not None:
-            window.screen.close()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop(window, process)
 
 
 SELECTION_BGR = np.array((255, 0, 255))  # digitrec.annotate.SELECTION_COLOUR
@@ -312,17 +325,8 @@ def selection_centre(image: np.ndarray) -> tuple[float, float] | None:
 
 
 def test_labelling_mode_saves_the_chosen_box_under_the_typed_digit(display, video, tmp_path):
-    shots = Path(os.environ.get("DIGITREC_WINDOW_SHOTS") or tmp_path / "shots")
-    shots.mkdir(parents=True, exist_ok=True)
-    log, labels = tmp_path / "live_digits.log", tmp_path / "my_labels"
-    env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env.pop("WAYLAND_DISPLAY", None)
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, str(ROOT / "live_digits.py"), "--source", str(video), "--model", str(MODEL),
-             "--labels", str(labels)],
-            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    shots, log, labels = shots_folder(tmp_path), tmp_path / "live_digits.log", tmp_path / "my_labels"
+    process = start_reader(display, tmp_path, log, "--source", str(video), "--labels", str(labels))
     window = None
     try:
         window = Window(display, process, log, shots)
@@ -392,28 +396,17 @@ def test_labelling_mode_saves_the_chosen_box_under_the_typed_digit(display, vide
         assert process.wait(timeout=20) == 0, window.tail()
         assert "labelled box" in window.tail() and "(replaces its label 3)" in window.tail()
     finally:
-        if window is not None:
-            window.screen.close()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop(window, process)
 
 
 def test_the_close_button_ends_the_run_playing_or_paused_and_a_photo_waits_for_a_key(display, video, tmp_path):
     # Closing a paused window ended in a cv2.error traceback; closing a playing one opened it again.
-    shots = Path(os.environ.get("DIGITREC_WINDOW_SHOTS") or tmp_path / "shots")
-    shots.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env.pop("WAYLAND_DISPLAY", None)
+    shots = shots_folder(tmp_path)
     photo = tmp_path / "page.jpg"
     photo.write_bytes((ROOT / "samples" / "page.jpg").read_bytes())
     for run, (source, keys) in enumerate([(video, []), (video, ["space"]), (photo, [])]):
         log = tmp_path / f"live_digits_{run}.log"
-        with open(log, "wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, str(ROOT / "live_digits.py"), "--source", str(source), "--model", str(MODEL)],
-                cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        process = start_reader(display, tmp_path, log, "--source", str(source))
         window = None
         try:
             window = Window(display, process, log, shots)
@@ -427,8 +420,4 @@ def test_the_close_button_ends_the_run_playing_or_paused_and_a_photo_waits_for_a
             assert "Traceback" not in window.tail() and "read " in window.tail()
             assert not window.xdotool("search", "--onlyvisible", "--name", "^digitrec$")
         finally:
-            if window is not None:
-                window.screen.close()
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            stop(window, process)
