@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             image_sinks = []
             if args.output:
                 if isinstance(source, ImageSource):
-                    sink = AnnotatedImageSink(args.output, single_image=source.total == 1)
+                    sink = AnnotatedImageSink(args.output, single_image=source.total == 1, inputs=source.files)
                 else:
                     sink = VideoSink(args.output, fps=source.fps or 30.0)
                 image_sinks.append(outputs.enter_context(sink))

@@ -133,10 +133,12 @@ class CsvSink(_TextSink):
 class AnnotatedImageSink:
     """Writes annotated stills: to one file for a single image, else into a folder by source name."""
 
-    def __init__(self, path: str | Path, single_image: bool):
+    def __init__(self, path: str | Path, single_image: bool, inputs: Iterable[str | Path] = ()):
+        """`inputs`: the images read, never written over (an --output folder may be the folder they are in)."""
         self.path = Path(path)
         self.single_image = single_image
         self.written: list[Path] = []
+        self._inputs = {Path(path).resolve() for path in inputs}
 
     def __enter__(self):
         suffix = self.path.suffix.lower()
@@ -166,7 +168,7 @@ class AnnotatedImageSink:
             stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
             target = self.path / f"{stem}_read.png"
             counter = 1
-            while target in self.written:
+            while target in self.written or target.resolve() in self._inputs:
                 target = self.path / f"{stem}_read_{counter}.png"
                 counter += 1
         if not cv2.imwrite(str(target), image):

@@ -243,6 +243,15 @@ def test_outputs_that_would_overwrite_or_mislead_are_refused_before_anything_is_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "digits.csv", "page.jpg", "scans"]
 
 
+def test_annotated_photos_written_into_the_folder_read_never_replace_a_photo_of_it(tmp_path):
+    for name in ("a.jpg", "a_read.png"):  # a's annotated copy would be named a_read.png
+        cv2.imwrite(str(tmp_path / name), cv2.imread(str(SAMPLE)))
+    before = (tmp_path / "a_read.png").read_bytes()
+    assert run("--source", str(tmp_path), "--output", str(tmp_path)) == 0
+    assert (tmp_path / "a_read.png").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "a_read.png", "a_read_1.png", "a_read_read.png"]
+
+
 def test_a_file_named_labels_does_not_stop_a_run_without_a_window(tmp_path, monkeypatch):
     # Labelling is the window's: --labels (default labels/) is not looked at headless.
     monkeypatch.chdir(tmp_path)
