@@ -98,6 +98,11 @@ def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9-]+", "-", stem).strip("-") or "frame"
 
 
+def _place(frame: Frame, box: Box) -> tuple[str, int, Box]:
+    """Where a crop was cut: its source, frame and box (a box labelled again there replaces its crop)."""
+    return frame.source, int(frame.index), tuple(int(v) for v in box)
+
+
 class LabelStore:
     """Writes labelled crops into a label folder (created on the first crop)."""
 
@@ -112,7 +117,7 @@ class LabelStore:
 
     def earlier_label(self, frame: Frame, box: Box) -> int | None:
         """The digit this box of this frame was labelled as earlier in this session (None: not labelled yet)."""
-        earlier = self._saved.get((frame.source, int(frame.index), tuple(int(v) for v in box)))
+        earlier = self._saved.get(_place(frame, box))
         return None if earlier is None else earlier.digit
 
     def _free_name(self, source: str, frame: int) -> str:
@@ -138,7 +143,7 @@ class LabelStore:
             model_input = model_input_from_frame(frame.image, box, self.ink)
         if model_input.shape != (MNIST_SIZE, MNIST_SIZE):
             raise ValueError(f"the model input of a crop is 28x28, not {model_input.shape}")
-        key = (frame.source, int(frame.index), tuple(int(v) for v in box))
+        key = _place(frame, box)
         name = self._free_name(frame.source, frame.index)
         image_path = self.folder / str(int(digit)) / name
         raw_path = self.folder / RAW_FOLDER / name
