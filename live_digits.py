@@ -139,16 +139,20 @@ def main(argv: list[str] | None = None) -> int:
             outputs.callback(reader.close)
         try:
             check_distinct(source.files, {"--json": args.json, "--csv": args.csv, "--output": args.output})
-            result_sinks = [outputs.enter_context(JsonLinesSink(args.json))] if args.json else []
+            result_sinks = [JsonLinesSink(args.json)] if args.json else []
             if args.csv:
-                result_sinks.append(outputs.enter_context(CsvSink(args.csv)))
+                result_sinks.append(CsvSink(args.csv))
             image_sinks = []
             if args.output:
                 if isinstance(source, ImageSource):
-                    sink = AnnotatedImageSink(args.output, single_image=source.total == 1, inputs=source.files)
+                    image_sinks.append(AnnotatedImageSink(args.output, single_image=source.total == 1,
+                                                          inputs=source.files))
                 else:
-                    sink = VideoSink(args.output, fps=source.fps or 30.0)
-                image_sinks.append(outputs.enter_context(sink))
+                    image_sinks.append(VideoSink(args.output, fps=source.fps or 30.0))
+            for sink in image_sinks + result_sinks:  # every output checked before any file is opened (emptied)
+                sink.check()
+            for sink in image_sinks + result_sinks:
+                outputs.enter_context(sink)
         except SinkError as error:
             return fail(str(error))
 

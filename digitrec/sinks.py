@@ -33,15 +33,25 @@ def check_distinct(inputs: Iterable[str | Path], outputs: dict[str, str | Path |
     Raises:
         SinkError: naming the two and the fix.
     """
-    seen: dict[Path, str] = {Path(path).resolve(): "--source" for path in inputs}
+    seen: dict[object, str] = {_file_identity(path): "--source" for path in inputs}
     for option, path in outputs.items():
         if path is None or str(path) == "-":
             continue
-        resolved = Path(path).resolve()
-        if resolved in seen:
-            what = "the input it reads" if seen[resolved] == "--source" else f"the same file as {seen[resolved]}"
+        identity = _file_identity(path)
+        if identity in seen:
+            what = "the input it reads" if seen[identity] == "--source" else f"the same file as {seen[identity]}"
             raise SinkError(f"{option} {path} is {what}; it would be overwritten. Name another file.")
-        seen[resolved] = option
+        seen[identity] = option
+
+
+def _file_identity(path: str | Path) -> object:
+    """What tells two names of one file apart from two files: an existing file's device and inode (a hard link, or
+    another case on a case-insensitive disk, is the same file), else the absolute path with links resolved."""
+    try:
+        status = Path(path).stat()
+    except OSError:
+        return Path(path).resolve()
+    return (status.st_dev, status.st_ino)
 
 
 def _check_folder(path: Path) -> None:
@@ -67,18 +77,27 @@ def _check_writable(path: Path) -> None:
 
 
 class _TextSink:
-    """A text file (or '-' for stdout) opened on entry, flushed after every frame."""
+    """A text file (or '-' for stdout) opened on entry, flushed after every frame.
+
+    Every sink has `check()`, which refuses an output that cannot be written without touching any file the user
+    has: a caller checks all its sinks before entering any, so one refused output never empties another's file."""
 
     def __init__(self, path: str | Path):
         self.path = str(path)
         self._file: IO[str] | None = None
+
+    def check(self) -> None:
+        """Raise SinkError if the file cannot be written; an existing file is left as it is."""
+        if self.path != "-":
+            _check_folder(Path(self.path))
+            _check_writable(Path(self.path))
 
     def __enter__(self):
         if self.path == "-":
             self._file = sys.stdout
         else:
             target = Path(self.path)
-            _check_folder(target)
+            self.check()
             try:
                 self._file = open(target, "w", newline="", encoding="utf-8")
             except OSError as error:
@@ -140,12 +159,16 @@ class AnnotatedImageSink:
         self.written: list[Path] = []
         self._inputs = {Path(path).resolve() for path in inputs}
 
-    def __enter__(self):
+    def _one_file(self) -> bool:
+        return self.single_image and self.path.suffix.lower() in IMAGE_SUFFIXES
+
+    def check(self) -> None:
+        """Raise SinkError if the output cannot be written; nothing is created or changed."""
         suffix = self.path.suffix.lower()
-        if self.single_image and suffix in IMAGE_SUFFIXES:
+        if self._one_file():
             _check_folder(self.path)
             _check_writable(self.path)
-            return self
+            return
         if self.path.exists() and not self.path.is_dir():
             raise SinkError(f"{self.path} is a file; for several images --output names a folder (it is created).")
         if not self.path.exists() and suffix:
@@ -153,6 +176,11 @@ class AnnotatedImageSink:
                 raise SinkError(f"{self.path} names one image, but the source holds several; name a folder instead.")
             raise SinkError(f"{self.path}: not an image name. Use a .png or .jpg name for one image, or a folder "
                             "name without an extension.")
+
+    def __enter__(self):
+        self.check()
+        if self._one_file():
+            return self
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -160,7 +188,7 @@ class AnnotatedImageSink:
         return self
 
     def write(self, image: np.ndarray, result: FrameResult) -> None:
-        if self.single_image and self.path.suffix.lower() in IMAGE_SUFFIXES:
+        if self._one_file():
             target = self.path
         else:
             # Name outputs after the input's own file name, made safe; distinct within one run.
@@ -188,12 +216,16 @@ class VideoSink:
         self._writer: cv2.VideoWriter | None = None
         self.frames = 0
 
-    def __enter__(self):
+    def check(self) -> None:
+        """Raise SinkError if the video cannot be written; an existing file is left as it is."""
         if self.path.suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
             raise SinkError(f"{self.path}: not a video name; the annotated video of a video or camera is written as "
                             f"{' or '.join(VIDEO_OUTPUT_SUFFIXES)}.")
         _check_folder(self.path)
         _check_writable(self.path)
+
+    def __enter__(self):
+        self.check()
         return self
 
     def write(self, image: np.ndarray, result: FrameResult) -> None:

@@ -243,6 +243,26 @@ def test_outputs_that_would_overwrite_or_mislead_are_refused_before_anything_is_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "digits.csv", "page.jpg", "scans"]
 
 
+def test_a_refused_output_leaves_the_earlier_results_it_would_have_written_beside(video_path, tmp_path, capsys):
+    # --json and --csv name last run's results; --output is refused: those files must not be emptied.
+    earlier_json, earlier_csv = tmp_path / "read.jsonl", tmp_path / "read.csv"
+    earlier_json.write_text("last run\n")
+    earlier_csv.write_text("last run\n")
+    assert run("--source", str(video_path), "--json", str(earlier_json), "--csv", str(earlier_csv),
+               "--output", str(tmp_path / "read.mkv")) == 2
+    assert "not a video name" in capsys.readouterr().err
+    assert earlier_json.read_text() == "last run\n" and earlier_csv.read_text() == "last run\n"
+
+
+def test_an_output_that_is_a_hard_link_to_the_input_is_refused(video_path, tmp_path, capsys):
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(video_path.read_bytes())
+    (tmp_path / "same.mp4").hardlink_to(video)
+    assert run("--source", str(video), "--output", str(tmp_path / "same.mp4")) == 2
+    assert "is the input it reads" in capsys.readouterr().err
+    assert video.read_bytes() == video_path.read_bytes()
+
+
 def test_annotated_photos_written_into_the_folder_read_never_replace_a_photo_of_it(tmp_path):
     for name in ("a.jpg", "a_read.png"):  # a's annotated copy would be named a_read.png
         cv2.imwrite(str(tmp_path / name), cv2.imread(str(SAMPLE)))
