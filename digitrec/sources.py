@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import io
 import queue
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +19,14 @@ from imutils.video import WebcamVideoStream
 from digitrec.types import Frame
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+"""Image names an annotated photo may be written as (OpenCV writes each)."""
+
+PHOTO_SUFFIXES = (*IMAGE_SUFFIXES, ".jfif", ".jpe", ".gif", ".avif", ".heic", ".heif")
+"""Names read as photos, in folders and globs too. HEIC is among them so that it is told apart from a video: it cannot
+be decoded here, and the message says so. A file of another name is a photo when its first bytes say so."""
+
+HEIF_MESSAGE = "a HEIC/HEIF photo, which cannot be decoded here: save it as JPEG or PNG (phones: the camera's "\
+               "'Most Compatible' format)"
 
 STREAM_RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Seconds to wait before each reconnection attempt of a dropped stream; then it gives up."""
@@ -79,50 +89,123 @@ class ImageSource(FrameSource):
 
     def __iter__(self) -> Iterator[Frame]:
         for path in self.paths:
-            image = _read_image(path)
+            data = _read_bytes(path)
+            with _opencv_quiet():  # a broken file gets the one line below, not OpenCV's warnings too
+                image = None if data is None else decode_photo(data)
             if image is None:
-                self.problems.append(f"{path}: not a readable image (corrupt, empty or not an image); skipped")
+                kind = None if data is None else image_kind(data)
+                what = HEIF_MESSAGE if kind == "heif" else "not a readable image (corrupt, empty or not an image)"
+                self.problems.append(f"{path}: {what}; skipped")
                 continue
+            pages = page_count(data)
+            if pages > 1:
+                self.problems.append(f"{path}: holds {pages} pages or frames and only the first was read; save each "
+                                     "page as an image of its own to read them all")
             yield Frame(index=0, image=image, source=str(path), time=0.0, still=True)
 
 
-def _read_image(path: Path) -> np.ndarray | None:
+def _read_bytes(path: Path) -> np.ndarray | None:
     try:
         data = np.fromfile(str(path), np.uint8)
     except OSError:
         return None
-    if data.size == 0:
-        return None
-    return decode_photo(data)
+    return data if data.size else None
+
+
+def image_kind(data: np.ndarray | bytes) -> str | None:
+    """The image format its first bytes name ("png", "jpeg", "gif", "tiff", "webp", "bmp", "avif", "heif"), or None."""
+    head = bytes(data[:16])
+    if head.startswith(b"\x89PNG"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"GIF8"):
+        return "gif"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "tiff"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "webp"
+    if head.startswith(b"BM"):
+        return "bmp"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis"):
+            return "avif"
+        if brand in (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1"):
+            return "heif"
+    return None
 
 
 def _may_be_transparent(data: np.ndarray) -> bool:
-    """Whether encoded bytes may hold an alpha channel: a PNG whose header says so (grey or colour with alpha, or a
-    palette, which may have transparent entries), or a WebP; any other image is decoded once, as before."""
-    head = bytes(data[:32])
-    if head.startswith(b"\x89PNG") and len(head) > 25:
-        return head[25] in (3, 4, 6)  # IHDR's colour type
-    return head.startswith(b"RIFF") and head[8:12] == b"WEBP"
+    """Whether encoded bytes may hold transparency: a PNG whose header says so (grey or colour with alpha, or a
+    palette) or that carries a tRNS chunk (one colour transparent), or a format that may (WebP, GIF, TIFF, AVIF).
+    Any other image is decoded once, by OpenCV alone."""
+    kind = image_kind(data)
+    if kind == "png":
+        if len(data) > 25 and data[25] in (3, 4, 6):  # IHDR's colour type
+            return True
+        head = bytes(data[:65536])
+        image_data = head.find(b"IDAT")
+        return b"tRNS" in head[: image_data if image_data > 0 else None]  # tRNS comes before the image data
+    return kind in ("webp", "gif", "tiff", "avif")
+
+
+def page_count(data: np.ndarray) -> int:
+    """How many pages (TIFF) or frames (GIF) an image file holds; 1 for any other kind."""
+    if image_kind(data) not in ("tiff", "gif"):
+        return 1
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data.tobytes())) as image:
+                return int(getattr(image, "n_frames", 1))
+    except Exception:  # Pillow cannot walk it; OpenCV decoded its first page, which is what is read
+        return 1
 
 
 def decode_photo(data: np.ndarray) -> np.ndarray | None:
-    """(h, w, 3) uint8 BGR from an encoded image's bytes, or None where they cannot be decoded.
+    """(h, w, 3) uint8 BGR from an encoded image's bytes, its EXIF orientation applied, or None where they cannot
+    be decoded.
 
-    An image with transparency (PNG or WebP with an alpha channel) is laid on a plain ground its opaque pixels
-    stand out from: white under dark strokes, black under light ones. A drawing exported from a canvas is often
-    dark strokes on nothing, which OpenCV alone gives as black on black. Any other image is decoded as OpenCV
-    decodes it (its EXIF orientation applied), and a fully opaque one comes out the same either way."""
+    An image with transparency (an alpha channel, a palette's transparent entries, a PNG's transparent colour) is
+    laid on a plain ground its opaque pixels stand out from: white under dark strokes, black under light ones. A
+    drawing exported from a canvas is often dark strokes on nothing, which OpenCV alone gives as black on black.
+    Pillow decodes those (OpenCV's decoding with the alpha channel ignores EXIF orientation); any other image is
+    decoded as OpenCV decodes it, and by Pillow where OpenCV cannot. A fully opaque image comes out the same
+    either way."""
     if _may_be_transparent(data):
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-        if image is not None and image.ndim == 3 and image.shape[2] == 4:
+        image = _decode_with_pillow(data, only_transparent=True)
+        if image is not None:
             return _on_plain_ground(image)
-    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None:
+        image = _decode_with_pillow(data, only_transparent=False)
+    return image
+
+
+def _decode_with_pillow(data: np.ndarray, only_transparent: bool) -> np.ndarray | None:
+    """BGRA of an image with transparency, or BGR of one without (None if `only_transparent`), upright by its EXIF
+    orientation; None where Pillow cannot decode it."""
+    from PIL import Image, ImageOps
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data.tobytes())) as image:
+                transparent = image.has_transparency_data
+                if only_transparent and not transparent:
+                    return None
+                upright = ImageOps.exif_transpose(image)
+                pixels = np.asarray(upright.convert("RGBA" if transparent else "RGB"))
+    except Exception:  # anything Pillow cannot decode, including a decompression bomb, is not a readable image
+        return None
+    return cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if transparent else cv2.COLOR_RGB2BGR)
 
 
 def _on_plain_ground(image: np.ndarray) -> np.ndarray:
-    """A BGRA image (8 or 16 bits) laid on white, or on black where its opaque pixels are mostly light."""
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)  # as OpenCV's own 16-to-8-bit decoding
+    """An 8-bit BGRA image laid on white, or on black where its opaque pixels are mostly light."""
     colour, alpha = image[..., :3], image[..., 3:].astype(np.float32) / 255.0
     opaque = alpha[..., 0] > 0.5
     light = opaque.any() and float(cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)[opaque].mean()) >= 128
@@ -365,7 +448,18 @@ class StreamSource(FrameSource):
 
 
 def _image_paths_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+
+
+def _is_photo(path: Path) -> bool:
+    """A photo by its name, or by its first bytes where the name says nothing known (a JPEG saved without one)."""
+    if path.suffix.lower() in PHOTO_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as file:
+            return image_kind(file.read(16)) is not None
+    except OSError:
+        return False
 
 
 RECORDED_VIDEO_SCHEMES = ("http", "https", "ftp")
@@ -403,14 +497,14 @@ def open_source(spec: str | int) -> FrameSource:
     if path.is_dir():
         paths = _image_paths_in(path)
         if not paths:
-            raise SourceError(f"{path}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)}).")
+            raise SourceError(f"{path}: the folder holds no images ({', '.join(PHOTO_SUFFIXES)}).")
         return ImageSource(paths, name=str(path))
     if path.is_file():
-        if path.suffix.lower() in IMAGE_SUFFIXES:
+        if _is_photo(path):
             return ImageSource([path], name=str(path))
         return VideoFileSource(path)
     if any(char in spec for char in "*?["):
-        paths = sorted(Path(p) for p in glob.glob(spec) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        paths = sorted(Path(p) for p in glob.glob(spec) if Path(p).suffix.lower() in PHOTO_SUFFIXES)
         if not paths:
             raise SourceError(f"{spec}: no image matches this pattern.")
         return ImageSource(paths, name=spec)

@@ -311,3 +311,10 @@ def test_serving_with_a_missing_model_is_a_clear_error(tmp_path, capsys):
 def test_only_loopback_addresses_count_as_local():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.20")
+
+
+def test_a_heic_upload_is_refused_with_what_to_send_instead(client):
+    response = client.post("/api/read", content=b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(200),
+                           headers={"Content-Type": "image/heic"})
+    assert response.status_code in (400, 415)
+    assert "HEIC" in response.json()["detail"] and "JPEG" in response.json()["detail"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitrec.sources import decode_photo
+from digitrec.sources import HEIF_MESSAGE, decode_photo, image_kind
 
 MAX_UPLOAD_BYTES = 20_000_000
 """Largest accepted upload (a 48-megapixel phone JPEG is about 15 MB)."""
@@ -19,7 +19,7 @@ MAX_IMAGE_PIXELS = 50_000_000
 FORM_FIELD = "image"
 """Name of the file field in a multipart upload."""
 
-IMAGE_KINDS = "JPEG, PNG, BMP, TIFF or WebP"
+IMAGE_KINDS = "JPEG, PNG, BMP, TIFF, WebP, GIF or AVIF"
 
 
 class UploadError(ValueError):
@@ -133,6 +133,8 @@ def _header_size(data: bytes, limits: UploadLimits) -> tuple[int, int]:
                 f"{limits.max_pixels / 1e6:.0f} megapixels. Scale it down before sending it.",
             ) from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            if image_kind(data) == "heif":
+                raise UploadError(400, f"the upload is {HEIF_MESSAGE}") from None
             raise UploadError(
                 400, f"the upload is not an image (its header is not one of {IMAGE_KINDS}); send an image file"
             ) from None
