@@ -92,6 +92,9 @@ def display_available() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # FFmpeg's own log lines ("moov atom not found") would come before the one line that says what is wrong with
+    # a video and what to do; set OPENCV_FFMPEG_LOGLEVEL to see them.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     if not 0.0 <= args.conf <= 1.0:
         return fail(f"--conf must be between 0 and 1, not {args.conf}")
     if args.max_frames is not None and args.max_frames < 1:

@@ -20,6 +20,10 @@ CSV_COLUMNS = ("source", "frame", "number", "text", "digit", "confidence", "x", 
 VIDEO_OUTPUT_SUFFIXES = (".mp4", ".avi")
 """What an annotated video may be called: MPEG-4 (mp4v) or Motion JPEG (MJPG), both in OpenCV's own FFmpeg."""
 
+VIDEO_OUTPUT_FPS = (1.0, 240.0)
+"""The frame rates an annotated video is written at: a source's rate outside them (a time-lapse's 0.001, a bad
+header's 120 000) is brought to the nearer end, where FFmpeg's writer would refuse it or mistime it."""
+
 
 class SinkError(RuntimeError):
     """An output cannot be written; the message names the path and the fix."""
@@ -212,7 +216,7 @@ class VideoSink:
 
     def __init__(self, path: str | Path, fps: float):
         self.path = Path(path)
-        self.fps = fps if fps and fps > 0 else 30.0
+        self.fps = min(max(fps, VIDEO_OUTPUT_FPS[0]), VIDEO_OUTPUT_FPS[1]) if fps and fps > 0 else 30.0
         self._writer: cv2.VideoWriter | None = None
         self.frames = 0
 

@@ -8,6 +8,7 @@ import io
 import queue
 import threading
 import time
+import urllib.parse
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +34,11 @@ STREAM_RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 CAMERA_START_TIMEOUT = 5.0
 """Seconds to wait for a camera's first frame before declaring it absent."""
+
+EXACT_COUNT_SUFFIXES = (".mp4", ".m4v", ".mov", ".3gp", ".avi")
+"""Video containers that record how many frames they hold. For others (Matroska, WebM, ...) FFmpeg estimates the
+count from the duration, which a longer sound track or a varying frame rate stretches past the last frame: that
+count is not taken for the video's length, nor a video that ends before it for one cut short."""
 
 PREFETCH_FRAMES = 4
 """Decoded frames a video file may hold ready ahead of the reader: enough to ride out a slow
@@ -231,8 +237,19 @@ class VideoFileSource(FrameSource):
             raise SourceError(f"{path}: cannot be opened as a video or image. It may be cut short (an MP4 cut short "
                               "cannot be opened at all) or in a format OpenCV's FFmpeg lacks: check the file, or "
                               "convert it to MP4.")
+        # The first frame now, so that a video nothing of which decodes (a codec this FFmpeg lacks) is refused
+        # before any output is opened.
+        ok, self._first = self._capture.read()
+        if not ok or self._first is None:
+            fourcc = int(self._capture.get(cv2.CAP_PROP_FOURCC)) & 0xFFFFFFFF
+            codec = fourcc.to_bytes(4, "little").decode("ascii", "replace").strip("\x00 ")
+            self._capture.release()
+            raise SourceError(f"{path}: no frame of it can be decoded{f' (codec {codec})' if codec else ''}; OpenCV's "
+                              "FFmpeg may lack its decoder. Convert it to H.264, e.g. "
+                              f"ffmpeg -i {Path(str(path)).name} -c:v libx264 converted.mp4")
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        self.total = count if count > 0 else None
+        suffix = path.suffix if isinstance(path, Path) else Path(urllib.parse.urlparse(str(path)).path).suffix
+        self.total = count if count > 0 and suffix.lower() in EXACT_COUNT_SUFFIXES else None
         fps = float(self._capture.get(cv2.CAP_PROP_FPS))
         self.fps = fps if fps > 0 else None
         # Bounded, so a reader slower than the decoder holds only `prefetch` frames, never the video.
@@ -244,6 +261,9 @@ class VideoFileSource(FrameSource):
     def _decode_all(self) -> None:
         """The decoding thread: every frame into the queue in order, then None to say it ended."""
         try:
+            first, self._first = self._first, None
+            if not self._put(first):
+                return
             while not self._stop.is_set():
                 ok, image = self._capture.read()
                 if not ok or image is None:
@@ -279,8 +299,6 @@ class VideoFileSource(FrameSource):
             index += 1
         if self.total and index < self.total - 1:
             self.problems.append(f"{self.path}: the video broke off after frame {index} of {self.total}; kept what was read")
-        if index == 0:
-            self.problems.append(f"{self.path}: no frame could be decoded")
 
     def close(self) -> None:
         self._stop.set()

@@ -357,3 +357,19 @@ def test_help_explains_sources_and_keys(capsys):
     assert "(default: 0.5)" in flat and "(default: models/digits.keras)" in flat
     assert "chalk on a blackboard" in flat and "(default: dark)" in flat
     assert "(default: None)" not in flat and "(default: False)" not in flat and flat.count("(default: models/") == 1
+
+
+@pytest.mark.parametrize("source_fps, written_fps", [(0.001, 1.0), (120000.0, 240.0), (25.0, 25.0)])
+def test_an_annotated_video_is_written_whatever_frame_rate_the_source_claims(tmp_path, source_fps, written_fps):
+    # FFmpeg's MPEG-4 writer refuses a time-lapse's 0.001 fps and a bad header's 120 000 after the first frame.
+    from digitrec.sinks import VideoSink
+    from digitrec.types import Frame, FrameResult
+
+    path = tmp_path / "read.mp4"
+    with VideoSink(path, fps=source_fps) as sink:
+        for index in range(5):
+            image = np.full((48, 64, 3), 40 * index, np.uint8)
+            sink.write(image, FrameResult(Frame(index=index, image=image, source="clip", time=0.0), [], []))
+    written = cv2.VideoCapture(str(path))
+    assert int(written.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    assert written.get(cv2.CAP_PROP_FPS) == pytest.approx(written_fps, rel=0.01)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -111,10 +112,15 @@ def test_a_missing_camera_names_what_to_try():
 
 
 class _FakeCapture:
-    """A stream that delivers some frames, then drops."""
+    """A stream or file that delivers some frames, then drops or ends; a file's container claims `count` frames
+    (what OpenCV reports of real files) and its codec `fourcc`."""
 
-    def __init__(self, frames: int, opened: bool = True):
-        self.frames, self.opened = frames, opened
+    def __init__(self, frames: int, opened: bool = True, count: int = 0, fourcc: str = "h264"):
+        self.frames, self.opened, self.count, self.fourcc = frames, opened, count, fourcc
+
+    def get(self, prop):
+        return {cv2.CAP_PROP_FRAME_COUNT: self.count, cv2.CAP_PROP_FPS: 30.0,
+                cv2.CAP_PROP_FOURCC: int.from_bytes(self.fourcc.encode(), "little")}.get(prop, 0.0)
 
     def isOpened(self):
         return self.opened
@@ -286,3 +292,35 @@ def test_a_broken_photo_is_one_warning_without_opencvs_own_lines(tmp_path, capfd
         assert list(source) == []
     assert len(source.problems) == 1
     assert "WARN" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("name, broke_off", [("talk.mkv", False), ("talk.webm", False), ("talk.mp4", True)])
+def test_only_containers_that_record_their_frame_count_can_say_a_video_broke_off(name, broke_off):
+    # A Matroska or WebM file's count is FFmpeg's estimate from its duration: 30 frames under 3 s of sound say 90.
+    with VideoFileSource(Path(name), capture=_FakeCapture(frames=30, count=90)) as source:
+        assert len(list(source)) == 30
+        assert source.total == (90 if broke_off else None)  # no progress bar stuck at 30 of 90
+    assert bool(source.problems) is broke_off
+
+
+def test_a_video_whose_codec_cannot_be_decoded_is_refused_naming_the_codec_and_the_fix():
+    with pytest.raises(SourceError, match=r"codec AV01.*ffmpeg -i clip.mp4 -c:v libx264"):
+        VideoFileSource(Path("clip.mp4"), capture=_FakeCapture(frames=0, count=5, fourcc="AV01"))
+
+
+def test_a_truncated_video_is_one_line_without_ffmpegs_own_log(tmp_path):
+    # FFmpeg is set up once a process, so the CLI is run afresh.
+    import subprocess
+    import sys
+
+    path = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 48))
+    for i in range(20):
+        writer.write(np.full((48, 64, 3), i * 10, np.uint8))
+    writer.release()
+    path.write_bytes(path.read_bytes()[:-200])  # its index (moov), written last, is cut
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "live_digits.py"), "--source", str(path), "--no-display"],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    lines = [line for line in done.stderr.splitlines() if "tensorflow" not in line.lower() and line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and "cannot be opened as a video" in lines[0], done.stderr
