@@ -233,6 +233,10 @@ class VideoSink:
         return self
 
     def write(self, image: np.ndarray, result: FrameResult) -> None:
+        # FFmpeg's encoders take even sides only and would crop an odd one's last row or column (boxes may lie
+        # there): such a frame gets one more, a copy of its edge.
+        if image.shape[0] % 2 or image.shape[1] % 2:
+            image = cv2.copyMakeBorder(image, 0, image.shape[0] % 2, 0, image.shape[1] % 2, cv2.BORDER_REPLICATE)
         if self._writer is None:
             height, width = image.shape[:2]
             fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))

@@ -373,3 +373,18 @@ def test_an_annotated_video_is_written_whatever_frame_rate_the_source_claims(tmp
     written = cv2.VideoCapture(str(path))
     assert int(written.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
     assert written.get(cv2.CAP_PROP_FPS) == pytest.approx(written_fps, rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["read.mp4", "read.avi"])
+def test_an_annotated_video_of_odd_size_keeps_its_last_row_and_column(tmp_path, name):
+    from digitrec.sinks import VideoSink
+    from digitrec.types import Frame, FrameResult
+
+    image = np.full((479, 641, 3), 255, np.uint8)
+    image[-4:, :] = 0  # a box drawn along the bottom and right edges
+    image[:, -4:] = 0
+    with VideoSink(tmp_path / name, fps=10.0) as sink:
+        sink.write(image, FrameResult(Frame(index=0, image=image, source="clip", time=0.0), [], []))
+    ok, written = cv2.VideoCapture(str(tmp_path / name)).read()
+    assert ok and written.shape[:2] == (480, 642)
+    assert written[-3, 300].max() < 60 and written[200, -3].max() < 60  # the edges' dark lines are there
