@@ -21,7 +21,7 @@ class GroupingConfig:
     """Two digits are on one line when their heights overlap by this fraction of the shorter one."""
     number_gap: float = 0.6
     """A gap wider than this fraction of the neighbouring digits' mean height starts a new number."""
-    level_angle: float = 6.0
+    level_angle: float = 2.0
     """A page turned by less than this many degrees is grouped on its digits' boxes as they are; one turned more, on
     the boxes its digits would have on the page turned level (`writing_angle`, `level_boxes`)."""
     max_angle: float = 40.0
