@@ -21,6 +21,10 @@ class GroupingConfig:
     """Two digits are on one line when their heights overlap by this fraction of the shorter one."""
     number_gap: float = 0.6
     """A gap wider than this fraction of the neighbouring digits' mean height starts a new number."""
+    narrow_digit_width: float = 0.5
+    """A digit narrower than this fraction of its height (an upright '1') counts as this wide about its centre when
+    the gaps beside it are measured. Handwriting spaces digits by their centres, so the ink gaps either side of a
+    thin '1' are as wide as a space between numbers: '2113' written evenly was read as '21' and '13'."""
     level_angle: float = 2.0
     """A page turned by less than this many degrees is grouped on its digits' boxes as they are; one turned more, on
     the boxes its digits would have on the page turned level (`writing_angle`, `level_boxes`)."""
@@ -148,7 +152,9 @@ def group_numbers(detections: list[Detection], config: GroupingConfig = DEFAULT_
         current = [line[0]]
         for previous, index in zip(line, line[1:]):
             left, right = boxes[previous], boxes[index]
-            gap = right[0] - (left[0] + left[2])
+            left_reach = max(left[2], config.narrow_digit_width * left[3]) / 2  # from its centre
+            right_reach = max(right[2], config.narrow_digit_width * right[3]) / 2
+            gap = (right[0] + right[2] / 2 - right_reach) - (left[0] + left[2] / 2 + left_reach)
             if gap > config.number_gap * (left[3] + right[3]) / 2:
                 numbers.append(_number(detections, current, line_number))
                 current = []

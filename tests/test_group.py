@@ -84,3 +84,20 @@ def test_a_table_on_a_page_turned_a_few_degrees_is_read_row_by_row(angle):
     table = [d for row, y in zip(rows, (200, 260, 320)) for text, x in zip(row, (100, 700)) for d in number(text, x, y)]
     assert [n.text for n in group_numbers(table)] == ["12", "34", "56", "78", "90", "11"]
     assert [n.text for n in group_numbers(table, NEVER_LEVELLED)] != ["12", "34", "56", "78", "90", "11"]
+
+
+def _thin_ones(text: str, x: float, pitch: float) -> list[Detection]:
+    """Digits 60 px tall written `pitch` heights apart centre to centre: '1' upright and 8 px wide, others 45."""
+    return [Detection(box=(round(x + pitch * 60 * i - (4 if c == "1" else 22)), 100, 8 if c == "1" else 45, 60),
+                      digit=int(c), confidence=1.0) for i, c in enumerate(text)]
+
+
+@pytest.mark.parametrize("text, pitch", [("2113", 1.0), ("4107", 1.1), ("9181", 1.2), ("11", 1.0)])
+def test_a_thin_one_written_at_the_numbers_pitch_stays_in_its_number(text, pitch):
+    # Its ink gaps are wide only because a '1' is thin; digits are spaced by their centres.
+    assert [n.text for n in group_numbers(_thin_ones(text, 200, pitch))] == [text]
+
+
+def test_numbers_ending_and_starting_with_a_one_stay_apart_across_a_digit_wide_space():
+    written = _thin_ones("21", 200, 1.0) + _thin_ones("13", 200 + 2 * 60 + 60, 1.0)  # one blank digit between
+    assert [n.text for n in group_numbers(written)] == ["21", "13"]
