@@ -128,7 +128,8 @@ class JsonLinesSink(_TextSink):
 
 
 class CsvSink(_TextSink):
-    """One row per digit read: where, what, and which number it belongs to."""
+    """One row per digit read: where, what, and which number it belongs to; in reading order (number by number, each
+    left to right), so a table's rows read across as on the page."""
 
     def _started(self) -> None:
         self._writer = csv.writer(self._file)
@@ -136,7 +137,9 @@ class CsvSink(_TextSink):
         self._file.flush()
 
     def write(self, result: FrameResult) -> None:
-        for detection in result.detections:
+        grouped = [index for number in result.numbers for index in number.detections]
+        ungrouped = [index for index, detection in enumerate(result.detections) if detection.number < 0]
+        for detection in (result.detections[index] for index in grouped + ungrouped):
             number = result.numbers[detection.number] if detection.number >= 0 else None
             self._writer.writerow(
                 [

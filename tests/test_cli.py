@@ -388,3 +388,15 @@ def test_an_annotated_video_of_odd_size_keeps_its_last_row_and_column(tmp_path, 
     ok, written = cv2.VideoCapture(str(tmp_path / name)).read()
     assert ok and written.shape[:2] == (480, 642)
     assert written[-3, 300].max() < 60 and written[200, -3].max() < 60  # the edges' dark lines are there
+
+
+def test_csv_rows_run_in_reading_order(tmp_path):
+    out_csv, out_json = tmp_path / "digits.csv", tmp_path / "digits.jsonl"
+    assert run("--source", str(SAMPLE), "--csv", str(out_csv), "--json", str(out_json)) == 0
+    rows = list(csv.DictReader(out_csv.open()))
+    assert [int(row["number"]) for row in rows] == sorted(int(row["number"]) for row in rows)
+    texts = {}  # each number spelled by its rows, in the order they come
+    for row in rows:
+        texts[int(row["number"])] = texts.get(int(row["number"]), "") + row["digit"]
+    numbers = [number["text"] for number in json.loads(out_json.read_text())["numbers"]]  # in reading order
+    assert list(texts.values()) == numbers and len(numbers) >= 10
