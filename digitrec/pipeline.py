@@ -74,9 +74,13 @@ def read_frames(
             result = tracker.update(result)
         for sink in result_sinks:
             sink.write(result)
+        # Counted once its results are written, so that a run stopped while its annotated image is encoded
+        # reports every frame its JSON and CSV hold.
+        summary.frames += 1
+        summary.digits += len(result.detections)
         now = time.perf_counter()
         instant = 1.0 / max(now - last, 1e-6)
-        fps = instant if summary.frames == 0 else (1 - FPS_SMOOTHING) * fps + FPS_SMOOTHING * instant
+        fps = instant if summary.frames == 1 else (1 - FPS_SMOOTHING) * fps + FPS_SMOOTHING * instant
         last = now
         annotated = None
         if annotate or image_sinks:
@@ -90,8 +94,6 @@ def read_frames(
                 result.timings["encode"] = (time.perf_counter() - encoding) * 1000.0
         # Frame.time is the monotonic capture time only for live sources.
         latency = time.monotonic() - frame.time if source.live else None
-        summary.frames += 1
-        summary.digits += len(result.detections)
         summary.seconds = time.perf_counter() - started
         yield ReadFrame(result=result, annotated=annotated, fps=fps, latency=latency)
         if max_frames is not None and summary.frames >= max_frames:

@@ -153,6 +153,25 @@ def test_results_are_on_disk_as_soon_as_each_frame_is_read(video_path, tmp_path)
         assert len(out_json.read_text().splitlines()) == 2
 
 
+def test_a_run_stopped_while_a_frame_is_encoded_counts_every_frame_its_json_holds(video_path, tmp_path):
+    from digitrec.pipeline import RunSummary
+
+    class StoppedOnThirdFrame:
+        written = 0
+
+        def write(self, image, result):
+            self.written += 1
+            if self.written == 3:
+                raise KeyboardInterrupt  # Ctrl-C while the annotated frame is encoded
+
+    out_json, summary = tmp_path / "read.jsonl", RunSummary()
+    with open_source(video_path) as source, JsonLinesSink(out_json) as sink, pytest.raises(KeyboardInterrupt):
+        for _ in read_frames(source, DigitReader(MODEL), [sink], [StoppedOnThirdFrame()], annotate=False,
+                                  summary=summary):
+            pass
+    assert summary.frames == len(out_json.read_text().splitlines()) == 3
+
+
 class _FailingSource(FrameSource):
     """The sample photo as `good` frames of a video, then the error a dead stream raises."""
 
