@@ -469,10 +469,17 @@ def _image_paths_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
 
 
+MOTION_JPEG_SUFFIXES = (".mjpeg", ".mjpg")
+"""Raw Motion JPEG videos: JPEGs one after another, so their first bytes are a photo's."""
+
+
 def _is_photo(path: Path) -> bool:
-    """A photo by its name, or by its first bytes where the name says nothing known (a JPEG saved without one)."""
+    """A photo by its name, or by its first bytes where the name says nothing known (a JPEG saved without one, or
+    as 'photo.jpg_large')."""
     if path.suffix.lower() in PHOTO_SUFFIXES:
         return True
+    if path.suffix.lower() in MOTION_JPEG_SUFFIXES:
+        return False
     try:
         with open(path, "rb") as file:
             return image_kind(file.read(16)) is not None

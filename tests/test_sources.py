@@ -324,3 +324,11 @@ def test_a_truncated_video_is_one_line_without_ffmpegs_own_log(tmp_path):
                           capture_output=True, text=True, timeout=300, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     lines = [line for line in done.stderr.splitlines() if "tensorflow" not in line.lower() and line.strip()]
     assert done.returncode == 2 and len(lines) == 1 and "cannot be opened as a video" in lines[0], done.stderr
+
+
+def test_a_raw_motion_jpeg_video_is_read_as_a_video_though_it_begins_as_a_jpeg(tmp_path):
+    path = tmp_path / "camera.mjpeg"
+    path.write_bytes(b"".join(cv2.imencode(".jpg", _image(value))[1].tobytes() for value in (10, 100, 200)))
+    with open_source(path) as source:
+        assert isinstance(source, VideoFileSource)
+        assert len(list(source)) == 3
