@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
     parser.add_argument("--workers", type=int, default=1,
                         help="headless only: read frames on this many processes at once, results still in order "
-                        "(about 1.5x the frames per second with 2 on 2 cores; each starts in about a second)")
+                        "(1.3-1.4x the frames per second with 2 on 2 cores; each starts in about a second)")
     parser.add_argument("--labels", metavar="DIR", default="labels",
                         help="folder where crops labelled in the window (key l) are saved, for train.py --finetune DIR")
     web = parser.add_argument_group("web page", "--serve reads photos, the browser's camera and drawings "

@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a tiny run (3000 digits, 2 epochs) that checks the whole pipeline")
     parser.add_argument("--pairs", action="store_true",
                         help="train the pair network instead, which reads a blob of two touching digits whole "
-                        "(pairs.keras, pairs.tflite, pairs_metrics.json; 12 epochs, ~50 min; uses --data, --epochs, "
+                        "(pairs.keras, pairs.tflite, pairs_metrics.json; 12 epochs, ~57 min; uses --data, --epochs, "
                         "--seed, --data-seed, --quick, --out, --name)")
     parser.add_argument("--photo-pairs", action="store_true",
                         help="train the still photos' pair network instead: the pair network with one more "

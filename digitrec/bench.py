@@ -27,6 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from digitrec.cli_help import DefaultsHelpFormatter
+
 SIZES: tuple[tuple[int, int], ...] = ((640, 480), (1280, 720))
 DIGIT_COUNTS: tuple[int, ...] = (4, 16, 40)
 
@@ -578,6 +580,7 @@ def _file_note(timed: dict) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m digitrec.bench",
+        formatter_class=DefaultsHelpFormatter,
         description="Measure the reader's speed on synthetic videos (640x480 and 1280x720, 4, 16 and 40 "
         "digits): decode-only floor, end to end with JSON written, per-stage ms, peak memory over a "
         "short and a long video, capture-to-overlay latency, 40-crop classification, and the ratio to "

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from digitrec.cli_help import add_pair_model_options, pair_models, reader_load_error, seed
+from digitrec.cli_help import DefaultsHelpFormatter, add_pair_model_options, pair_models, reader_load_error, seed
 from digitrec.evaluation import IOU_THRESHOLD, Counts, exact_numbers, frame_misses, iou, match_detections, write_misses
 from digitrec.group import union_box
 from digitrec.synth import SyntheticPage, TouchingPair
@@ -177,6 +177,7 @@ def _pct(value: float) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m digitrec.evaluate_tracking",
+        formatter_class=DefaultsHelpFormatter,
         description="Measure issue #4's goals on generated data (MNIST test digits, fixed seeds): "
         "tracked hand-held videos, pages with non-digit marks, and touching digit pairs.",
     )
@@ -269,10 +270,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 write_misses(misses_file, source, frame, records)
 
         total = args.videos * args.frames + 2 * len(modes) * args.mark_pages + args.pairs
-        bar: Callable = tqdm(total=total, unit="frame", file=sys.stderr).update
+        progress = tqdm(total=total, unit="frame", file=sys.stderr)
+        bar: Callable = progress.update
+        say = tqdm.write  # a line of figures above the progress bar, not through it
         base = args.seed * 1_000_000
         if args.videos:
-            print(f"hand-held videos ({'untracked' if args.no_tracking else 'tracked'}), {args.frames} frames each")
+            say(f"hand-held videos ({'untracked' if args.no_tracking else 'tracked'}), {args.frames} frames each")
             overall = VideoCounts(Counts())
             conditions = args.conditions.split(",")
             for i in range(args.videos):
@@ -287,15 +290,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     bar()
                 scored = score_video(video.truth, results)
                 overall = overall + scored
-                print(f"  video {i} {size[0]}x{size[1]} {condition:9s} read {_pct(scored.counts.read_rate):>8s}  "
+                say(f"  video {i} {size[0]}x{size[1]} {condition:9s} read {_pct(scored.counts.read_rate):>8s}  "
                       f"false {_pct(scored.counts.false_rate):>7s}  label changes {scored.label_changes}"
                       f"/{scored.steady_pairs}  id changes {scored.id_changes}  numbers exact "
                       f"{_pct(scored.counts.number_accuracy):>8s}  number changes {scored.number_changes}"
                       f"/{scored.steady_numbers}")
-            print(f"  per-frame read rate {_pct(overall.counts.read_rate)} (goal >= 98 %), false detections "
+            say(f"  per-frame read rate {_pct(overall.counts.read_rate)} (goal >= 98 %), false detections "
                   f"{_pct(overall.counts.false_rate)}, label changes {_pct(overall.label_change_rate)} of "
                   f"{overall.steady_pairs} digit-frames (goal <= 0.5 %), id changes {_pct(overall.id_change_rate)}")
-            print(f"  numbers read exactly in {_pct(overall.counts.number_accuracy)} of {overall.counts.true_numbers} "
+            say(f"  numbers read exactly in {_pct(overall.counts.number_accuracy)} of {overall.counts.true_numbers} "
                   f"number-frames; a number's text changes between consecutive frames in "
                   f"{_pct(overall.number_change_rate)} of {overall.steady_numbers}")
         if args.mark_pages:
@@ -311,18 +314,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                     unmarked[mode].append((clean, read(clean.image, mode=mode)))
                 bar(2 * len(modes))
             marks = sum(len(page.marks) for page, _ in marked[modes[0]])
-            print(f"pages with non-digit marks ({args.mark_pages} pages, {marks} marks; confidence floor {args.conf})")
+            say(f"pages with non-digit marks ({args.mark_pages} pages, {marks} marks; confidence floor {args.conf})")
             for mode in modes:
                 figures = score_marks(marked[mode], unmarked[mode])
-                print(f"  rejection {mode:9s}: false detections {figures['false']}/{figures['detections']} = "
+                say(f"  rejection {mode:9s}: false detections {figures['false']}/{figures['detections']} = "
                       f"{_pct(figures['false_rate'])} (goal <= 1 %), {figures['false_on_marks']} on marks; read rate "
                       f"{_pct(figures['read_rate_marked'])} with marks, {_pct(figures['read_rate_unmarked'])} "
                       f"without (goal: unchanged)")
             if "class" in modes:  # the class alone reports everything; each floor on top of it, measured at once
-                print("  calibrating a confidence floor on top of the class (same pages and splits):")
+                say("  calibrating a confidence floor on top of the class (same pages and splits):")
                 for floor in CALIBRATION_FLOORS:
                     figures = score_marks(_above(marked["class"], floor), _above(unmarked["class"], floor))
-                    print(f"    floor {floor:.2f}: false detections {_pct(figures['false_rate'])}, read rate "
+                    say(f"    floor {floor:.2f}: false detections {_pct(figures['false_rate'])}, read rate "
                           f"{_pct(figures['read_rate_marked'])} with marks, {_pct(figures['read_rate_unmarked'])} without")
         if args.pairs:
             right = in_video = 0
@@ -333,9 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 in_video += pair_read_right(pair, as_video)
                 missed(f"pair{i}", 0, pair_miss(pair, as_photo, "photo") + pair_miss(pair, as_video, "video"))
                 bar()
-            print(f"touching pairs: {right}/{args.pairs} = {_pct(right / args.pairs)} read as the right two digits "
+            say(f"touching pairs: {right}/{args.pairs} = {_pct(right / args.pairs)} read as the right two digits "
                   f"(goal >= 90 %); as a video frame, where narrower blobs are not cut and the pair network reads only "
                   f"those the classifier reads unsurely: {_pct(in_video / args.pairs)}")
+        progress.close()
         return 0
 
 

@@ -13,7 +13,7 @@ from typing import TextIO
 
 import numpy as np
 
-from digitrec.cli_help import add_pair_model_options, pair_models, reader_load_error, seed
+from digitrec.cli_help import DefaultsHelpFormatter, add_pair_model_options, pair_models, reader_load_error, seed
 from digitrec.synth import CONDITIONS, SyntheticPage
 from digitrec.types import Box, Detection, FrameResult, NumberReading
 
@@ -393,6 +393,7 @@ def load_held_out_glyphs(data_path: str | None, data_seed: int):
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m digitrec.evaluation",
+        formatter_class=DefaultsHelpFormatter,
         description="Measure the digit reader on synthetic photos and videos of handwritten pages "
         "(digits from the MNIST test split, which the model never trains on).",
     )

@@ -353,7 +353,7 @@ class CameraSource(FrameSource):
         if not self._stream.stream.isOpened() or not self._stream.grabbed:
             self._stream.stream.release()
             raise SourceError(
-                f"no camera at index {index}. Plug one in, try another index (--source 1), "
+                f"no camera at index {index}. Plug one in, try another index (--source {1 if index == 0 else 0}), "
                 "or read a file instead (--source video.mp4)."
             )
         fps = float(self._stream.stream.get(cv2.CAP_PROP_FPS))
@@ -466,7 +466,7 @@ class StreamSource(FrameSource):
 
 
 def _image_paths_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if p.is_file() and _is_photo(p))
 
 
 MOTION_JPEG_SUFFIXES = (".mjpeg", ".mjpg")

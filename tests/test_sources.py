@@ -255,11 +255,13 @@ def test_a_jpeg_under_another_name_is_read_as_a_photo_turned_upright(tmp_path, n
     assert frame.image[:45].min() < 100 and frame.image[45:].min() > 200
 
 
-def test_a_folder_reads_gif_and_jfif_photos_too(tmp_path):
-    for name in ("a.gif", "b.jfif"):
+def test_a_folder_reads_gif_jfif_and_unnamed_photos_too(tmp_path):
+    for name in ("a.gif", "b.jfif", "c"):
         _save_with_pillow(tmp_path / name, _image(40)[..., 0], format="GIF" if name.endswith("gif") else "JPEG")
+    (tmp_path / "notes").write_text("not a photo")
+    (tmp_path / "read.jsonl").write_text("{}")
     with open_source(tmp_path) as source:
-        assert [Path(f.source).name for f in source] == ["a.gif", "b.jfif"]
+        assert [Path(f.source).name for f in source] == ["a.gif", "b.jfif", "c"]
     assert source.problems == []
 
 

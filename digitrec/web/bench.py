@@ -22,6 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from digitrec.cli_help import DefaultsHelpFormatter
+
 GOAL_MS = 50.0
 """The round trip per 640x480 frame this mode aims at on a laptop CPU."""
 
@@ -111,13 +113,14 @@ def measure_browser(page_url: str, frames: Sequence[np.ndarray], count: int, chr
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m digitrec.web.bench",
+        formatter_class=DefaultsHelpFormatter,
         description="Measure the web camera mode's round trip per frame (JPEG over the WebSocket, "
         f"read, JSON back) on synthetic hand-held video; the goal is {GOAL_MS:.0f} ms or less at 640x480.",
     )
     parser.add_argument("--model", default=None, help="a .keras or .tflite digit model (default: models/digits.keras)")
     parser.add_argument("--frames", type=int, default=100, help="frames to time (after a few warm-up frames)")
-    parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=int, default=640, help="frame width in pixels (even)")
+    parser.add_argument("--height", type=int, default=480, help="frame height in pixels (even)")
     parser.add_argument("--seed", type=int, default=3, help="seed of the synthetic video")
     parser.add_argument("--condition", default="mixed", help="page condition of the video (see digitrec.synth)")
     parser.add_argument("--browser", action="store_true",
