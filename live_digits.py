@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import cv2
 
+    # OpenCV's warnings (a stream's timeout, a decoder's complaint) likewise come before the reader's own line.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     from digitrec.annotate import draw_result, draw_selection, draw_status, mask_view
     from digitrec.classify import ModelFileError
     from digitrec.labels import LabelFolderError, LabelStore
@@ -122,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     from digitrec.sinks import AnnotatedImageSink, CsvSink, JsonLinesSink, SinkError, VideoSink, check_distinct
     from digitrec.sources import ImageSource, SourceError, open_source
 
+    reader = None
     try:
         if args.workers > 1:
             reader = ParallelReader(args.model or DEFAULT_MODEL, workers=args.workers, min_confidence=args.conf,
@@ -131,7 +134,12 @@ def main(argv: list[str] | None = None) -> int:
                                  segmentation=segmentation_for(args), **pair_models(args))
         source = open_source(args.source)
         labels = LabelStore(args.labels, ink=args.ink) if show_window else None  # labelling is the window's
-    except (ModelFileError, SourceError, LabelFolderError, WorkerError) as error:
+    except (ModelFileError, SourceError, LabelFolderError, WorkerError, KeyboardInterrupt) as error:
+        if isinstance(reader, ParallelReader):
+            reader.close()
+        if isinstance(error, KeyboardInterrupt):  # while the model loads or a stream opens: nothing read or written
+            print("live_digits.py: stopped by Ctrl-C before the first frame", file=sys.stderr)
+            return 130
         return fail(str(error))
 
     summary = RunSummary()
@@ -151,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                     image_sinks.append(AnnotatedImageSink(args.output, single_image=source.total == 1,
                                                           inputs=source.files))
                 else:
-                    image_sinks.append(VideoSink(args.output, fps=source.fps or 30.0))
+                    image_sinks.append(VideoSink(args.output, fps=source.fps or 30.0, live=source.live))
             for sink in image_sinks + result_sinks:  # every output checked before any file is opened (emptied)
                 sink.check()
             for sink in image_sinks + result_sinks:

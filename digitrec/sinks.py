@@ -214,13 +214,24 @@ class AnnotatedImageSink:
         pass
 
 
-class VideoSink:
-    """Writes annotated frames to a video of the source's size and frame rate."""
+LIVE_GAP_FILLED = 5.0
+"""Seconds of a live source's silence (a stream stalled) that its annotated video holds at most, as repeats of the
+frame before it."""
 
-    def __init__(self, path: str | Path, fps: float):
+
+class VideoSink:
+    """Writes annotated frames to a video of the source's size and frame rate.
+
+    A live source (camera, stream) drops the frames the reader has no time for, and may deliver more than the video's
+    rate, so its frames are placed by their capture times (`Frame.time`): a frame fills the video's frames since the
+    one before it (none, where that one already holds its time), and the video plays at the speed it was filmed."""
+
+    def __init__(self, path: str | Path, fps: float, live: bool = False):
         self.path = Path(path)
         self.fps = min(max(fps, VIDEO_OUTPUT_FPS[0]), VIDEO_OUTPUT_FPS[1]) if fps and fps > 0 else 30.0
+        self.live = live
         self._writer: cv2.VideoWriter | None = None
+        self._first_time: float | None = None
         self.frames = 0
 
     def check(self) -> None:
@@ -247,8 +258,15 @@ class VideoSink:
             if not self._writer.isOpened():
                 raise SinkError(f"{self.path}: OpenCV cannot write this video. Try the other of "
                                 f"{' and '.join(VIDEO_OUTPUT_SUFFIXES)}.")
-        self._writer.write(image)
-        self.frames += 1
+        copies = 1
+        if self.live:
+            if self._first_time is None:
+                self._first_time = result.frame.time
+            due = round((result.frame.time - self._first_time) * self.fps) + 1  # frames the video should hold by now
+            copies = min(max(0, due - self.frames), round(LIVE_GAP_FILLED * self.fps))
+        for _ in range(copies):
+            self._writer.write(image)
+        self.frames += copies
 
     def __exit__(self, *exc_info) -> None:
         if self._writer is not None:

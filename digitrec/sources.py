@@ -32,6 +32,11 @@ HEIF_MESSAGE = "a HEIC/HEIF photo, which cannot be decoded here: save it as JPEG
 STREAM_RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Seconds to wait before each reconnection attempt of a dropped stream; then it gives up."""
 
+STREAM_TIMEOUT_MS = 8000
+"""How long opening a stream, or waiting for its next frame, may take before it counts as down (OpenCV's own is
+30 s, so a host that accepts the connection and then says nothing kept the reader waiting minutes before it gave
+up: 30 s for each of its reconnection attempts)."""
+
 CAMERA_START_TIMEOUT = 5.0
 """Seconds to wait for a camera's first frame before declaring it absent."""
 
@@ -244,9 +249,12 @@ class VideoFileSource(FrameSource):
             fourcc = int(self._capture.get(cv2.CAP_PROP_FOURCC)) & 0xFFFFFFFF
             codec = fourcc.to_bytes(4, "little").decode("ascii", "replace").strip("\x00 ")
             self._capture.release()
-            raise SourceError(f"{path}: no frame of it can be decoded{f' (codec {codec})' if codec else ''}; OpenCV's "
-                              "FFmpeg may lack its decoder. Convert it to H.264, e.g. "
-                              f"ffmpeg -i {Path(str(path)).name} -c:v libx264 converted.mp4")
+            fix = (f"OpenCV's FFmpeg may lack its decoder. Convert it to H.264, e.g. ffmpeg -i {Path(str(path)).name} "
+                   "-c:v libx264 converted.mp4")
+            if not isinstance(path, Path):  # over HTTP an MP4's index at its end is out of reach without byte ranges
+                fix += (" Served over HTTP, an MP4 also needs its index at its start (ffmpeg -i in.mp4 -c copy "
+                        "-movflags +faststart out.mp4) or a server that serves byte ranges.")
+            raise SourceError(f"{path}: no frame of it can be decoded{f' (codec {codec})' if codec else ''}. {fix}")
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
         suffix = path.suffix if isinstance(path, Path) else Path(urllib.parse.urlparse(str(path)).path).suffix
         self.total = count if count > 0 and suffix.lower() in EXACT_COUNT_SUFFIXES else None
@@ -382,6 +390,12 @@ class CameraSource(FrameSource):
         self._stream.stream.release()
 
 
+def open_network_capture(url: str) -> cv2.VideoCapture:
+    """A URL opened by OpenCV's FFmpeg with `STREAM_TIMEOUT_MS` for opening and for each frame."""
+    return cv2.VideoCapture(url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+                                                  cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS])
+
+
 class StreamSource(FrameSource):
     """A network stream (rtsp://, http://) read on its own thread, reconnecting when it drops.
 
@@ -393,7 +407,7 @@ class StreamSource(FrameSource):
     def __init__(
         self,
         url: str,
-        open_capture: Callable[[str], cv2.VideoCapture] = cv2.VideoCapture,
+        open_capture: Callable[[str], cv2.VideoCapture] = open_network_capture,
         reconnect_delays: tuple[float, ...] = STREAM_RECONNECT_DELAYS,
         capture: cv2.VideoCapture | None = None,
     ):
@@ -436,6 +450,8 @@ class StreamSource(FrameSource):
                 return False
             self.reconnects += 1
             self._capture = self._open(self.url)
+            if self._capture.isOpened() and self._capture.get(cv2.CAP_PROP_FRAME_COUNT) > 0:
+                return False  # what was live is now a recording (a finished HLS playlist): it ended, not dropped
             if self._capture.isOpened():
                 ok, image = self._capture.read()
                 if ok and image is not None:
@@ -495,7 +511,7 @@ def _open_url(url: str) -> FrameSource:
     """A live stream, or a recorded video served over HTTP or FTP: one that says how many frames it has is read
     frame by frame to its end like a file (as a stream it would drop frames, and replay from the start whenever
     it ended)."""
-    capture = cv2.VideoCapture(url)
+    capture = open_network_capture(url)
     if not capture.isOpened():
         capture.release()
         raise SourceError(f"{url}: the stream cannot be opened. Check the address and that it is live.")

@@ -419,3 +419,32 @@ def test_csv_rows_run_in_reading_order(tmp_path):
         texts[int(row["number"])] = texts.get(int(row["number"]), "") + row["digit"]
     numbers = [number["text"] for number in json.loads(out_json.read_text())["numbers"]]  # in reading order
     assert list(texts.values()) == numbers and len(numbers) >= 10
+
+
+@pytest.mark.parametrize("interval", [0.1, 0.01], ids=["slower-than-the-video", "faster-than-the-video"])
+def test_a_live_sources_annotated_video_plays_at_the_speed_it_was_filmed(tmp_path, interval):
+    # A stream's frames come when they come (10 or 100 a second here); the video is written at 30 fps.
+    from digitrec.sinks import VideoSink
+    from digitrec.types import Frame, FrameResult
+
+    path = tmp_path / "live.mp4"
+    with VideoSink(path, fps=30.0, live=True) as sink:
+        for index in range(21):  # 2 s or 0.2 s of filming
+            image = np.full((48, 64, 3), 10 * index, np.uint8)
+            sink.write(image, FrameResult(Frame(index=index, image=image, source="cam", time=100 + index * interval),
+                                          [], []))
+    written = cv2.VideoCapture(str(path))
+    seconds = written.get(cv2.CAP_PROP_FRAME_COUNT) / written.get(cv2.CAP_PROP_FPS)
+    assert seconds == pytest.approx(20 * interval, abs=2 / 30)
+
+
+def test_ctrl_c_while_a_stream_is_opened_exits_130_without_a_traceback(monkeypatch, capsys):
+    import digitrec.sources
+
+    def interrupted(spec):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(digitrec.sources, "open_source", interrupted)
+    assert run("--source", "http://127.0.0.1:9/video") == 130
+    err = capsys.readouterr().err
+    assert "Ctrl-C" in err and "Traceback" not in err

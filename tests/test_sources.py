@@ -334,3 +334,35 @@ def test_a_raw_motion_jpeg_video_is_read_as_a_video_though_it_begins_as_a_jpeg(t
     with open_source(path) as source:
         assert isinstance(source, VideoFileSource)
         assert len(list(source)) == 3
+
+
+def test_a_live_stream_that_becomes_a_recording_has_ended_and_is_not_replayed():
+    # A live HLS playlist, once finished, reopens as a recording of its frames: reading it again would replay them.
+    import itertools
+
+    captures = iter([_FakeCapture(3)])
+    source = StreamSource("http://camera.test/live.m3u8",
+                          open_capture=lambda url: next(captures, None) or _FakeCapture(5, count=5),
+                          reconnect_delays=(0.01, 0.01))
+    with source:
+        frames = list(itertools.islice(source, 20))  # replayed, it would never end
+    assert 1 <= len(frames) <= 3 and source.problems == []
+
+
+def test_a_host_that_accepts_and_never_answers_is_given_up_on_after_the_stream_timeout(monkeypatch):
+    import socket
+    import time
+
+    import digitrec.sources as sources
+
+    monkeypatch.setattr(sources, "STREAM_TIMEOUT_MS", 1000)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)  # connections are accepted by the kernel and never answered
+    try:
+        started = time.monotonic()
+        with pytest.raises(SourceError, match="stream cannot be opened"):
+            open_source(f"http://127.0.0.1:{listener.getsockname()[1]}/video")
+        assert time.monotonic() - started < 10  # OpenCV's own timeout is 30 s
+    finally:
+        listener.close()
