@@ -70,6 +70,8 @@ def _check_folder(path: Path) -> None:
 def _check_writable(path: Path) -> None:
     """Open `path` for writing once (removing it again if it is new), so that a file that cannot be written is
     reported before the first frame is read, with the reason."""
+    if path.exists() and not path.is_file():
+        return  # a named pipe or device (/dev/stdout): opening it to try would hand its reader an end of file
     existed = path.exists()
     try:
         with open(path, "ab"):
@@ -263,7 +265,11 @@ class VideoSink:
             if self._first_time is None:
                 self._first_time = result.frame.time
             due = round((result.frame.time - self._first_time) * self.fps) + 1  # frames the video should hold by now
-            copies = min(max(0, due - self.frames), round(LIVE_GAP_FILLED * self.fps))
+            most = round(LIVE_GAP_FILLED * self.fps)
+            if due - self.frames > most:  # a stall: what it leaves out is skipped, not owed by the frames after it
+                self._first_time += (due - self.frames - most) / self.fps
+                due = self.frames + most
+            copies = max(0, due - self.frames)
         for _ in range(copies):
             self._writer.write(image)
         self.frames += copies

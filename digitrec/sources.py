@@ -125,7 +125,7 @@ def _read_bytes(path: Path) -> np.ndarray | None:
 
 def image_kind(data: np.ndarray | bytes) -> str | None:
     """The image format its first bytes name ("png", "jpeg", "gif", "tiff", "webp", "bmp", "avif", "heif"), or None."""
-    head = bytes(data[:16])
+    head = bytes(data[:32])
     if head.startswith(b"\x89PNG"):
         return "png"
     if head.startswith(b"\xff\xd8\xff"):
@@ -136,8 +136,8 @@ def image_kind(data: np.ndarray | bytes) -> str | None:
         return "tiff"
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         return "webp"
-    if head.startswith(b"BM"):
-        return "bmp"
+    if head.startswith(b"BM") and len(head) >= 18 and int.from_bytes(head[14:18], "little") in (12, 40, 52, 56, 108, 124):
+        return "bmp"  # "BM" and the size of one of the BMP info headers
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand in (b"avif", b"avis"):
@@ -206,8 +206,8 @@ def _decode_with_pillow(data: np.ndarray, only_transparent: bool) -> np.ndarray 
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data.tobytes())) as image:
                 transparent = image.has_transparency_data
-                if only_transparent and not transparent:
-                    return None
+                if only_transparent and (not transparent or image.mode.startswith("I")):
+                    return None  # 16- and 32-bit grey: Pillow clips them to 8 bits, OpenCV scales them
                 upright = ImageOps.exif_transpose(image)
                 pixels = np.asarray(upright.convert("RGBA" if transparent else "RGB"))
     except Exception:  # anything Pillow cannot decode, including a decompression bomb, is not a readable image
@@ -485,20 +485,31 @@ def _image_paths_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and _is_photo(p))
 
 
-MOTION_JPEG_SUFFIXES = (".mjpeg", ".mjpg")
-"""Raw Motion JPEG videos: JPEGs one after another, so their first bytes are a photo's."""
-
-
 def _is_photo(path: Path) -> bool:
-    """A photo by its name, or by its first bytes where the name says nothing known (a JPEG saved without one, or
-    as 'photo.jpg_large')."""
-    if path.suffix.lower() in PHOTO_SUFFIXES:
+    """A regular file that is a photo by its name, or by its first bytes where its name has no extension or a photo's
+    with something after it (a JPEG saved without one, or as 'photo.jpg_large')."""
+    if not path.is_file():
+        return False  # a named pipe would block the read; a folder is not a photo
+    suffix = path.suffix.lower()
+    if suffix in PHOTO_SUFFIXES:
         return True
-    if path.suffix.lower() in MOTION_JPEG_SUFFIXES:
+    if suffix and not suffix.startswith(PHOTO_SUFFIXES):
         return False
     try:
         with open(path, "rb") as file:
-            return image_kind(file.read(16)) is not None
+            return image_kind(file.read(32)) is not None
+    except OSError:
+        return False
+
+
+def _is_animation(path: Path) -> bool:
+    """A GIF of several frames: read as a video (FFmpeg decodes GIFs), as before photos were sniffed."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(32)
+        if image_kind(head) != "gif":
+            return False
+        return page_count(np.fromfile(str(path), np.uint8)) > 1
     except OSError:
         return False
 
@@ -538,14 +549,14 @@ def open_source(spec: str | int) -> FrameSource:
     if path.is_dir():
         paths = _image_paths_in(path)
         if not paths:
-            raise SourceError(f"{path}: the folder holds no images ({', '.join(PHOTO_SUFFIXES)}).")
+            raise SourceError(f"{path}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)}, GIF or AVIF).")
         return ImageSource(paths, name=str(path))
     if path.is_file():
-        if _is_photo(path):
+        if _is_photo(path) and not _is_animation(path):
             return ImageSource([path], name=str(path))
         return VideoFileSource(path)
     if any(char in spec for char in "*?["):
-        paths = sorted(Path(p) for p in glob.glob(spec) if Path(p).suffix.lower() in PHOTO_SUFFIXES)
+        paths = sorted(Path(p) for p in glob.glob(spec) if _is_photo(Path(p)))
         if not paths:
             raise SourceError(f"{spec}: no image matches this pattern.")
         return ImageSource(paths, name=spec)

@@ -448,3 +448,24 @@ def test_ctrl_c_while_a_stream_is_opened_exits_130_without_a_traceback(monkeypat
     assert run("--source", "http://127.0.0.1:9/video") == 130
     err = capsys.readouterr().err
     assert "Ctrl-C" in err and "Traceback" not in err
+
+
+def test_a_live_videos_stall_is_held_at_most_five_seconds_and_owes_nothing_after(tmp_path):
+    from digitrec.sinks import VideoSink
+    from digitrec.types import Frame, FrameResult
+
+    path, image = tmp_path / "live.mp4", np.zeros((48, 64, 3), np.uint8)
+    times = [0.0, 0.1, 0.2, 20.2, 20.3, 20.4, 20.5]  # 20 s without a frame after the third
+    with VideoSink(path, fps=10.0, live=True) as sink:
+        for index, at in enumerate(times):
+            sink.write(image, FrameResult(Frame(index=index, image=image, source="cam", time=at), [], []))
+    assert cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FRAME_COUNT) == pytest.approx(3 + 50 + 3, abs=2)
+
+
+def test_a_named_pipe_as_the_json_output_is_not_opened_to_check_it(tmp_path):
+    fifo = tmp_path / "results"
+    os.mkfifo(fifo)
+    checked = threading.Thread(target=JsonLinesSink(fifo).check, daemon=True)
+    checked.start()
+    checked.join(5)  # opening a pipe to write waits for a reader; a second open later may never get one
+    assert not checked.is_alive()

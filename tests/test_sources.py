@@ -366,3 +366,35 @@ def test_a_host_that_accepts_and_never_answers_is_given_up_on_after_the_stream_t
         assert time.monotonic() - started < 10  # OpenCV's own timeout is 30 s
     finally:
         listener.close()
+
+
+def test_only_unnamed_files_are_taken_for_photos_by_their_first_bytes(tmp_path):
+    _save_with_pillow(tmp_path / "scan", _image(40)[..., 0], format="JPEG")
+    (tmp_path / "notes.txt").write_text("BMW service log: 12 000 km")  # 'BM', as a bitmap begins
+    with open_source(tmp_path) as source:
+        assert [Path(f.source).name for f in source] == ["scan"]
+    assert source.problems == []
+    with open_source(str(tmp_path / "*")) as source:  # a glob as a folder
+        assert [Path(f.source).name for f in source] == ["scan"]
+
+
+def test_an_animated_gif_is_read_as_a_video_of_its_frames(tmp_path):
+    from PIL import Image
+
+    frames = [Image.fromarray(np.full((48, 64), value, np.uint8)) for value in (30, 120, 210)]
+    frames[0].save(tmp_path / "clip.gif", save_all=True, append_images=frames[1:], duration=100)
+    with open_source(tmp_path / "clip.gif") as source:
+        assert isinstance(source, VideoFileSource)
+        assert len(list(source)) == 3
+    assert source.problems == []
+
+
+def test_a_16_bit_grey_png_with_a_transparent_colour_decodes_as_opencv_decodes_it(tmp_path):
+    from PIL import Image
+
+    grey = np.full((40, 40), 60000, np.uint16)
+    grey[10:30, 18:22] = 12000  # a dark stroke on the transparent colour
+    Image.fromarray(grey).save(tmp_path / "grey16.png", transparency=60000)
+    with open_source(tmp_path / "grey16.png") as source:
+        (frame,) = list(source)
+    assert np.array_equal(frame.image, cv2.imread(str(tmp_path / "grey16.png"), cv2.IMREAD_COLOR))
