@@ -66,6 +66,10 @@ def server():
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory, camera_video):
     """A fresh headless Chromium profile whose camera plays the synthetic video in a loop."""
+    yield from _browser_with_camera(tmp_path_factory, camera_video)
+
+
+def _browser_with_camera(tmp_path_factory, camera_video):
     from playwright.sync_api import sync_playwright
 
     folder = tmp_path_factory.mktemp("chromium")
@@ -249,3 +253,66 @@ def test_digits_drawn_with_the_mouse_are_read_with_their_top_three(page, server,
         shot(page, "web_draw.png")
     page.click("#draw-clear")
     assert page.locator("#draw-digits .digit-card").count() == 0
+
+
+def test_the_photo_chooser_opens_from_the_keyboard(page, server):
+    page.goto(server.url + "#photo")
+    page.focus("#dropzone")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    assert chooser.value.is_multiple()
+
+
+def test_a_server_that_cannot_be_reached_is_explained_with_what_to_do(page, server):
+    page.goto(server.url + "#photo")
+    page.route("**/api/read*", lambda route: route.abort())
+    page.set_input_files("#photo-input", files=[
+        {"name": "page.png", "mimeType": "image/png", "buffer": png_bytes(np.full((60, 80, 3), 255, np.uint8))}])
+    card = page.locator('.result[data-name="page.png"][data-state="failed"]')
+    card.wait_for()
+    assert "cannot be reached" in card.locator(".result-summary").inner_text()
+
+
+@pytest.fixture(scope="module")
+def wide_camera_browser(tmp_path_factory):
+    """The same, with a 16:9 camera, as many laptops and phones have."""
+    video = make_video(CAMERA_SEED, StrokeGlyphs(), frames=4, size=(640, 360), condition="clean")
+    yield from _browser_with_camera(tmp_path_factory, video)
+
+
+def test_a_wide_camera_on_a_phone_fills_its_box_so_boxes_lie_on_the_picture(wide_camera_browser, server):
+    page = wide_camera_browser.new_page()
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the picture is under 240 px tall
+    page.goto(server.url + "#camera")
+    page.click("#camera-start")
+    page.wait_for_function("camera.answers >= 1")
+    box, picture = page.evaluate("""() => {
+        const video = document.querySelector('#camera-video');
+        return [video.clientHeight / video.clientWidth, video.videoHeight / video.videoWidth];
+    }""")
+    assert box == pytest.approx(picture, abs=0.02)  # no letterbox: the overlay covers the box
+    page.click("#camera-stop")
+    page.close()
+
+
+def test_stopping_while_the_browser_asks_for_the_camera_leaves_no_camera_running(page, server):
+    # The permission prompt, stood in for by a delay: Stop (or another tab) comes before the camera does.
+    page.add_init_script("""
+        window.__streams = [];
+        const ask = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+        navigator.mediaDevices.getUserMedia = async (wanted) => {
+            await new Promise((resolve) => setTimeout(resolve, 800));
+            const stream = await ask(wanted);
+            window.__streams.push(stream);
+            return stream;
+        };
+    """)
+    page.goto(server.url + "#camera")
+    page.click("#camera-start")
+    page.click('[data-tab="draw"]')
+    page.click('[data-tab="camera"]')
+    page.click("#camera-start")
+    page.click("#camera-stop")
+    page.wait_for_function("window.__streams.length === 2")
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.__streams.flatMap((s) => s.getTracks()).map((t) => t.readyState)") == ["ended"] * 2

@@ -16,17 +16,28 @@ const $ = (selector, root = document) => root.querySelector(selector);
 
 // ------------------------------------------------------------------ shared
 
+const PHOTO_KINDS = "JPEG, PNG, BMP, TIFF, WebP, GIF or AVIF";
+
 async function readImage(blob, name, annotate) {
   const query = new URLSearchParams({ annotate: String(annotate), name });
-  const response = await fetch(`/api/read?${query}`, {
-    method: "POST",
-    body: blob,
-    headers: { "Content-Type": blob.type || "application/octet-stream" },
-  });
+  if (blob.size === 0) throw new Error(`${name} is empty`);
+  let response;
+  try {
+    response = await fetch(`/api/read?${query}`, {
+      method: "POST",
+      body: blob,
+      headers: { "Content-Type": blob.type || "application/octet-stream" },
+    });
+  } catch (error) {
+    throw new Error("The server cannot be reached: is live_digits.py --serve still running? Start it and try again.");
+  }
   const answer = await response.json().catch(() => ({ detail: `the server answered ${response.status}` }));
+  if (response.status === 415) throw new Error(`${name} is not an image this page reads (${PHOTO_KINDS})`);
   if (!response.ok) throw new Error(answer.detail || `the server answered ${response.status}`);
   return answer;
 }
+
+const plural = (count, word) => `${count} ${word}${count === 1 ? "" : "s"}`;
 
 function showNumbers(container, numbers) {
   container.replaceChildren(
@@ -102,6 +113,12 @@ const photo = {
       zone.classList.add("dragging");
     });
     zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+    zone.addEventListener("keydown", (event) => {
+      // The file input itself is hidden; from the keyboard the drop zone opens the chooser.
+      if (event.key !== "Enter" && event.key !== " ") return;
+      event.preventDefault();
+      input.click();
+    });
     zone.addEventListener("drop", (event) => {
       event.preventDefault();
       zone.classList.remove("dragging");
@@ -110,7 +127,7 @@ const photo = {
     try {
       photo.limits = await (await fetch("/api/limits")).json();
       $("#photo-limits").textContent =
-        `JPEG, PNG, BMP, TIFF or WebP, up to ${(photo.limits.max_bytes / 1e6).toFixed(0)} MB ` +
+        `${PHOTO_KINDS}, up to ${(photo.limits.max_bytes / 1e6).toFixed(0)} MB ` +
         `and ${(photo.limits.max_pixels / 1e6).toFixed(0)} megapixels each.`;
     } catch (error) {
       // The server still enforces its limits; the hint is only a courtesy.
@@ -134,7 +151,7 @@ const photo = {
       try {
         if (photo.limits && file.size > photo.limits.max_bytes) {
           throw new Error(`${file.name} is ${(file.size / 1e6).toFixed(1)} MB; ` +
-            `the limit is ${(photo.limits.max_bytes / 1e6).toFixed(1)} MB`);
+            `the limit is ${(photo.limits.max_bytes / 1e6).toFixed(1)} MB: scale it down or save it as JPEG`);
         }
         photo.showResult(card, await readImage(file, file.name, true));
       } catch (error) {
@@ -153,7 +170,7 @@ const photo = {
     $(".annotated", card).src = annotated;
     $(".annotated", card).alt = `${result.source} with each digit boxed and read`;
     $(".result-summary", card).textContent =
-      `${result.detections.length} digits in ${result.numbers.length} numbers, ` +
+      `${plural(result.detections.length, "digit")} in ${plural(result.numbers.length, "number")}, ` +
       `${result.width}×${result.height} px, read in ${serverMs} ms`;
     showNumbers($(".numbers", card), result.numbers);
     $("summary", card).textContent = `Digits (${result.detections.length})`;
@@ -198,21 +215,45 @@ const camera = {
     status.classList.toggle("error", isError);
   },
 
+  session: 0, // each start and stop makes a new one; a start finding another session on waking has been stopped
+
   async start() {
     const video = $("#camera-video");
+    const session = ++camera.session;
     $("#camera-start").disabled = true;
+    if (!navigator.mediaDevices) {
+      $("#camera-start").disabled = false;
+      camera.status("The browser offers the camera only to a secure page: open this page as http://localhost:" +
+        `${location.port || 80} on the computer running the server, or over HTTPS. Photo and Draw work here.`, true);
+      return;
+    }
+    let stream;
     try {
-      camera.stream = await navigator.mediaDevices.getUserMedia({
+      stream = await navigator.mediaDevices.getUserMedia({
         video: { width: { ideal: 640 }, height: { ideal: 480 } },
         audio: false,
       });
     } catch (error) {
+      if (session !== camera.session) return;
       $("#camera-start").disabled = false;
       camera.status(`No camera: ${error.message}. Allow the camera for this page, or use Photo or Draw.`, true);
       return;
     }
-    video.srcObject = camera.stream;
-    await video.play();
+    if (session !== camera.session) { // stopped (another tab, or Stop) while the browser asked: let it go
+      for (const track of stream.getTracks()) track.stop();
+      return;
+    }
+    camera.stream = stream;
+    video.srcObject = stream;
+    try {
+      await video.play();
+    } catch (error) {
+      if (session !== camera.session) return; // stopped while it began to play
+      camera.status(`The camera's video did not play: ${error.message}. Press Start to try again.`, true);
+      camera.stop();
+      return;
+    }
+    if (session !== camera.session) return;
     camera.watchFrames(video);
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}/ws/camera`);
@@ -287,6 +328,7 @@ const camera = {
   },
 
   stop() {
+    camera.session += 1; // a start still waiting for the camera gives up when it wakes
     const socket = camera.socket;
     camera.socket = null;
     if (socket) socket.close();
@@ -406,8 +448,10 @@ const pad = {
       pad.reads += 1;
       $("#draw-panel").dataset.reads = String(pad.reads);
       $("#draw-status").textContent = `read in ${result.server_ms} ms`;
+      $("#draw-status").classList.remove("error");
     } catch (error) {
       $("#draw-status").textContent = error.message;
+      $("#draw-status").classList.add("error");
     } finally {
       pad.inFlight = false;
       if (pad.dirty) pad.read();
