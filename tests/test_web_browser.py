@@ -64,14 +64,21 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory, camera_video):
-    """A fresh headless Chromium profile whose camera plays the synthetic video in a loop."""
-    yield from _browser_with_camera(tmp_path_factory, camera_video)
-
-
-def _browser_with_camera(tmp_path_factory, camera_video):
+def playwright():
+    """One Playwright for the module: its sync API allows one at a time in a thread."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(playwright, tmp_path_factory, camera_video):
+    """A fresh headless Chromium profile whose camera plays the synthetic video in a loop."""
+    yield from _browser_with_camera(playwright, tmp_path_factory, camera_video)
+
+
+def _browser_with_camera(playwright, tmp_path_factory, camera_video):
     folder = tmp_path_factory.mktemp("chromium")
     # Played forwards then backwards, so the loop has no jump from the last frame to the first.
     frames = camera_video.frames + camera_video.frames[-2:0:-1]
@@ -80,14 +87,13 @@ def _browser_with_camera(tmp_path_factory, camera_video):
         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
         f"--use-file-for-fake-video-capture={fake_camera}",
     ]  # fmt: skip
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            folder / "profile", executable_path=CHROMIUM, headless=True, args=flags,
-            viewport={"width": 1100, "height": 900}, accept_downloads=True,
-        )  # fmt: skip
-        context.set_default_timeout(TIMEOUT_MS)
-        yield context
-        context.close()
+    context = playwright.chromium.launch_persistent_context(
+        folder / "profile", executable_path=CHROMIUM, headless=True, args=flags,
+        viewport={"width": 1100, "height": 900}, accept_downloads=True,
+    )  # fmt: skip
+    context.set_default_timeout(TIMEOUT_MS)
+    yield context
+    context.close()
 
 
 @pytest.fixture
@@ -274,10 +280,10 @@ def test_a_server_that_cannot_be_reached_is_explained_with_what_to_do(page, serv
 
 
 @pytest.fixture(scope="module")
-def wide_camera_browser(tmp_path_factory):
+def wide_camera_browser(playwright, tmp_path_factory):
     """The same, with a 16:9 camera, as many laptops and phones have."""
     video = make_video(CAMERA_SEED, StrokeGlyphs(), frames=4, size=(640, 360), condition="clean")
-    yield from _browser_with_camera(tmp_path_factory, video)
+    yield from _browser_with_camera(playwright, tmp_path_factory, video)
 
 
 def test_a_wide_camera_on_a_phone_fills_its_box_so_boxes_lie_on_the_picture(wide_camera_browser, server):
