@@ -166,7 +166,7 @@ class AnnotatedImageSink:
         self.path = Path(path)
         self.single_image = single_image
         self.written: list[Path] = []
-        self._inputs = {Path(path).resolve() for path in inputs}
+        self._inputs = {_file_identity(path) for path in inputs}
 
     def _one_file(self) -> bool:
         return self.single_image and self.path.suffix.lower() in IMAGE_SUFFIXES
@@ -205,7 +205,7 @@ class AnnotatedImageSink:
             stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
             target = self.path / f"{stem}_read.png"
             counter = 1
-            while target in self.written or target.resolve() in self._inputs:
+            while target in self.written or _file_identity(target) in self._inputs:
                 target = self.path / f"{stem}_read_{counter}.png"
                 counter += 1
         if not cv2.imwrite(str(target), image):

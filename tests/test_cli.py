@@ -469,3 +469,12 @@ def test_a_named_pipe_as_the_json_output_is_not_opened_to_check_it(tmp_path):
     checked.start()
     checked.join(5)  # opening a pipe to write waits for a reader; a second open later may never get one
     assert not checked.is_alive()
+
+
+def test_an_annotated_photo_never_replaces_a_hard_link_to_a_photo_read(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.jpg"), cv2.imread(str(SAMPLE)))
+    (tmp_path / "a_read.png").hardlink_to(tmp_path / "a.jpg")  # a's annotated copy would be named a_read.png
+    before = (tmp_path / "a.jpg").read_bytes()
+    assert run("--source", str(tmp_path / "a.jpg"), "--output", str(tmp_path)) == 0
+    assert (tmp_path / "a.jpg").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "a_read.png", "a_read_1.png"]
