@@ -508,7 +508,11 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambd
                 continue
             video = videos[(size_w, size_h, digits)]
             progress(f"latency of {video.name}, played at {video.fps:g} fps")
-            results["latency"].append({"video": video.name, **measure_latency(video.path, reader, video.fps)})
+            results["latency"].append({"video": video.name, "workers": 1,
+                                       **measure_latency(video.path, reader, video.fps)})
+            # As a headless stream run with `--workers N` reads it.
+            results["latency"].append({"video": video.name, "workers": workers,
+                                       **measure_latency(video.path, parallel_reader, video.fps)})
 
         width, height, digits = MEMORY_CASE
         if MEMORY_CASE in videos:
@@ -558,7 +562,9 @@ def format_table(results: dict) -> str:
         lines.append(f"classify {classify['crops']} crops ({classify.get('runtime', 'litert')}{_file_note(classify)}, "
                      f"the reader's runtime): median {classify['median_ms']:.3f} ms, best {classify['best_ms']:.3f} ms{others}")
     for latency in results.get("latency", []):
-        lines.append(f"latency {latency['video']} played at {latency['fps_played']:g} fps: capture to overlay "
+        processes = latency.get("workers", 1)
+        lines.append(f"latency {latency['video']} played at {latency['fps_played']:g} fps, {processes} "
+                     f"process{'es' if processes > 1 else ''}: capture to overlay "
                      f"mean {latency['mean_ms']:.1f} ms, p95 {latency['p95_ms']:.1f} ms, "
                      f"{latency['frames_shown']} of {latency['frames_played']} frames shown")
     memory = results.get("memory")

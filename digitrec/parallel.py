@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 import traceback
 import weakref
 from collections.abc import Iterable, Iterator
@@ -123,14 +125,21 @@ class ParallelReader:
 
     def read(self, frame: Frame) -> FrameResult:
         """Read one frame (on a worker): the same result `DigitReader.read` gives."""
-        return next(iter(self.read_stream([frame])))
+        return next(iter(self.read_stream([frame], overlap=True)))  # the frame is here: no thread to wait for it
 
     def read_stream(self, frames: Iterable[Frame], overlap: bool = False) -> Iterator[FrameResult]:
         """Read every frame, several at once, and yield their results in the order of `frames`.
 
-        `overlap` is the interface `DigitReader.read_stream` shares; frames are always in flight here."""
+        `overlap`, as `DigitReader.read_stream`'s: True for a file, whose next frame is already waiting, so
+        frames are dealt ahead (`FRAMES_IN_FLIGHT_PER_WORKER` each). False for a camera or stream, whose next
+        frame may be a frame interval away: one frame per worker, each result given the moment it is read
+        (not once the next frame has come), and a worker's next frame taken from the source when it is free.
+        """
         if not self._finalizer.alive:
             raise WorkerError("this reader's processes were closed; make a new ParallelReader")
+        if not overlap:
+            yield from self._read_live(frames)
+            return
         free = list(range(len(self._slots)))
         waiting: dict[int, tuple[Frame, int]] = {}  # sent, not yet yielded: key -> (frame, slot)
         frames = iter(frames)
@@ -159,16 +168,63 @@ class ParallelReader:
                 del waiting[next_key]
                 free.append(slot)  # the worker is done with the frame's memory
                 next_key += 1
-                if message[0] == "error":
-                    raise WorkerError(f"reading frame {frame.index} of {frame.source} failed in a worker:\n{message[2]}")
-                _, _, detections, numbers, rejected, timings = message
-                yield FrameResult(frame=frame, detections=detections, numbers=numbers, rejected=rejected, timings=timings)
+                yield self._result(frame, message)
         finally:
             # Collect what is still being read, so the next run does not receive it (unless the
             # workers are gone, when there is nothing to collect and the error is already raised).
             if self._finalizer.alive:
                 for key in sorted(waiting):
                     self._receive(key % self.workers, None, "finishing")
+
+    def _read_live(self, frames: Iterable[Frame]) -> Iterator[FrameResult]:
+        """`read_stream` for a live source: a result is never held back waiting for the source's next frame."""
+        fetcher = _LiveFrames(frames)
+        free = list(range(self.workers))  # one frame per worker: more would only wait, and show older frames
+        waiting: dict[int, tuple[Frame, int]] = {}  # sent, not yet yielded: key -> (frame, slot)
+        sent = next_key = 0
+        try:
+            while True:
+                if free and not fetcher.asked and not fetcher.ended:
+                    fetcher.ask()
+                if next_key == sent and fetcher.ended:
+                    if fetcher.error is not None:
+                        raise fetcher.error  # the source failed (a stream gone): after every result before it
+                    return
+                watched = [fetcher.arrived] if fetcher.asked else []
+                if next_key < sent:
+                    watched.append(self._connections[next_key % self.workers])
+                ready = multiprocessing.connection.wait(watched, RESULT_POLL_S)
+                if not ready:
+                    self._raise_if_dead(f"reading frame {waiting[next_key][0].index}" if waiting else "waiting")
+                    continue
+                if fetcher.arrived in ready:
+                    frame = fetcher.take()
+                    if frame is not None:
+                        slot = free.pop()
+                        self._send(sent % self.workers,
+                                   (sent, slot, *self._share(slot, ink_channel(frame.image, self._ink)),
+                                    frame.index, frame.source, frame.time, frame.still),
+                                   f"sending frame {frame.index}")
+                        waiting[sent] = (frame, slot)
+                        sent += 1
+                if next_key < sent and self._connections[next_key % self.workers] in ready:
+                    frame, slot = waiting.pop(next_key)
+                    message = self._receive(next_key % self.workers, None, f"reading frame {frame.index}")
+                    free.append(slot)
+                    next_key += 1
+                    yield self._result(frame, message)
+        finally:
+            fetcher.close()
+            if self._finalizer.alive:
+                for key in sorted(waiting):
+                    self._receive(key % self.workers, None, "finishing")
+
+    @staticmethod
+    def _result(frame: Frame, message: tuple) -> FrameResult:
+        if message[0] == "error":
+            raise WorkerError(f"reading frame {frame.index} of {frame.source} failed in a worker:\n{message[2]}")
+        _, _, detections, numbers, rejected, timings = message
+        return FrameResult(frame=frame, detections=detections, numbers=numbers, rejected=rejected, timings=timings)
 
     def _share(self, slot: int, image: np.ndarray) -> tuple[str, tuple[int, ...], str]:
         """Copy an image into a slot's shared memory (made anew when it is too small)."""
@@ -222,6 +278,63 @@ class ParallelReader:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+class _LiveFrames:
+    """A live source's frames, each taken on a thread of this class's own when asked for.
+
+    The source's next frame may be a frame interval away; taken here, the caller can wait for it and
+    for a worker's result at once (`arrived` is a connection `multiprocessing.connection.wait` watches).
+    """
+
+    def __init__(self, frames: Iterable[Frame]):
+        self._frames = iter(frames)
+        self.arrived, self._signal = multiprocessing.Pipe(duplex=False)
+        self._wanted = threading.Semaphore(0)
+        self._stopping = False
+        self._frame: Frame | None = None
+        self.error: Exception | None = None
+        self.asked = False
+        """A frame is asked for and not yet taken."""
+        self.ended = False
+        """The source has no more frames (or failed: `error`)."""
+        self._thread = threading.Thread(target=self._fetch, name="digitrec-live-frames", daemon=True)
+        self._thread.start()
+
+    def ask(self) -> None:
+        self.asked = True
+        self._wanted.release()
+
+    def take(self) -> Frame | None:
+        """The frame asked for, once `arrived` is ready; None when the source has ended or failed."""
+        self.arrived.recv()
+        self.asked = False
+        if self._frame is None:
+            self.ended = True
+        return self._frame
+
+    def _fetch(self) -> None:
+        with self._signal:
+            while True:
+                self._wanted.acquire()
+                if self._stopping:
+                    return
+                try:
+                    self._frame = next(self._frames, None)
+                except Exception as error:  # given to the caller's thread once the results before it are
+                    self._frame, self.error = None, error
+                try:
+                    self._signal.send(True)
+                except OSError:  # the caller has closed
+                    return
+                if self._frame is None:
+                    return
+
+    def close(self) -> None:
+        """Stop asking the source. A thread waiting inside the source ends when the source is closed."""
+        self._stopping = True
+        self._wanted.release()
+        self.arrived.close()
 
 
 def _shut_down(processes, connections, slots) -> None:

@@ -41,10 +41,11 @@ def _summary(result):
             [(n.text, n.box) for n in result.numbers], result.rejected)
 
 
-def test_results_are_those_of_one_reader_in_frame_order(video, parallel_reader):
+@pytest.mark.parametrize("overlap", [True, False], ids=["file", "live"])
+def test_results_are_those_of_one_reader_in_frame_order(video, parallel_reader, overlap):
     frames = _frames(video)
     expected = [DigitReader(MODEL).read(frame) for frame in frames]
-    results = list(parallel_reader.read_stream(frames))
+    results = list(parallel_reader.read_stream(frames, overlap=overlap))
     assert [r.frame.index for r in results] == list(range(len(frames)))
     assert all(r.frame is f for r, f in zip(results, frames))  # the caller's frame, not a copy
     assert [_summary(r) for r in results] == [_summary(e) for e in expected]
@@ -64,6 +65,39 @@ def test_frames_of_other_sizes_and_a_stream_left_early_do_not_disturb_the_next(v
     assert [r.frame.source for r in results] == ["crop", "tall", "clip"]
     one_process = DigitReader(MODEL)
     assert [_summary(r) for r in results] == [_summary(one_process.read(f)) for f in (small, large, frames[2])]
+
+
+def test_a_live_sources_result_is_given_before_its_next_frame_comes(video, parallel_reader):
+    # A camera's next frame is a frame interval away. The workers were dealt two frames each, so each result
+    # waited for the next three frames to come: 100 ms late at 30 fps (here 0.4 s apart, to be clear of load).
+    import time
+
+    came = {}
+
+    def camera():
+        for frame in _frames(video)[:5]:
+            came[frame.index] = time.monotonic()
+            yield frame
+            time.sleep(0.4)
+
+    given = {}
+    for result in parallel_reader.read_stream(camera(), overlap=False):
+        given[result.frame.index] = time.monotonic()
+    assert sorted(given) == list(range(5))
+    assert all(given[index] < came[index + 1] for index in range(4)), (came, given)
+
+
+def test_a_live_source_that_fails_gives_every_result_before_its_error(video, parallel_reader):
+    def stream():
+        yield from _frames(video)[:3]
+        raise OSError("the stream dropped")
+
+    results = []
+    with pytest.raises(OSError, match="dropped"):
+        for result in parallel_reader.read_stream(stream(), overlap=False):
+            results.append(result)
+    assert [r.frame.index for r in results] == [0, 1, 2]
+    assert len(parallel_reader.read(_frames(video)[3]).detections) > 5  # nothing left in flight
 
 
 def test_a_still_photo_is_read_as_one_by_the_workers(parallel_reader):
