@@ -110,8 +110,7 @@ class ImageSource(FrameSource):
                 continue
             pages = page_count(data)
             if pages > 1:
-                self.problems.append(f"{path}: holds {pages} pages or frames and only the first was read; save each "
-                                     "page as an image of its own to read them all")
+                self.problems.append(f"{path}: {first_page_only(pages)}")
             yield Frame(index=0, image=image, source=str(path), time=0.0, still=True)
 
 
@@ -174,6 +173,12 @@ def page_count(data: np.ndarray) -> int:
                 return int(getattr(image, "n_frames", 1))
     except Exception:  # Pillow cannot walk it; OpenCV decoded its first page, which is what is read
         return 1
+
+
+def first_page_only(pages: int) -> str:
+    """The warning for an image file of several pages (`page_count`), of which only the first is read."""
+    return f"holds {pages} pages or frames and only the first was read; save each page as an image of its own " \
+        "to read them all"
 
 
 def decode_photo(data: np.ndarray) -> np.ndarray | None:

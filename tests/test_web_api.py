@@ -77,6 +77,23 @@ def test_a_photo_is_answered_with_the_json_contract_and_its_numbers(client, page
         assert probabilities == sorted(probabilities, reverse=True)
         assert len({entry["digit"] for entry in top}) == 3
     assert "annotated_image" not in record
+    assert record["warnings"] == []
+
+
+def test_a_tiff_of_several_pages_is_read_from_its_first_with_a_warning(client, page):
+    import io
+
+    from PIL import Image
+
+    first = Image.fromarray(cv2.cvtColor(page.image, cv2.COLOR_BGR2RGB))
+    blank = Image.new("RGB", first.size, "white")
+    tiff = io.BytesIO()
+    first.save(tiff, format="TIFF", save_all=True, append_images=[blank, blank])
+    response = client.post("/api/read", content=tiff.getvalue(), headers={"Content-Type": "image/tiff"})
+    assert response.status_code == 200, response.text
+    record = response.json()
+    assert [number["text"] for number in record["numbers"]] == [number.text for number in page.numbers]
+    assert len(record["warnings"]) == 1 and "3 pages" in record["warnings"][0]
 
 
 def test_a_form_upload_can_ask_for_the_annotated_image(client, page):

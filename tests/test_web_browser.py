@@ -147,7 +147,26 @@ def test_an_uploaded_photo_shows_its_numbers_annotated_image_and_json(page, serv
     assert download.value.suggested_filename == "page.json"
     assert [number["text"] for number in record["numbers"]] == [number.text for number in synthetic.numbers]
     assert set(record) >= {"source", "frame", "width", "height", "detections", "numbers"}
-    assert "annotated_image" not in record
+    assert "annotated_image" not in record and "warnings" not in record
+    assert card.locator(".result-warning").is_hidden()
+
+
+def test_a_tiff_of_several_pages_shows_that_only_its_first_was_read(page, server):
+    import io
+
+    from PIL import Image
+
+    synthetic = make_page(PAGE_SEEDS[0], StrokeGlyphs(), "clean", (1280, 720))
+    first = Image.fromarray(cv2.cvtColor(synthetic.image, cv2.COLOR_BGR2RGB))
+    tiff = io.BytesIO()
+    first.save(tiff, format="TIFF", save_all=True, append_images=[Image.new("RGB", first.size, "white")])
+    page.goto(server.url + "#photo")
+    page.set_input_files("#photo-input", files=[{"name": "scan.tif", "mimeType": "image/tiff", "buffer": tiff.getvalue()}])
+    card = page.locator('.result[data-name="scan.tif"][data-state="done"]')
+    card.wait_for()
+    assert chip_texts(card) == [number.text for number in synthetic.numbers]
+    warning = card.locator(".result-warning")
+    assert warning.is_visible() and "2 pages" in warning.inner_text()
 
 
 def test_photos_dropped_together_are_each_read_and_a_non_image_is_explained(page, server):

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from digitrec.annotate import draw_result
 from digitrec.reader import DigitReader
+from digitrec.sources import first_page_only, page_count
 from digitrec.types import Frame, FrameResult
 from digitrec.web.upload import (
     DEFAULT_LIMITS,
@@ -110,6 +111,8 @@ class ReadResult(BaseModel):
     numbers: list[NumberOut] = Field(description="in reading order")
     annotated_image: str | None = Field(None, description="JPEG data URL of the annotated image, when annotate=true")
     server_ms: float = Field(description="time the server spent on this image (extra key)")
+    warnings: list[str] = Field(description="what the reading left out, such as the later pages of a TIFF "
+                                "(extra key; empty when nothing)")
 
 
 class ErrorOut(BaseModel):
@@ -237,6 +240,8 @@ def read_encoded(
     image = decode_image(data, limits)
     result = serial.read(image, source, index, still)
     record = result_json(result)
+    pages = page_count(np.frombuffer(data, np.uint8)) if still else 1
+    record["warnings"] = [f"the image {first_page_only(pages)}"] if pages > 1 else []
     if annotate:
         record["annotated_image"] = annotated_data_url(image, result)
     record["server_ms"] = round((time.perf_counter() - started) * 1000.0, 1)

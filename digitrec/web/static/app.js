@@ -166,12 +166,15 @@ const photo = {
   },
 
   showResult(card, result) {
-    const { annotated_image: annotated, server_ms: serverMs, ...contract } = result;
+    const { annotated_image: annotated, server_ms: serverMs, warnings = [], ...contract } = result;
     $(".annotated", card).src = annotated;
     $(".annotated", card).alt = `${result.source} with each digit boxed and read`;
     $(".result-summary", card).textContent =
       `${plural(result.detections.length, "digit")} in ${plural(result.numbers.length, "number")}, ` +
       `${result.width}×${result.height} px, read in ${serverMs} ms`;
+    const warning = $(".result-warning", card);
+    warning.textContent = warnings.join(" ");
+    warning.hidden = warnings.length === 0;
     showNumbers($(".numbers", card), result.numbers);
     $("summary", card).textContent = `Digits (${result.detections.length})`;
     $("tbody", card).replaceChildren(
