@@ -115,7 +115,8 @@ def test_a_video_gives_one_record_per_frame_and_an_annotated_video_of_the_same_s
     assert written.get(cv2.CAP_PROP_FPS) == pytest.approx(24.0)
 
 
-def test_a_stream_url_is_read(video_path, tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_stream_url_is_read(video_path, tmp_path, workers):
     # MJPEG in AVI streams over plain HTTP (MP4 needs seeking, which a stream does not offer).
     streamed = tmp_path / "stream.avi"
     capture, writer = cv2.VideoCapture(str(video_path)), cv2.VideoWriter(str(streamed), cv2.VideoWriter_fourcc(*"MJPG"), 24.0, (640, 480))
@@ -130,7 +131,7 @@ def test_a_stream_url_is_read(video_path, tmp_path):
         url = f"http://127.0.0.1:{server.server_address[1]}/{streamed.name}"
         out_json = tmp_path / "s.jsonl"
         try:
-            assert run("--source", url, "--json", str(out_json), "--max-frames", "3") == 0
+            assert run("--source", url, "--json", str(out_json), "--max-frames", "3", "--workers", workers) == 0
         finally:
             server.shutdown()
     records = [json.loads(line) for line in out_json.read_text().splitlines()]
