@@ -28,8 +28,9 @@ def _label(image: np.ndarray, text: str, origin: tuple[int, int], scale: float, 
 
 
 def draw_result(image: np.ndarray, result: FrameResult, show_confidence: bool = False) -> np.ndarray:
-    """An annotated copy of `image`: each digit boxed and labelled, each number's text above it."""
-    canvas = image.copy()
+    """An annotated copy of `image` (in colour, a grey one too): each digit boxed and labelled, each number's
+    text above it."""
+    canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
     height = canvas.shape[0]
     scale = max(0.4, height / 1200.0)
     for number in result.numbers:

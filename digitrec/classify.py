@@ -7,6 +7,7 @@ import importlib.util
 import io
 import os
 import platform
+import threading
 import warnings
 import zipfile
 from collections import OrderedDict
@@ -253,7 +254,8 @@ def check_digit_model(path: str | os.PathLike, model) -> int:
 def _check_shapes(path: Path, input_shape, output_shape) -> int:
     if tuple(input_shape[1:]) != (MNIST_SIZE, MNIST_SIZE, 1):
         raise ModelFileError(
-            f"{path}: takes input of shape {tuple(input_shape)}, not (N, 28, 28, 1): it is not a "
+            f"{path}: takes input of shape {tuple(None if side is None else int(side) for side in input_shape)}, "
+            "not (N, 28, 28, 1): it is not a "
             "digit model. Use models/digits.keras or train one with train.py."
         )
     if output_shape[-1] not in (10, 11):
@@ -262,6 +264,11 @@ def _check_shapes(path: Path, input_shape, output_shape) -> int:
             "Use models/digits.keras or train one with train.py."
         )
     return int(output_shape[-1])
+
+
+PIXELS_AT_MOST = 1.5
+"""A batch's pixels are 0..1; past this, they were given as 0..255 (read so, the model is wrong on a few in a
+hundred without a word). Loose, so that no resampling's overshoot is refused."""
 
 
 class DigitClassifier:
@@ -288,6 +295,9 @@ class DigitClassifier:
         """Compiled OpenVINO models by batch size; None: the one for any size..."""
         self._openvino_any_batch = False
         """...which OpenVINO runs, decided once when the model is loaded (`openvino_any_batch`)."""
+        self._calling = threading.Lock()
+        """Held while the runtime runs a batch: its input and output buffers are the classifier's own, so two
+        threads calling at once would overwrite each other's (OpenVINO: "Infer Request is busy")."""
         runtime_path = tflite_path_for(path) if path.suffix == ".keras" and tflite_path_for(path).exists() else path
         if runtime_path.suffix == ".tflite":
             if choose_runtime(runtime) == "openvino":
@@ -411,12 +421,20 @@ class DigitClassifier:
         count = len(batch)
         if count == 0:
             return np.zeros((0, self.num_outputs), np.float32)
+        if batch.max() > PIXELS_AT_MOST:
+            raise ValueError(f"the batch's pixels reach {batch.max():g}; the model reads pixels scaled to 0..1 "
+                             "(divide 8-bit crops by 255, or use digitrec.normalise)")
+        with self._calling:
+            return self._run(batch)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        count = len(batch)
         if self._keras_call is not None:
             return self._keras_call(batch).numpy()
         buckets = _OPENVINO_BUCKETS if self.runtime == "openvino" else _BATCH_BUCKETS
         largest = buckets[-1]
         if count > largest:
-            return np.concatenate([self.probabilities(batch[i : i + largest]) for i in range(0, count, largest)])
+            return np.concatenate([self._run(batch[i : i + largest]) for i in range(0, count, largest)])
         if self._openvino_any_batch:
             request = self._openvino_request_for(None)[0]
             request.infer({0: batch})

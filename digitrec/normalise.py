@@ -52,15 +52,20 @@ def ink_mask(crop: np.ndarray, ink: InkPolarity = "auto") -> np.ndarray:
     """Binarise a crop into a uint8 mask with ink = 1.
 
     Args:
-        crop: grayscale or BGR image, or a mask; any numeric dtype.
+        crop: grayscale ((h, w) or (h, w, 1)), BGR or BGRA image, or a mask; any numeric dtype.
         ink: "light" if the ink is brighter than the paper (a mask, MNIST), "dark" for pen on
             paper, "auto" to decide: the Otsu class that owns most of the crop's border is paper.
 
     Returns:
         (h, w) uint8 array of 0 and 1.
     """
-    if crop.ndim == 3:
-        crop = cv2.cvtColor(crop.astype(np.uint8), cv2.COLOR_BGR2GRAY)
+    if crop.ndim == 3 and crop.shape[2] == 1:
+        crop = crop[:, :, 0]
+    elif crop.ndim == 3 and crop.shape[2] in (3, 4):
+        colour = crop[..., :3]
+        # In floats unless 8-bit: a 0..1 crop made 8-bit first would be all 0 (no ink).
+        crop = cv2.cvtColor(np.ascontiguousarray(colour if colour.dtype == np.uint8 else colour.astype(np.float32)),
+                            cv2.COLOR_BGR2GRAY)
     if crop.ndim != 2 or crop.size == 0:
         raise EmptyCropError(f"expected a non-empty 2-D crop, got shape {crop.shape}")
     gray = crop.astype(np.float32)

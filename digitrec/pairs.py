@@ -8,6 +8,7 @@ network (`model.build_pair_cnn`, trained by `train.py --pairs`) sees the blob at
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,6 +215,8 @@ class PairClassifier:
         self.num_threads = num_threads or min(2, os.cpu_count() or 1)
         self._model_content = read_tflite(runtime_path, "Train one with train.py --pairs.")
         self._interpreters: dict[int, tuple] = {}
+        self._calling = threading.Lock()
+        """Held while a batch runs: the interpreters' buffers are this reader's own (as `DigitClassifier`'s)."""
         try:
             from ai_edge_litert.interpreter import Interpreter
 
@@ -252,11 +255,12 @@ class PairClassifier:
         for start in range(0, len(batch), largest):
             chunk = batch[start : start + largest]
             bucket = next(size for size in _BATCH_BUCKETS if size >= len(chunk))
-            interpreter, input_view, first_index, second_index = self._interpreter_for(bucket)
-            input_view()[: len(chunk)] = chunk
-            interpreter.invoke()
-            firsts.append(interpreter.get_tensor(first_index)[: len(chunk)].copy())
-            seconds.append(interpreter.get_tensor(second_index)[: len(chunk)].copy())
+            with self._calling:
+                interpreter, input_view, first_index, second_index = self._interpreter_for(bucket)
+                input_view()[: len(chunk)] = chunk
+                interpreter.invoke()
+                firsts.append(interpreter.get_tensor(first_index)[: len(chunk)].copy())
+                seconds.append(interpreter.get_tensor(second_index)[: len(chunk)].copy())
         if not firsts:
             return read_pairs(np.zeros((0, NOT_A_PAIR + 1), np.float32), np.zeros((0, NOT_A_PAIR), np.float32))
         return read_pairs(np.concatenate(firsts), np.concatenate(seconds))

@@ -71,7 +71,8 @@ def default_workers() -> int:
 class ParallelReader:
     """A `DigitReader` spread over `workers` processes; use `read_stream` for a run of frames.
 
-    Use it as a context manager (or call `close`) so the workers and their shared memory go away.
+    Use it as a context manager (or call `close`) so the workers and their shared memory go away. Its processes
+    are spawned and import the main script: a script makes it under `if __name__ == "__main__":`.
     """
 
     last_mask = None
@@ -250,8 +251,12 @@ class ParallelReader:
         dead = [p for p in self._processes if not p.is_alive()]
         if dead:
             self.close()
+            # A script that makes a ParallelReader at its top level is run again by each spawned worker, which
+            # then dies as it starts.
+            script = (" (in a script of your own, make the ParallelReader under `if __name__ == \"__main__\":`, as "
+                      "its processes are spawned and import the script)") if doing == "starting" else ""
             raise WorkerError(f"a reader process died while {doing} (exit code {dead[0].exitcode}); "
-                              "check memory, or run with --workers 1")
+                              f"check memory, or run with --workers 1{script}")
 
     def _receive(self, worker: int, timeout: float | None, doing: str) -> tuple:
         """The next message of one worker; raises WorkerError when a worker has died or the timeout passes."""
@@ -343,6 +348,8 @@ def _shut_down(processes, connections, slots) -> None:
             with contextlib.suppress(OSError):
                 connection.send(None)
     for process in processes:
+        if process.pid is None:
+            continue  # never started (the first start failed)
         process.join(timeout=5)
         if process.is_alive():
             process.terminate()

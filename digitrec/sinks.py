@@ -221,6 +221,17 @@ LIVE_GAP_FILLED = 5.0
 frame before it."""
 
 
+def _fitted(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`image` scaled to fit (height, width) `size`, its shape kept, centred on black."""
+    height, width = size
+    scale = min(height / image.shape[0], width / image.shape[1])
+    scaled = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+                        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    top, left = (height - scaled.shape[0]) // 2, (width - scaled.shape[1]) // 2
+    return cv2.copyMakeBorder(scaled, top, height - scaled.shape[0] - top, left, width - scaled.shape[1] - left,
+                              cv2.BORDER_CONSTANT, value=(0, 0, 0))
+
+
 class VideoSink:
     """Writes annotated frames to a video of the source's size and frame rate.
 
@@ -234,6 +245,8 @@ class VideoSink:
         self.live = live
         self._writer: cv2.VideoWriter | None = None
         self._first_time: float | None = None
+        self._size: tuple[int, int] | None = None
+        """(height, width) of the video, its first frame's."""
         self.frames = 0
 
     def check(self) -> None:
@@ -249,12 +262,17 @@ class VideoSink:
         return self
 
     def write(self, image: np.ndarray, result: FrameResult) -> None:
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)  # the writer takes colour frames only
         # FFmpeg's encoders take even sides only and would crop an odd one's last row or column (boxes may lie
         # there): such a frame gets one more, a copy of its edge.
         if image.shape[0] % 2 or image.shape[1] % 2:
             image = cv2.copyMakeBorder(image, 0, image.shape[0] % 2, 0, image.shape[1] % 2, cv2.BORDER_REPLICATE)
+        if self._writer is not None and image.shape[:2] != self._size:
+            # A stream that changed its resolution: the writer drops a frame of another size without a word.
+            image = _fitted(image, self._size)
         if self._writer is None:
-            height, width = image.shape[:2]
+            height, width = self._size = image.shape[:2]
             fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
             self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (width, height))
             if not self._writer.isOpened():

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 from imutils.video import WebcamVideoStream
 
+from digitrec.images import on_plain_ground
 from digitrec.types import Frame
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -194,7 +195,7 @@ def decode_photo(data: np.ndarray) -> np.ndarray | None:
     if _may_be_transparent(data):
         image = _decode_with_pillow(data, only_transparent=True)
         if image is not None:
-            return _on_plain_ground(image)
+            return on_plain_ground(image)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None:
         image = _decode_with_pillow(data, only_transparent=False)
@@ -218,15 +219,6 @@ def _decode_with_pillow(data: np.ndarray, only_transparent: bool) -> np.ndarray 
     except Exception:  # anything Pillow cannot decode, including a decompression bomb, is not a readable image
         return None
     return cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if transparent else cv2.COLOR_RGB2BGR)
-
-
-def _on_plain_ground(image: np.ndarray) -> np.ndarray:
-    """An 8-bit BGRA image laid on white, or on black where its opaque pixels are mostly light."""
-    colour, alpha = image[..., :3], image[..., 3:].astype(np.float32) / 255.0
-    opaque = alpha[..., 0] > 0.5
-    light = opaque.any() and float(cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)[opaque].mean()) >= 128
-    ground = 0.0 if light else 255.0
-    return np.rint(colour * alpha + ground * (1.0 - alpha)).astype(np.uint8)
 
 
 class VideoFileSource(FrameSource):

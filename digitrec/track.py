@@ -193,11 +193,19 @@ class DigitTracker:
         self.shift = np.zeros(2)
         """The page's last estimated motion between frames, the guess for the next."""
         self._next_id = 0
+        self._frame_size: tuple[int, ...] | None = None
 
     def update(self, result: FrameResult) -> FrameResult:
-        """The frame's result with track ids, voted labels, coasting digits and numbers regrouped."""
+        """The frame's result with track ids, voted labels, coasting digits and numbers regrouped.
+
+        A frame of another size than the last (a stream that changed its resolution) starts the tracks afresh, with
+        new ids: the old boxes are not where the new frame's digits are."""
         started = time.perf_counter()
         config = self.config
+        size = result.frame.image.shape[:2]
+        if size != self._frame_size:
+            self.tracks, self.frames_seen, self.shift = [], 0, np.zeros(2)
+            self._frame_size = size
         detections = result.detections
         boxes = [d.box for d in detections]
         track_centres = box_centres([t.box for t in self.tracks])

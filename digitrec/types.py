@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from digitrec.images import frame_image
+
 Box = tuple[int, int, int, int]
 """(x, y, w, h) in pixels of the original frame, top-left origin."""
 
@@ -17,13 +19,17 @@ class Frame:
     index: int
     """0 for a still image, else the 0-based index of the decoded video frame."""
     image: np.ndarray
-    """(h, w, 3) uint8 BGR."""
+    """(h, w, 3) uint8 BGR, or (h, w) uint8 grey. Other arrays given are converted to one of these, or
+    refused with a ValueError naming the fix (`images.frame_image`)."""
     source: str
     time: float
     """Seconds: the video position for files, time.monotonic() at capture for cameras and streams."""
     still: bool = False
     """A photo read once (an image file, an upload), not a frame of a video or a camera: the reader
     may spend more time on it (it also tries cutting narrower blobs into touching digits)."""
+
+    def __post_init__(self) -> None:
+        self.image = frame_image(self.image)
 
 
 @dataclass

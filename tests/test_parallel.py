@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,8 @@ def test_large_and_cropped_photos_are_segmented_by_the_workers_as_by_one_reader(
 
 
 def test_a_frame_the_reader_cannot_read_names_its_frame(parallel_reader):
-    broken = Frame(index=7, image=np.zeros((0, 0, 3), np.uint8), source="broken.mp4", time=0.0)
+    broken = Frame(index=7, image=np.zeros((2, 2, 3), np.uint8), source="broken.mp4", time=0.0)
+    broken.image = np.zeros((0, 0, 3), np.uint8)  # past the check a Frame makes of its image, as a bug might
     with pytest.raises(WorkerError, match="frame 7 of broken.mp4"):
         list(parallel_reader.read_stream([broken]))
     good = Frame(index=0, image=np.full((120, 160, 3), 255, np.uint8), source="blank", time=0.0)
@@ -180,6 +182,19 @@ def test_the_workers_read_touching_pairs_with_the_pair_network_or_without_it(mni
     assert [_summary(r) for r in parallel_reader.read_stream(photos)] == with_pairs
     with ParallelReader(MODEL, workers=2, pair_model=None) as reader:
         assert [_summary(r) for r in reader.read_stream(photos)] == cuts_alone
+
+
+def test_a_script_without_a_main_guard_is_told_what_to_add(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(f"from digitrec.parallel import ParallelReader\nParallelReader({str(MODEL)!r}, workers=1)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode != 0
+    assert 'if __name__ == "__main__":' in done.stderr.splitlines()[-1]
+    assert "can only join a started process" not in done.stderr
 
 
 def test_a_wrong_model_file_is_reported_from_the_workers(tmp_path):
