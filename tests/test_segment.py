@@ -298,3 +298,38 @@ def test_specks_beside_a_close_up_digit_join_no_group_but_a_page_digit_keeps_its
     # a broken digit of a page (40 px tall) keeps a 5 px piece of it
     assert len(_merge_groups(np.array([[100, 100, 20, 40], [108, 143, 5, 4]]), DEFAULT_SEGMENTATION, None,
                              (640, 480))) == 1
+
+
+def test_merging_many_specks_weighs_neighbours_only_and_groups_as_all_pairs_would():
+    # All pairs at once, a photo of dotted paper's 18 000 specks took 13 GB; the groups are the transitive joins
+    # of the pairwise rule, whatever the order they are found in.
+    import tracemalloc
+
+    from digitrec.segment import MERGE_ROWS_AT_ONCE, _mergeable
+
+    rng = np.random.default_rng(5)
+    count = 3 * MERGE_ROWS_AT_ONCE + 17
+    sizes = rng.integers(2, 40, (count, 2))
+    boxes = np.column_stack([rng.integers(0, 2000, count), rng.integers(0, 1500, count), sizes]).astype(np.int64)
+    every = np.arange(count)
+    for digit_height, frame_size in [(None, None), (30.0, (2040, 1540))]:
+        pairwise = _mergeable(boxes, every, every, DEFAULT_SEGMENTATION, digit_height, frame_size)
+        parent = list(range(count))
+
+        def find(i, parent=parent):
+            while parent[i] != i:
+                i = parent[i]
+            return i
+
+        for i, j in zip(*np.nonzero(pairwise)):
+            parent[find(int(j))] = find(int(i))
+        expected = sorted(sorted(int(i) for i in every if find(i) == root) for root in {find(i) for i in every})
+        got = _merge_groups(boxes, DEFAULT_SEGMENTATION, digit_height, frame_size)
+        assert sorted(sorted(group) for group in got) == expected
+        assert 50 < len(got) < count - 50  # many joined, many not
+    many = np.concatenate([boxes] * 6)  # 9 000 components: one 9 000 x 9 000 matrix is 81 MB of bools
+    tracemalloc.start()
+    _merge_groups(many, DEFAULT_SEGMENTATION, 30.0, (2040, 1540))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 60e6, peak
