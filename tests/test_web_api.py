@@ -264,6 +264,37 @@ def test_concurrent_reads_through_one_reader_give_the_same_answers_as_one_at_a_t
     assert all(answers[index] == expected[index % 4] for index in range(12))
 
 
+def test_uploads_are_decoded_one_at_a_time_not_all_at_once(reader, page, monkeypatch):
+    # Twenty small uploads of 50-megapixel images, decoded together outside the reader's lock, held 5 GB at once.
+    from digitrec.web import app as web_app
+    from digitrec.web.upload import DEFAULT_LIMITS
+
+    serial = SerialReader(reader)
+    decoding, most = [], []
+    decode = web_app.decode_image
+
+    def watched(data, limits):
+        decoding.append(1)
+        most.append(len(decoding))
+        time.sleep(0.05)
+        try:
+            return decode(data, limits)
+        finally:
+            decoding.pop()
+
+    monkeypatch.setattr(web_app, "decode_image", watched)
+    data = encoded(page.image)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(web_app.read_encoded(serial, data, DEFAULT_LIMITS, "x")))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 4 and max(most) == 1
+    assert all([n["text"] for n in answer["numbers"]] == [n.text for n in page.numbers] for answer in answers)
+
+
 def test_the_api_is_documented_with_both_ways_to_send_an_image(client):
     schema = client.get("/openapi.json").json()
     operation = schema["paths"]["/api/read"]["post"]
