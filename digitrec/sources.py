@@ -30,6 +30,11 @@ be decoded here, and the message says so. A file of another name is a photo when
 HEIF_MESSAGE = "a HEIC/HEIF photo, which cannot be decoded here: save it as JPEG or PNG (phones: the camera's "\
                "'Most Compatible' format)"
 
+MAX_PHOTO_PIXELS = 150_000_000
+"""A photo of more pixels is skipped with a warning, found from its header before it is decoded: reading one takes
+about 6 bytes a pixel and more where it is speckled (a 900-megapixel PNG of under 1 MB took 12.8 GB), and OpenCV
+refuses past 1 gigapixel with an error that ended the run."""
+
 STREAM_RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Seconds to wait before each reconnection attempt of a dropped stream; then it gives up."""
 
@@ -102,6 +107,10 @@ class ImageSource(FrameSource):
     def __iter__(self) -> Iterator[Frame]:
         for path in self.paths:
             data = _read_bytes(path)
+            too_large = None if data is None else _too_many_pixels(data)
+            if too_large:
+                self.problems.append(f"{path}: {too_large}; skipped")
+                continue
             with _opencv_quiet():  # a broken file gets the one line below, not OpenCV's warnings too
                 image = None if data is None else decode_photo(data)
             if image is None:
@@ -113,6 +122,28 @@ class ImageSource(FrameSource):
             if pages > 1:
                 self.problems.append(f"{path}: {first_page_only(pages)}")
             yield Frame(index=0, image=image, source=str(path), time=0.0, still=True)
+
+
+def _too_many_pixels(data: np.ndarray) -> str | None:
+    """What is wrong when an encoded photo's header gives it more than `MAX_PHOTO_PIXELS`; None when it does not (or
+    its header cannot be read: decoding then says what is wrong)."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data.tobytes())) as header:
+                width, height = header.size
+        except Image.DecompressionBombError:  # Pillow's own limit, past ours
+            size = f"over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels"
+        except Exception:
+            return None
+        else:
+            if width * height <= MAX_PHOTO_PIXELS:
+                return None
+            size = f"{width}x{height} = {width * height / 1e6:.0f} megapixels"
+    return (f"the photo is {size}; photos of up to {MAX_PHOTO_PIXELS / 1e6:.0f} megapixels are read. Scale it "
+            "down: a digit 100 px tall reads as well as a larger one")
 
 
 def _read_bytes(path: Path) -> np.ndarray | None:
@@ -196,7 +227,10 @@ def decode_photo(data: np.ndarray) -> np.ndarray | None:
         image = _decode_with_pillow(data, only_transparent=True)
         if image is not None:
             return on_plain_ground(image)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:  # past OpenCV's own pixel limit, or out of memory: not a readable image here
+        return None
     if image is None:
         image = _decode_with_pillow(data, only_transparent=False)
     return image

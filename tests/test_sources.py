@@ -398,3 +398,32 @@ def test_a_16_bit_grey_png_with_a_transparent_colour_decodes_as_opencv_decodes_i
     with open_source(tmp_path / "grey16.png") as source:
         (frame,) = list(source)
     assert np.array_equal(frame.image, cv2.imread(str(tmp_path / "grey16.png"), cv2.IMREAD_COLOR))
+
+
+def _png_header_claiming(width: int, height: int, rows: int = 1) -> bytes:
+    """A grey PNG whose header gives `width` x `height` and whose data holds `rows` white rows: a few hundred bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    pixels = zlib.compress((b"\x00" + b"\xff" * width) * rows)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def test_a_photo_of_too_many_pixels_is_skipped_from_its_header_and_the_rest_read(tmp_path):
+    # A 900-megapixel PNG of under 1 MB took 12.8 GB to read; past 1 gigapixel OpenCV raised, ending the whole run.
+    from digitrec.sources import MAX_PHOTO_PIXELS
+
+    page = np.full((60, 80, 3), 255, np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), page)
+    (tmp_path / "b.png").write_bytes(_png_header_claiming(40_000, 40_000))
+    (tmp_path / "c.png").write_bytes(_png_header_claiming(13_000, MAX_PHOTO_PIXELS // 13_000 + 1))
+    cv2.imwrite(str(tmp_path / "d.png"), page)
+    with open_source(tmp_path) as source:
+        assert [Path(frame.source).name for frame in source] == ["a.png", "d.png"]
+    assert len(source.problems) == 2
+    assert all("megapixels" in problem and "Scale it down" in problem for problem in source.problems)
+    assert decode_photo(np.frombuffer(_png_header_claiming(40_000, 40_000), np.uint8)) is None  # not OpenCV's error
