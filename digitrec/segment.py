@@ -39,7 +39,7 @@ class SegmentationConfig:
     """Window, as a fraction of the frame's shorter side, over which paper brightness is estimated.
     It must be wider than the thickest marker stroke."""
     min_digit_height: float = 0.028
-    """Smallest digit, as a fraction of the frame's height (20 px at 720p)."""
+    """Smallest digit, as a fraction of the frame's shorter side, its height but for a portrait photo (20 px at 720p)."""
     max_digit_height: float = 0.7
     min_thick_digit_height: float = 0.2
     """Digits at least this fraction of the frame's height are close-ups (a sheet held up close to the camera): where
@@ -345,7 +345,7 @@ def find_lines_in_long_components(labels: np.ndarray, boxes: np.ndarray,
     if len(long_flat) == 0:
         return None
     lines = np.zeros(labels.shape, np.uint8)
-    min_h = config.min_digit_height * height
+    min_h = config.min_digit_height * min(height, width)
     tilt = np.deg2rad(config.max_line_tilt)
     votes = int(config.tilted_line_votes * length)
     for index in long_flat:
@@ -553,7 +553,9 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
         mask = erase_ruled_lines(mask, tilted, gray, ink.paper, config.ink_on_line_ratio)
         labels, boxes = labelled_components(mask)
     paper_level = _quantile(gray[::4, ::4], 0.9)
-    min_h = config.min_digit_height * height
+    # Of the shorter side: a page photographed upright (portrait) looks for digits as small as the same page
+    # photographed across, not a third larger.
+    min_h = config.min_digit_height * min(height, width)
     speck = config.speck_fraction * min_h
     not_speck = (boxes[:, 2] >= speck) | (boxes[:, 3] >= speck)
     component_ids = np.nonzero(not_speck)[0] + 1
