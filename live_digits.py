@@ -19,6 +19,8 @@ from pathlib import Path
 from digitrec.cli_help import DefaultsHelpFormatter, add_pair_model_options, pair_models
 
 WINDOW = "digitrec"
+PIPE_CLOSED = 141
+"""The exit status when the program reading `--json -` closed it (`| head`): a shell's for a filter stopped so."""
 ESCAPE = 27
 TAB = 9
 HELP_KEYS = ("keys: q/Esc quit, space pause, s snapshot, d threshold mask, c confidence, "
@@ -213,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
                         break
         except KeyboardInterrupt:
             interrupted = True
+        except BrokenPipeError:
+            # `--json - | head -1`: the reader of our output has all it wanted. Stop as a filter does, quietly:
+            # what is still buffered for stdout goes nowhere rather than to a second traceback at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return PIPE_CLOSED
         except (SinkError, WorkerError) as error:
             return fail(str(error))
         finally:

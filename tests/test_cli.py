@@ -479,3 +479,17 @@ def test_an_annotated_photo_never_replaces_a_hard_link_to_a_photo_read(tmp_path)
     assert run("--source", str(tmp_path / "a.jpg"), "--output", str(tmp_path)) == 0
     assert (tmp_path / "a.jpg").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "a_read.png", "a_read_1.png"]
+
+
+def test_json_on_stdout_read_by_a_program_that_stops_early_ends_quietly(video_path):
+    # `--json - | head -1` ended in a BrokenPipeError traceback.
+    import subprocess
+
+    process = subprocess.Popen([sys.executable, "live_digits.py", "--source", str(video_path), "--no-display",
+                                "--json", "-"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = json.loads(process.stdout.readline())
+    process.stdout.close()  # as head does after one line
+    _, errors = process.communicate(timeout=300)
+    assert first["frame"] == 0
+    assert process.returncode == live_digits.PIPE_CLOSED
+    assert b"Traceback" not in errors and b"BrokenPipeError" not in errors
