@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
@@ -185,6 +186,17 @@ class AnnotatedImageSink:
                 raise SinkError(f"{self.path} names one image, but the source holds several; name a folder instead.")
             raise SinkError(f"{self.path}: not an image name. Use a .png or .jpg name for one image, or a folder "
                             "name without an extension.")
+        # The folder, or the nearest folder above it that is there (where it will be made), must take files.
+        folder = self.path
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if folder.is_dir():
+            try:
+                with tempfile.TemporaryFile(dir=folder):
+                    pass
+            except OSError as error:
+                raise SinkError(f"{self.path}: {folder} cannot be written to ({error.strerror}). Pick a folder you "
+                                "can write to.") from None
 
     def __enter__(self):
         self.check()
@@ -208,12 +220,37 @@ class AnnotatedImageSink:
             while target in self.written or _file_identity(target) in self._inputs:
                 target = self.path / f"{stem}_read_{counter}.png"
                 counter += 1
-        if not cv2.imwrite(str(target), image):
-            raise SinkError(f"{target}: the image could not be written. Is the disk full?")
+        try:
+            written = cv2.imwrite(str(target), image)
+        except cv2.error:
+            written = False
+        if not written:
+            raise SinkError(f"{target}: the image could not be written: {_why_not_written(target, image)}.")
         self.written.append(target)
 
     def __exit__(self, *exc_info) -> None:
         pass
+
+
+LARGEST_SIDE = {".jpg": 65_535, ".jpeg": 65_535, ".webp": 16_383}
+"""The longest side each image format can hold."""
+
+
+def _why_not_written(target: Path, image: np.ndarray) -> str:
+    """The likeliest reason OpenCV could not write `image` to `target`, and what to do."""
+    largest = LARGEST_SIDE.get(target.suffix.lower())
+    if largest is not None and max(image.shape[:2]) > largest:
+        return (f"{target.suffix} holds images up to {largest} px a side and this one is "
+                f"{image.shape[1]}x{image.shape[0]}; name a .png instead")
+    existed = target.exists()
+    try:
+        with open(target, "ab"):
+            pass
+    except OSError as error:
+        return f"{error.strerror}; pick a folder you can write to"
+    if not existed:
+        target.unlink()  # made only to ask
+    return "is the disk full?"
 
 
 LIVE_GAP_FILLED = 5.0

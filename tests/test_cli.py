@@ -493,3 +493,22 @@ def test_json_on_stdout_read_by_a_program_that_stops_early_ends_quietly(video_pa
     assert first["frame"] == 0
     assert process.returncode == live_digits.PIPE_CLOSED
     assert b"Traceback" not in errors and b"BrokenPipeError" not in errors
+
+
+def test_an_output_folder_that_cannot_take_files_is_refused_before_anything_is_read(tmp_path, capsys):
+    # Found only at the first annotated image, after its JSON line was written, and blamed on a full disk.
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), np.full((60, 80, 3), 255, np.uint8))
+    out_json = tmp_path / "read.jsonl"
+    assert run("--source", str(tmp_path), "--output", "/proc/digitrec_read", "--json", str(out_json)) == 2
+    assert "/proc cannot be written to" in capsys.readouterr().err
+    assert not out_json.exists()
+
+
+def test_an_annotated_jpeg_too_wide_for_the_format_names_the_format(tmp_path, capsys):
+    strip = tmp_path / "strip.png"
+    cv2.imwrite(str(strip), np.full((60, 70_000, 3), 255, np.uint8))
+    assert run("--source", str(strip), "--output", str(tmp_path / "strip_read.jpg")) == 2
+    error = capsys.readouterr().err
+    assert "up to 65535 px a side" in error and "name a .png" in error and "disk full" not in error
+    assert not (tmp_path / "strip_read.jpg").exists()
