@@ -366,3 +366,15 @@ def test_a_heic_upload_is_refused_with_what_to_send_instead(client):
                            headers={"Content-Type": "image/heic"})
     assert response.status_code in (400, 415)
     assert "HEIC" in response.json()["detail"] and "JPEG" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("content_type, body, message", [
+    ("multipart/form-data", b"x", "no boundary"),
+    ("multipart/form-data; boundary=XYZ", b"not a form at all", "could not be parsed"),
+    ("multipart/form-data; boundary=XYZ", b"--XYZ--\r\n", "no file"),
+    ("multipart/form-data; boundary=" + "B" * 5000, b"x", "could not be parsed"),  # was a 500
+], ids=["no boundary", "not a form", "no file", "boundary too long"])  # fmt: skip
+def test_a_malformed_form_is_a_400_naming_what_is_wrong(client, content_type, body, message):
+    response = client.post("/api/read", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 400, response.text
+    assert message in response.json()["detail"]

@@ -79,11 +79,11 @@ def image_from_multipart(body: bytes, content_type: str, limits: UploadLimits) -
     if not boundary:
         raise UploadError(400, "the multipart body has no boundary in its Content-Type header")
     files = []
-    parser = FormParser(
-        "multipart/form-data", on_field=None, on_file=files.append, boundary=boundary,
-        config={"MAX_MEMORY_FILE_SIZE": limits.max_bytes + 1, "MAX_BODY_SIZE": limits.max_bytes},
-    )  # fmt: skip
-    try:
+    try:  # a boundary over 256 characters is refused by the parser's constructor
+        parser = FormParser(
+            "multipart/form-data", on_field=None, on_file=files.append, boundary=boundary,
+            config={"MAX_MEMORY_FILE_SIZE": limits.max_bytes + 1, "MAX_BODY_SIZE": limits.max_bytes},
+        )  # fmt: skip
         parser.write(body)
         parser.finalize()
     except Exception as error:  # python-multipart raises several unrelated types for malformed bodies
