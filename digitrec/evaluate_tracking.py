@@ -295,7 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"/{scored.steady_pairs}  id changes {scored.id_changes}  numbers exact "
                       f"{_pct(scored.counts.number_accuracy):>8s}  number changes {scored.number_changes}"
                       f"/{scored.steady_numbers}")
-            say(f"  per-frame read rate {_pct(overall.counts.read_rate)} (goal >= 98 %), false detections "
+            say(f"  per-frame read rate {_pct(overall.counts.read_rate)} ({overall.counts.right} of "
+                f"{overall.counts.true_digits} digit-frames; goal >= 98 %), false detections "
                   f"{_pct(overall.counts.false_rate)}, label changes {_pct(overall.label_change_rate)} of "
                   f"{overall.steady_pairs} digit-frames (goal <= 0.5 %), id changes {_pct(overall.id_change_rate)}")
             say(f"  numbers read exactly in {_pct(overall.counts.number_accuracy)} of {overall.counts.true_numbers} "
