@@ -75,6 +75,9 @@ class SegmentationConfig:
     of its digit-sized components, when it has at least this many; else those rules are off."""
     oversized_component: float = 2.5
     """A component taller or wider than this multiple of the frame's typical digit height is joined to no other."""
+    longest_piece: float = 1.5
+    """A component flatter than `max_aspect` and longer than this many of the frame's digit heights (an underline,
+    a crossing-out) joins no other as a piece of one digit."""
     whole_digit_height: float = 0.7
     """Two components one above the other that are both at least this fraction of the frame's
     typical digit height are digits of two lines written close together, never one broken digit."""
@@ -467,6 +470,10 @@ def _mergeable(boxes: np.ndarray, rows: np.ndarray, columns: np.ndarray, config:
         # A component far bigger than a digit (a page's edge, a rule left in the mask) holds no digit's pieces:
         # joined to the digits inside its box, it would take them with it when it is dropped.
         oversized = np.maximum(boxes[:, 2], boxes[:, 3]) > config.oversized_component * digit_height
+        # Nor is a flat stroke longer than a digit is wide (an underline, a crossing-out) a piece of one: joined to
+        # the digit above it, a '7' and the line under its number read '2'.
+        oversized |= ((boxes[:, 2] > config.max_aspect * boxes[:, 3])
+                      & (boxes[:, 2] > config.longest_piece * digit_height))
         mergeable[oversized[rows], :] = False
         mergeable[:, oversized[columns]] = False
     if frame_size is not None:

@@ -333,3 +333,15 @@ def test_merging_many_specks_weighs_neighbours_only_and_groups_as_all_pairs_woul
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 60e6, peak
+
+
+def test_a_line_under_part_of_a_number_joins_none_of_its_digits():
+    # Two digit heights long, under the oversized limit: taken for a piece of the digits above it, it joined the
+    # '1' and the '7's into one blob ('3177' read '337'; in a video a '7' and its underline read '2').
+    page = np.full((480, 640, 3), 235, np.uint8)
+    cv2.putText(page, "3177", (120, 220), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (40, 40, 40), 4, cv2.LINE_AA)
+    cv2.putText(page, "5208", (120, 330), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (40, 40, 40), 4, cv2.LINE_AA)
+    cv2.line(page, (150, 229), (215, 231), (40, 40, 40), 4, cv2.LINE_AA)
+    regions, _ = segment_digits(page)
+    assert len([region for region in regions if region.box[1] < 250]) == 4  # 3, 1, 7, 7 over the line
+    assert all(r.box[3] < 40 for r in regions)  # each a digit alone, none reaching down to the line
