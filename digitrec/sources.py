@@ -311,6 +311,7 @@ class VideoFileSource(FrameSource):
                     return
         finally:
             self._put(None)
+            _release_if_closed(self._capture, self._stop)
 
     def _put(self, item: np.ndarray | None) -> bool:
         """Wait for room in the queue; False when the source was closed meanwhile."""
@@ -341,9 +342,7 @@ class VideoFileSource(FrameSource):
 
     def close(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-        self._capture.release()
+        _release_when_done(self._capture, self._thread)
 
 
 @contextlib.contextmanager
@@ -365,11 +364,18 @@ class _TimedWebcamStream(WebcamVideoStream):
         super().__init__(src=src)
         self.captured = (self.frame, time.monotonic())
 
+    def start(self) -> _TimedWebcamStream:
+        """imutils' start, keeping the thread, so that closing can wait for it to be out of its read."""
+        self.thread = threading.Thread(target=self.update, name=self.name, daemon=True)
+        self.thread.start()
+        return self
+
     def update(self) -> None:
         while not self.stopped:
             self.grabbed, frame = self.stream.read()
             # One tuple assignment, so the reader never pairs a frame with another frame's time.
             self.captured = (frame, time.monotonic())
+        self.stream.release()  # stopped: released here, out of any read (`_release_when_done`)
 
     def read(self) -> tuple[np.ndarray | None, float]:
         return self.captured
@@ -418,7 +424,7 @@ class CameraSource(FrameSource):
 
     def close(self) -> None:
         self._stream.stop()
-        self._stream.stream.release()
+        _release_when_done(self._stream.stream, getattr(self._stream, "thread", None))
 
 
 def open_network_capture(url: str) -> cv2.VideoCapture:
@@ -470,6 +476,7 @@ class StreamSource(FrameSource):
                 continue
             if not self._reconnect():
                 break
+        _release_if_closed(self._capture, self._stop)
         with self._condition:
             self._finished = True
             self._condition.notify()
@@ -508,8 +515,28 @@ class StreamSource(FrameSource):
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2.0)
-        self._capture.release()
+        _release_when_done(self._capture, self._thread)
+
+
+CLOSE_WAIT_S = 2.0
+"""How long closing a source waits for its reading thread, which may be inside a stalled stream's read."""
+
+
+def _release_when_done(capture: cv2.VideoCapture, thread: threading.Thread | None) -> None:
+    """Release a capture that `thread` reads, once it is out of its read: releasing it while a read was waiting on a
+    stalled stream (up to `STREAM_TIMEOUT_MS`) crashed Python when the read came back. A thread still reading after
+    `CLOSE_WAIT_S` releases it itself (`_release_if_closed`)."""
+    if thread is not None:
+        thread.join(timeout=CLOSE_WAIT_S)
+        if thread.is_alive():
+            return
+    capture.release()
+
+
+def _release_if_closed(capture: cv2.VideoCapture, stop: threading.Event) -> None:
+    """The reading thread's last step: release its capture if the source was closed (maybe while it read)."""
+    if stop.is_set():
+        capture.release()
 
 
 def _image_paths_in(folder: Path) -> list[Path]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import cv2
@@ -145,6 +146,52 @@ def test_a_dropped_stream_reconnects_then_gives_up_keeping_every_frame():
     assert 2 <= len(frames) <= 7
     assert source.reconnects >= 2
     assert source.problems and "reconnection attempts failed" in source.problems[0]
+
+
+class _StalledCapture:
+    """A stream that gives one frame, then stalls inside its next read until `resume` is set."""
+
+    def __init__(self):
+        self.reading = threading.Event()
+        self.resume = threading.Event()
+        self.in_read = False
+        self.released_while_reading = False
+        self.released = False
+        self.reads = 0
+
+    def isOpened(self):
+        return True
+
+    def get(self, prop):
+        return 0.0
+
+    def read(self):
+        self.reads += 1
+        if self.reads == 1:
+            return True, _image(1)
+        self.in_read = True
+        self.reading.set()
+        self.resume.wait(10)
+        self.in_read = False
+        return False, None
+
+    def release(self):
+        self.released_while_reading |= self.in_read
+        self.released = True
+
+
+def test_closing_a_stalled_stream_leaves_its_capture_to_the_read_waiting_on_it(monkeypatch):
+    # Released under a read still waiting on the network, OpenCV's capture crashed Python when the read came back
+    # (Ctrl-C while an IP camera was frozen: exit 139).
+    monkeypatch.setattr("digitrec.sources.CLOSE_WAIT_S", 0.2)
+    capture = _StalledCapture()
+    source = StreamSource("rtsp://camera.test/live", open_capture=lambda url: capture, reconnect_delays=())
+    assert capture.reading.wait(5)
+    source.close()
+    assert not capture.released and not capture.released_while_reading
+    capture.resume.set()  # the read times out
+    source._thread.join(5)
+    assert capture.released and not capture.released_while_reading
 
 
 def test_a_stream_that_never_opens_is_refused():
