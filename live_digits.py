@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -92,7 +94,30 @@ def display_available() -> bool:
     return Path(f"/tmp/.X11-unix/X{number.split('.')[0]}").exists()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`timeout`, `docker stop`, systemd), stopping the run as Ctrl-C does: every output closed whole."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
+def stop_words(stop: KeyboardInterrupt) -> tuple[str, int]:
+    """What stopped the run, in the summary's words, and the exit status a shell gives for it."""
+    return ("SIGTERM", 143) if isinstance(stop, Terminated) else ("Ctrl-C", 130)
+
+
 def main(argv: list[str] | None = None) -> int:
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    try:
+        return _main(argv)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
     # FFmpeg's own log lines ("moov atom not found") would come before the one line that says what is wrong with
     # a video and what to do; set OPENCV_FFMPEG_LOGLEVEL to see them.
@@ -140,13 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(reader, ParallelReader):
             reader.close()
         if isinstance(error, KeyboardInterrupt):  # while the model loads or a stream opens: nothing read or written
-            print("live_digits.py: stopped by Ctrl-C before the first frame", file=sys.stderr)
-            return 130
+            words, status = stop_words(error)
+            print(f"live_digits.py: stopped by {words} before the first frame", file=sys.stderr)
+            return status
         return fail(str(error))
 
     summary = RunSummary()
     state = {"paused": False, "mask": False, "confidence": False, "labelling": False, "selected": 0, "click": None}
-    interrupted = False
+    interrupted: KeyboardInterrupt | None = None
     with source, contextlib.ExitStack() as outputs:
         if isinstance(reader, ParallelReader):
             outputs.callback(reader.close)
@@ -213,8 +239,8 @@ def main(argv: list[str] | None = None) -> int:
 
                     if not handle_keys(cv2, state, read, show(), show, args.output, labels):
                         break
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as stop:
+            interrupted = stop
         except BrokenPipeError:
             # `--json - | head -1`: the reader of our output has all it wanted. Stop as a filter does, quietly:
             # what is still buffered for stdout goes nowhere rather than to a second traceback at exit.
@@ -232,9 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"live_digits.py: warning: {problem}", file=sys.stderr)
     rate = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
     print(f"read {summary.digits} digits in {summary.frames} frames ({rate:.1f} frames/s)"
-          + ("; stopped by Ctrl-C, everything read so far is written" if interrupted else ""), file=sys.stderr)
+          + (f"; stopped by {stop_words(interrupted)[0]}, everything read so far is written" if interrupted else ""),
+          file=sys.stderr)
     if interrupted:
-        return 130
+        return stop_words(interrupted)[1]
     return 1 if summary.problems else 0
 
 

@@ -402,8 +402,11 @@ def _serve(settings: _Settings, connection) -> None:
             detections = [replace(detection, image=None) for detection in result.detections]
             connection.send(("read", key, detections, result.numbers, result.rejected, result.timings))
             del result  # it holds the frame's view of the shared memory
+        except (BrokenPipeError, ConnectionResetError):
+            break  # the caller is gone (killed, or stopped by a signal): nobody to answer, nothing to report
         except Exception:  # report any failure with its frame rather than die silently
-            connection.send(("error", key, traceback.format_exc()))
+            with contextlib.suppress(OSError):
+                connection.send(("error", key, traceback.format_exc()))
     for memory in attached.values():
         memory.close()
 

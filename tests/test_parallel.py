@@ -243,3 +243,27 @@ def test_a_reader_keeps_opencv_on_one_thread_and_reads_the_same_as_on_several(vi
         assert sum(len(detections) for detections, _, _ in on_several) > 0
     finally:
         cv2.setNumThreads(1)
+
+
+def test_sigterm_stops_a_run_on_two_workers_as_ctrl_c_does(video, tmp_path):
+    # `timeout`, `docker stop`, systemd: the parent died at once, leaving its shared memory, and each worker printed
+    # two BrokenPipeError tracebacks.
+    import signal
+    import subprocess
+    import sys
+
+    from digitrec.synth import SyntheticVideo
+
+    long = SyntheticVideo(list(video.frames) * 40, list(video.truth) * 40, video.condition, video.fps)
+    path = write_video(long, tmp_path / "long.mp4", fps=30.0)
+    process = subprocess.Popen([sys.executable, "live_digits.py", "--no-display", "--model", str(MODEL), "--source",
+                                str(path), "--json", "-", "--workers", "2"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    first = process.stdout.readline()
+    process.send_signal(signal.SIGTERM)
+    rest, errors = process.communicate(timeout=120)
+    records = [json.loads(line) for line in (first + rest).splitlines()]
+    assert process.returncode == live_digits.stop_words(live_digits.Terminated())[1] == 143
+    assert 1 <= len(records) < 320 and [r["frame"] for r in records] == list(range(len(records)))
+    assert "Traceback" not in errors and "leaked shared_memory" not in errors
+    assert "stopped by SIGTERM, everything read so far is written" in errors
