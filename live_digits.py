@@ -107,17 +107,20 @@ def stop_words(stop: KeyboardInterrupt) -> tuple[str, int]:
     return ("SIGTERM", 143) if isinstance(stop, Terminated) else ("Ctrl-C", 130)
 
 
-def main(argv: list[str] | None = None) -> int:
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+@contextlib.contextmanager
+def sigterm_stops_the_run():
+    """SIGTERM raises `Terminated` inside the block (in the main thread; the handler before it is put back after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        return _main(argv)
+        yield
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous)
 
 
-def _main(argv: list[str] | None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # FFmpeg's own log lines ("moov atom not found") would come before the one line that says what is wrong with
     # a video and what to do; set OPENCV_FFMPEG_LOGLEVEL to see them.
@@ -129,7 +132,13 @@ def _main(argv: list[str] | None) -> int:
     if args.workers < 1:
         return fail("--workers must be at least 1")
     if args.serve:
-        return serve_page(args)
+        return serve_page(args)  # uvicorn stops on SIGTERM itself
+    with sigterm_stops_the_run():
+        return read_source(args)
+
+
+def read_source(args: argparse.Namespace) -> int:
+    """Read `args.source` into the window and outputs until it ends, Ctrl-C or SIGTERM."""
     show_window = not args.no_display
     if show_window and not display_available():
         print("live_digits.py: no display found; running headless (pass --no-display to silence this)",
@@ -241,7 +250,9 @@ def _main(argv: list[str] | None) -> int:
                         break
         except KeyboardInterrupt as stop:
             interrupted = stop
-        except BrokenPipeError:
+        except BrokenPipeError as error:
+            if args.json != "-":
+                return fail(f"a pipe closed while reading ({error})")
             # `--json - | head -1`: the reader of our output has all it wanted. Stop as a filter does, quietly:
             # what is still buffered for stdout goes nowhere rather than to a second traceback at exit.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -421,8 +421,9 @@ class DigitClassifier:
         count = len(batch)
         if count == 0:
             return np.zeros((0, self.num_outputs), np.float32)
-        if batch.max() > PIXELS_AT_MOST:
-            raise ValueError(f"the batch's pixels reach {batch.max():g}; the model reads pixels scaled to 0..1 "
+        largest = batch.max()
+        if not largest <= PIXELS_AT_MOST:  # NaN fails this too
+            raise ValueError(f"the batch's pixels reach {largest:g}; the model reads pixels scaled to 0..1 "
                              "(divide 8-bit crops by 255, or use digitrec.normalise)")
         with self._calling:
             return self._run(batch)

@@ -134,7 +134,8 @@ class ParallelReader:
         `overlap`, as `DigitReader.read_stream`'s: True for a file, whose next frame is already waiting, so
         frames are dealt ahead (`FRAMES_IN_FLIGHT_PER_WORKER` each). False for a camera or stream, whose next
         frame may be a frame interval away: one frame per worker, each result given the moment it is read
-        (not once the next frame has come), and a worker's next frame taken from the source when it is free.
+        (not once the next frame has come), and a worker's next frame taken from the source when it is free, on
+        a thread (`_LiveFrames`). The default, as `DigitReader`'s; `pipeline.read_frames` passes True for files.
         """
         if not self._finalizer.alive:
             raise WorkerError("this reader's processes were closed; make a new ParallelReader")
@@ -298,7 +299,7 @@ class _LiveFrames:
         self._wanted = threading.Semaphore(0)
         self._stopping = False
         self._frame: Frame | None = None
-        self.error: Exception | None = None
+        self.error: BaseException | None = None
         self.asked = False
         """A frame is asked for and not yet taken."""
         self.ended = False
@@ -312,7 +313,11 @@ class _LiveFrames:
 
     def take(self) -> Frame | None:
         """The frame asked for, once `arrived` is ready; None when the source has ended or failed."""
-        self.arrived.recv()
+        try:
+            self.arrived.recv()
+        except EOFError:  # the thread is gone without a word
+            self._frame = None
+            self.error = self.error or RuntimeError("the thread taking the source's frames stopped")
         self.asked = False
         if self._frame is None:
             self.ended = True
@@ -326,7 +331,7 @@ class _LiveFrames:
                     return
                 try:
                     self._frame = next(self._frames, None)
-                except Exception as error:  # given to the caller's thread once the results before it are
+                except BaseException as error:  # given to the caller's thread once the results before it are
                     self._frame, self.error = None, error
                 try:
                     self._signal.send(True)
@@ -336,7 +341,8 @@ class _LiveFrames:
                     return
 
     def close(self) -> None:
-        """Stop asking the source. A thread waiting inside the source ends when the source is closed."""
+        """Stop asking the source. A thread waiting inside the source for a frame asked for keeps the source's
+        iterator until that frame comes (the frame is dropped) or the source is closed."""
         self._stopping = True
         self._wanted.release()
         self.arrived.close()
@@ -352,7 +358,7 @@ def _shut_down(processes, connections, slots) -> None:
             continue  # never started (the first start failed)
         process.join(timeout=5)
         if process.is_alive():
-            process.terminate()
+            process.kill()  # it ignores SIGTERM (`_serve`)
     for connection in connections:
         connection.close()
     for index, memory in enumerate(slots):
@@ -367,8 +373,10 @@ def _serve(settings: _Settings, connection) -> None:
     from digitrec.classify import DigitClassifier
     from digitrec.reader import NO_PAIR_MODEL, DigitReader, names_no_pair_model, open_pair_model
 
-    # A terminal's Ctrl-C reaches every process of its group: the parent stops the run and closes the workers.
+    # A terminal's Ctrl-C reaches every process of its group, as `timeout`'s and systemd's SIGTERM do: the parent
+    # stops the run and closes the workers (killing one that does not stop).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # The parallelism is across processes: the reader keeps OpenCV on one thread (reader.OPENCV_THREADS)
     # and LiteRT gets one here, so that threads inside do not fight for the cores.
     try:

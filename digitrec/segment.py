@@ -509,7 +509,7 @@ def _merge_groups(boxes: np.ndarray, config: SegmentationConfig, digit_height: f
             i = parent[i]
         return i
 
-    # Every rule needs the two to overlap across (`merge_overlap`, `piece_overlap` > 0), so components are weighed a
+    # Every rule needs the two to overlap (or touch) across, so components are weighed a
     # block at a time, in order across the frame, against those their block overlaps: all against all, a photo of
     # dotted paper's 18 000 specks made matrices of 18 000 x 18 000 (13 GB, 50 s). The groups are the same whatever
     # the order the pairs are joined in.
@@ -518,7 +518,7 @@ def _merge_groups(boxes: np.ndarray, config: SegmentationConfig, digit_height: f
     across = np.argsort(x0, kind="stable")
     for start in range(0, len(boxes), MERGE_ROWS_AT_ONCE):
         rows = across[start : start + MERGE_ROWS_AT_ONCE]
-        columns = np.flatnonzero((x0 < x1[rows].max()) & (x1 > x0[rows].min()))
+        columns = np.flatnonzero((x0 <= x1[rows].max()) & (x1 >= x0[rows].min()))  # touching too, for 0 overlaps
         mergeable = _mergeable(boxes, rows, columns, config, digit_height, frame_size)
         mergeable &= columns[None, :] > rows[:, None]  # each pair once
         for i, j in zip(*np.nonzero(mergeable)):

@@ -53,6 +53,7 @@ def test_grey_colour_16_bit_float_and_transparent_arrays_read_as_their_8_bit_pag
         (grey[:, :, None], as_grey),
         (grey.astype(np.float32) / 255, as_grey),
         (grey.astype(np.int64), as_grey),
+        (grey.astype(np.uint16), as_grey),  # 16 bits holding 0..255: kept, not shifted to black
         (colour.astype(np.uint16) << 8, as_colour),
         (colour.astype(np.float32) / 255, as_colour),
         (colour.astype(np.float64), as_colour),
@@ -69,6 +70,8 @@ def test_grey_colour_16_bit_float_and_transparent_arrays_read_as_their_8_bit_pag
     (np.zeros((10, 10, 2), np.uint8), "shape"),
     (np.full((10, 10), 4000, np.int32), "8-bit"),
     (np.full((10, 10), np.nan, np.float32), "NaN"),
+    (np.linspace(0, 1020, 100, dtype=np.float32).reshape(10, 10), "0..255"),  # 10-bit data was clipped
+    (np.array([[None, None]], dtype=object), "not pixels"),
 ])  # fmt: skip
 def test_arrays_the_reader_cannot_read_are_refused_naming_what_was_given(image, message):
     with pytest.raises(ValueError, match=message):
@@ -130,6 +133,8 @@ def test_a_batch_of_8_bit_pixels_is_refused_not_misread():
     batch[:, 8:20, 12:16] = 255.0
     with pytest.raises(ValueError, match="divide 8-bit crops by 255"):
         classifier.probabilities(batch)
+    with pytest.raises(ValueError, match="reach nan"):
+        classifier.probabilities(np.full((1, 28, 28, 1), np.nan, np.float32))
     assert classifier.probabilities(batch / 255).shape == (2, 11)
 
 

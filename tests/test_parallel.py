@@ -247,7 +247,7 @@ def test_a_reader_keeps_opencv_on_one_thread_and_reads_the_same_as_on_several(vi
 
 def test_sigterm_stops_a_run_on_two_workers_as_ctrl_c_does(video, tmp_path):
     # `timeout`, `docker stop`, systemd: the parent died at once, leaving its shared memory, and each worker printed
-    # two BrokenPipeError tracebacks.
+    # two BrokenPipeError tracebacks; sent to the workers too, they died and the run ended "a reader process died".
     import signal
     import subprocess
     import sys
@@ -258,12 +258,52 @@ def test_sigterm_stops_a_run_on_two_workers_as_ctrl_c_does(video, tmp_path):
     path = write_video(long, tmp_path / "long.mp4", fps=30.0)
     process = subprocess.Popen([sys.executable, "live_digits.py", "--no-display", "--model", str(MODEL), "--source",
                                 str(path), "--json", "-", "--workers", "2"], cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
     first = process.stdout.readline()
-    process.send_signal(signal.SIGTERM)
+    os.killpg(process.pid, signal.SIGTERM)  # as `timeout` and systemd do: to every process of the group
     rest, errors = process.communicate(timeout=120)
     records = [json.loads(line) for line in (first + rest).splitlines()]
     assert process.returncode == live_digits.stop_words(live_digits.Terminated())[1] == 143
     assert 1 <= len(records) < 320 and [r["frame"] for r in records] == list(range(len(records)))
     assert "Traceback" not in errors and "leaked shared_memory" not in errors
     assert "stopped by SIGTERM, everything read so far is written" in errors
+
+
+class _EndlessCamera:
+    """A network camera as OpenCV opens it: no frame count, a frame every 20 ms, for ever."""
+
+    def __init__(self, frames):
+        self.frames, self.count = frames, 0
+
+    def isOpened(self):
+        return True
+
+    def get(self, prop):
+        return 0.0
+
+    def read(self):
+        import time
+
+        time.sleep(0.02)
+        self.count += 1
+        return True, self.frames[self.count % len(self.frames)].copy()
+
+    def release(self):
+        pass
+
+
+def test_the_cli_reads_a_live_stream_on_two_workers_through_the_live_path(video, tmp_path, monkeypatch):
+    from digitrec import sources
+
+    monkeypatch.setattr(sources, "open_network_capture", lambda url: _EndlessCamera(video.frames))
+    live_runs = []
+    read_live = ParallelReader._read_live
+    monkeypatch.setattr(ParallelReader, "_read_live",
+                        lambda self, frames: live_runs.append(1) or read_live(self, frames))
+    out = tmp_path / "live.jsonl"
+    assert live_digits.main(["--no-display", "--model", str(MODEL), "--source", "rtsp://camera.test/live",
+                             "--json", str(out), "--workers", "2", "--max-frames", "6"]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert live_runs == [1]
+    assert [r["frame"] for r in records] == list(range(6))
+    assert all(r["source"] == "rtsp://camera.test/live" and len(r["detections"]) > 5 for r in records)

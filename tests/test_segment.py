@@ -345,3 +345,15 @@ def test_a_line_under_part_of_a_number_joins_none_of_its_digits():
     regions, _ = segment_digits(page)
     assert len([region for region in regions if region.box[1] < 250]) == 4  # 3, 1, 7, 7 over the line
     assert all(r.box[3] < 40 for r in regions)  # each a digit alone, none reaching down to the line
+
+
+def test_merging_in_blocks_joins_boxes_that_only_touch_when_no_overlap_is_asked_for(monkeypatch):
+    from dataclasses import replace
+
+    from digitrec import segment
+
+    touching = replace(DEFAULT_SEGMENTATION, piece_overlap=0.0)
+    boxes = np.array([[10, 10, 10, 30], [20, 40, 10, 5]])  # the piece begins where the digit ends, across
+    monkeypatch.setattr(segment, "MERGE_ROWS_AT_ONCE", 1)
+    assert sorted(_merge_groups(boxes, touching, None)) == [[0, 1]]
+

@@ -173,7 +173,7 @@ class _StalledCapture:
         self.reading.set()
         self.resume.wait(10)
         self.in_read = False
-        return False, None
+        return True, _image(2)  # the stream came back: the thread sees it was closed meanwhile
 
     def release(self):
         self.released_while_reading |= self.in_read
@@ -189,7 +189,7 @@ def test_closing_a_stalled_stream_leaves_its_capture_to_the_read_waiting_on_it(m
     assert capture.reading.wait(5)
     source.close()
     assert not capture.released and not capture.released_while_reading
-    capture.resume.set()  # the read times out
+    capture.resume.set()
     source._thread.join(5)
     assert capture.released and not capture.released_while_reading
 

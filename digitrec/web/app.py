@@ -54,9 +54,10 @@ class SerialReader:
 
     def read(self, image: np.ndarray, source: str, index: int = 0, still: bool = False) -> FrameResult:
         with self.turn:
-            return self._read(image, source, index, still)
+            return self.read_in_turn(image, source, index, still)
 
-    def _read(self, image: np.ndarray, source: str, index: int, still: bool) -> FrameResult:
+    def read_in_turn(self, image: np.ndarray, source: str, index: int = 0, still: bool = False) -> FrameResult:
+        """`read`, for a caller already holding `turn`."""
         return self.reader.read(Frame(index=index, image=image, source=source, time=time.monotonic(), still=still))
 
 
@@ -242,7 +243,7 @@ def read_encoded(
     with serial.turn:  # the decoded image and its annotation, one request's at a time
         started = time.perf_counter()
         image = decode_image(data, limits)
-        result = serial._read(image, source, index, still)
+        result = serial.read_in_turn(image, source, index, still)
         record = result_json(result)
         pages = page_count(np.frombuffer(data, np.uint8)) if still else 1
         record["warnings"] = [f"the image {first_page_only(pages)}"] if pages > 1 else []
