@@ -208,18 +208,9 @@ def _levels() -> np.ndarray:
     return _darkness_levels()
 
 
-OTSU_DARKEST = 230
-"""Pixels this dark or darker (darkness 0.9, of 255 levels) are left out of Otsu's split: ink beyond any threshold,
-or a black object. On a page of faint ink (darkness 0.12-0.25), the 512 pixels of a thin black bar (0.17 % of the
-frame) dragged the split from its 0.12 floor to 0.42, and no digit was found (session 45)."""
-
-
 def ink_darkness_threshold(gray: np.ndarray, paper: np.ndarray) -> float:
     """Otsu's split of how much darker than the paper each pixel is, kept within sane bounds."""
-    histogram = _darkness_histogram(gray, paper, _levels())
-    if histogram[:OTSU_DARKEST].sum() > 0:
-        histogram[OTSU_DARKEST:] = 0
-    otsu = _otsu_level(histogram)
+    otsu = _otsu_level(_darkness_histogram(gray, paper, _levels()))
     return float(np.clip(otsu / 255.0, MIN_INK_CONTRAST, MAX_INK_CONTRAST_THRESHOLD))
 
 

@@ -10,7 +10,6 @@ from digitrec.binarise import (
     HYSTERESIS_LOW,
     MAX_INK_CONTRAST_THRESHOLD,
     MIN_INK_CONTRAST,
-    OTSU_DARKEST,
     binarise_ink_on_paper,
     ink_channel,
     ink_darkness_threshold,
@@ -74,13 +73,9 @@ def test_ink_is_the_faint_pixels_joined_to_sure_ink():
 
 
 def _opencv_threshold(gray: np.ndarray, paper: np.ndarray) -> float:
-    """The threshold as OpenCV computes it: a float darkness image, scaled to 8 bits, Otsu's split of the levels
-    under `OTSU_DARKEST` (of all of them where none is)."""
-    darkness = cv2.convertScaleAbs(1.0 - gray.astype(np.float32) / np.maximum(paper.astype(np.float32), 1.0),
-                                   alpha=255.0)
-    counted = darkness[darkness < OTSU_DARKEST]
-    levels = (counted if counted.size else darkness.ravel()).reshape(-1, 1)
-    otsu, _ = cv2.threshold(levels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    """The threshold as OpenCV computes it: a float darkness image, scaled to 8 bits, Otsu's split."""
+    darkness = 1.0 - gray.astype(np.float32) / np.maximum(paper.astype(np.float32), 1.0)
+    otsu, _ = cv2.threshold(cv2.convertScaleAbs(darkness, alpha=255.0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return float(np.clip(otsu / 255.0, MIN_INK_CONTRAST, MAX_INK_CONTRAST_THRESHOLD))
 
 
@@ -99,24 +94,3 @@ def test_the_ink_threshold_is_the_one_opencv_computes():
     assert unclipped >= 10  # the comparison reached Otsu's own levels, not only the clip
     flat = np.full((10, 10), 200, np.uint8)
     assert ink_darkness_threshold(flat, flat) == _opencv_threshold(flat, flat)
-    black = np.zeros((10, 10), np.uint8)  # every pixel past OTSU_DARKEST: all of them are counted
-    assert ink_darkness_threshold(black, flat) == _opencv_threshold(black, flat)
-
-
-def test_a_thin_black_bar_does_not_lift_the_ink_threshold_off_faint_ink():
-    # 512 saturated pixels (0.17 % of the frame) took Otsu's split from 0.12 to 0.42 on a page of faint ink: no digit
-    # was found. The split is now taken from the pixels under OTSU_DARKEST.
-    from digitrec.reader import DigitReader
-    from digitrec.synth import StrokeGlyphs, make_video
-    from digitrec.types import Frame
-
-    reader = DigitReader()
-    page = make_video(0, StrokeGlyphs(), frames=1, size=(640, 480)).frames[0]
-    expected = [number.text for number in reader.read(Frame(0, page, "x", 0.0)).numbers]
-    assert len(expected) > 10
-    corner, across = page.copy(), page.copy()
-    corner[0:8, 0:64] = 0
-    across[200:208, 0:384] = 0  # through some of the digits too
-    assert [number.text for number in reader.read(Frame(0, corner, "x", 0.0)).numbers] == expected
-    read_across = [number.text for number in reader.read(Frame(0, across, "x", 0.0)).numbers]
-    assert len([text for text in expected if text in read_across]) >= len(expected) - 4
