@@ -69,18 +69,25 @@ def _check_folder(path: Path) -> None:
 
 
 def _check_writable(path: Path) -> None:
-    """Open `path` for writing once (removing it again if it is new), so that a file that cannot be written is
-    reported before the first frame is read, with the reason."""
+    """Refuse a file that cannot be written, with the reason, before the first frame is read."""
+    reason = _why_not_writable(path)
+    if reason is not None:
+        raise SinkError(f"{path}: cannot be written ({reason}). Pick a folder you can write to.")
+
+
+def _why_not_writable(path: Path) -> str | None:
+    """Why `path` cannot be opened for writing, tried once (and removed again if it is new); None when it can."""
     if path.exists() and not path.is_file():
-        return  # a named pipe or device (/dev/stdout): opening it to try would hand its reader an end of file
+        return None  # a named pipe or device (/dev/stdout): opening it to try would hand its reader an end of file
     existed = path.exists()
     try:
         with open(path, "ab"):
             pass
     except OSError as error:
-        raise SinkError(f"{path}: cannot be written ({error.strerror}). Pick a folder you can write to.") from None
+        return error.strerror
     if not existed:
         path.unlink()
+    return None
 
 
 class _TextSink:
@@ -242,14 +249,9 @@ def _why_not_written(target: Path, image: np.ndarray) -> str:
     if largest is not None and max(image.shape[:2]) > largest:
         return (f"{target.suffix} holds images up to {largest} px a side and this one is "
                 f"{image.shape[1]}x{image.shape[0]}; name a .png instead")
-    existed = target.exists()
-    try:
-        with open(target, "ab"):
-            pass
-    except OSError as error:
-        return f"{error.strerror}; pick a folder you can write to"
-    if not existed:
-        target.unlink()  # made only to ask
+    reason = _why_not_writable(target)
+    if reason is not None:
+        return f"{reason}; pick a folder you can write to"
     return "is the disk full?"
 
 
