@@ -427,6 +427,40 @@ class CameraSource(FrameSource):
         _release_when_done(self._stream.stream, getattr(self._stream, "thread", None))
 
 
+HLS_HOLD_AT_MOST_S = 12.0
+"""The longest an HLS frame is held for its time (`SegmentPacer`): more than the longest segments streams use (Apple
+recommends 6 s), so a frame due later still is a jump in the stream's clock, not a segment's frame."""
+
+
+def is_hls(url: str) -> bool:
+    """Whether a URL names an HLS playlist (.m3u8), whose frames FFmpeg gives a whole segment at a time."""
+    return urllib.parse.urlsplit(url).path.lower().endswith(".m3u8")
+
+
+class SegmentPacer:
+    """Spreads frames that come in bursts back over the time they were filmed.
+
+    An HLS stream comes in segments of a second or more, which FFmpeg decodes at once: newest-wins then kept the last
+    frame or two of each (a live HLS stream was read at 2.6 frames a second). The first frame of a burst sets the
+    clock; each later one is held until its stream time comes round on it. A frame that is late starts the clock
+    again, so nothing is held behind a stall, and a frame due more than `hold_at_most` seconds ahead (a jump in
+    the stream's time, a new connection) is not held."""
+
+    def __init__(self, hold_at_most: float = HLS_HOLD_AT_MOST_S):
+        self.hold_at_most = hold_at_most
+        self._anchor: tuple[float, float] | None = None
+        """(time.monotonic(), stream seconds) of the frame that set the clock."""
+
+    def hold(self, stream_seconds: float, now: float) -> float:
+        """How many seconds to hold a frame of this stream time that arrived at `now` (0: give it at once)."""
+        if self._anchor is not None and stream_seconds > 0:
+            wait = self._anchor[0] + (stream_seconds - self._anchor[1]) - now
+            if 0 < wait <= self.hold_at_most:
+                return wait
+        self._anchor = (now, stream_seconds) if stream_seconds > 0 else None
+        return 0.0
+
+
 def open_network_capture(url: str) -> cv2.VideoCapture:
     """A URL opened by OpenCV's FFmpeg with `STREAM_TIMEOUT_MS` for opening and for each frame."""
     return cv2.VideoCapture(url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
@@ -436,7 +470,8 @@ def open_network_capture(url: str) -> cv2.VideoCapture:
 class StreamSource(FrameSource):
     """A network stream (rtsp://, http://) read on its own thread, reconnecting when it drops.
 
-    The newest frame wins; Frame.time is time.monotonic() when the frame was captured.
+    The newest frame wins; Frame.time is time.monotonic() when the frame was captured (for HLS, when its time came:
+    `SegmentPacer`).
     """
 
     live = True
@@ -463,6 +498,7 @@ class StreamSource(FrameSource):
         self._condition = threading.Condition()
         self._finished = False
         self._stop = threading.Event()
+        self._pacer = SegmentPacer() if is_hls(url) else None
         self._thread = threading.Thread(target=self._read_forever, daemon=True)
         self._thread.start()
 
@@ -470,6 +506,10 @@ class StreamSource(FrameSource):
         while not self._stop.is_set():
             ok, image = self._capture.read()
             if ok and image is not None:
+                if self._pacer is not None:
+                    hold = self._pacer.hold(self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, time.monotonic())
+                    if hold and self._stop.wait(hold):
+                        break
                 with self._condition:
                     self._latest = (image, time.monotonic())
                     self._condition.notify()

@@ -2,13 +2,23 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from digitrec.sources import ImageSource, SourceError, StreamSource, VideoFileSource, decode_photo, open_source
+from digitrec.sources import (
+    ImageSource,
+    SegmentPacer,
+    SourceError,
+    StreamSource,
+    VideoFileSource,
+    decode_photo,
+    is_hls,
+    open_source,
+)
 
 
 def _image(value: int) -> np.ndarray:
@@ -146,6 +156,59 @@ def test_a_dropped_stream_reconnects_then_gives_up_keeping_every_frame():
     assert 2 <= len(frames) <= 7
     assert source.reconnects >= 2
     assert source.problems and "reconnection attempts failed" in source.problems[0]
+
+
+class _SegmentedCapture:
+    """A live HLS stream as FFmpeg gives it: each segment's frames at once, after a wait for the segment."""
+
+    def __init__(self, segments: int, per_segment: int = 10, fps: float = 30.0):
+        self.left, self.per_segment, self.fps, self.given = segments * per_segment, per_segment, fps, 0
+
+    def isOpened(self):
+        return True
+
+    def get(self, prop):
+        return self.given * 1000.0 / self.fps if prop == cv2.CAP_PROP_POS_MSEC else 0.0
+
+    def read(self):
+        if self.left == 0:
+            return False, None
+        if self.given % self.per_segment == 0:
+            time.sleep(self.per_segment / self.fps)  # the segment is being filmed and fetched
+        self.left -= 1
+        self.given += 1
+        return True, _image(self.given % 256)
+
+    def release(self):
+        pass
+
+
+@pytest.mark.parametrize("url", ["http://camera.test/live/index.m3u8", "rtsp://camera.test/live"])
+def test_a_hls_streams_segments_are_given_frame_by_frame_not_only_their_last_frames(url):
+    # Newest-wins kept one or two frames of each one-second segment: a live HLS stream was read at 2.6 fps.
+    source = StreamSource(url, open_capture=lambda _: _SegmentedCapture(4), reconnect_delays=())
+    with source:
+        seen = []
+        for frame in source:
+            seen.append(frame)
+            time.sleep(0.004)  # a reader far faster than the stream
+    if is_hls(url):
+        assert len(seen) >= 34  # of 40: the first segment's frames may come before the reader is ready
+        gaps = np.diff([frame.time for frame in seen[-9:]])
+        assert np.median(gaps) > 0.02  # spread as filmed (1/30 s), not in a burst
+    else:
+        assert len(seen) <= 12  # other streams come frame by frame: one in a burst stays the newest frame
+
+
+def test_the_segment_pacer_holds_a_bursts_frames_for_their_time_and_never_behind_a_stall():
+    pacer = SegmentPacer(hold_at_most=5.0)
+    assert pacer.hold(10.0, now=100.0) == 0.0  # the first frame sets the clock
+    assert pacer.hold(10.5, now=100.1) == pytest.approx(0.4)  # half a second on in the stream: held till then
+    assert pacer.hold(11.0, now=102.0) == 0.0  # late (a stall): given at once, and the clock starts again...
+    assert pacer.hold(11.25, now=102.0) == pytest.approx(0.25)  # ...from it
+    assert pacer.hold(30.0, now=102.1) == 0.0  # a jump in the stream's time is not waited out
+    assert pacer.hold(0.0, now=102.2) == 0.0 and pacer.hold(0.1, now=102.2) == 0.0  # no stream time: nothing held
+    assert is_hls("https://cdn.test/a/b/PLAYLIST.M3U8?token=1") and not is_hls("rtsp://cam.test/stream.m3u8x")
 
 
 class _StalledCapture:
