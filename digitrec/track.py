@@ -62,6 +62,8 @@ class Track:
     missed: int = 0
     confirmed: bool = False
     """Seen in `min_hits` frames (or in the stream's first frame): reported from now on."""
+    image: np.ndarray | None = None
+    """The 28x28 crop the classifier read of it this frame (`Detection.image`); None while it is missing."""
 
     def add_evidence(self, probabilities: np.ndarray) -> None:
         """Keep a frame's (10,) probabilities, dropping the oldest once the window is full."""
@@ -219,7 +221,7 @@ class DigitTracker:
         for index, track in enumerate(self.tracks):
             if index not in matched_tracks:
                 track.missed += 1
-                track.box = _shifted(track.box, self.shift)
+                track.box, track.image = _shifted(track.box, self.shift), None
         for index, detection in enumerate(detections):
             if index in track_of:
                 track = self.tracks[track_of[index]]
@@ -229,7 +231,7 @@ class DigitTracker:
                               confirmed=self.frames_seen == 0)
                 self._next_id += 1
                 self.tracks.append(track)
-            track.box, track.missed, track.hits = detection.box, 0, track.hits + 1
+            track.box, track.missed, track.hits, track.image = detection.box, 0, track.hits + 1, detection.image
             track.confirmed = track.confirmed or detection.confidence >= config.confirm_confidence
             if detection.probabilities is not None:
                 track.add_evidence(detection.probabilities)
@@ -248,7 +250,7 @@ class DigitTracker:
                 continue
             label, confidence, mean = track.vote(config)
             reported.append(Detection(box=track.box, digit=label, confidence=confidence, track_id=track.track_id,
-                                      probabilities=mean))
+                                      probabilities=mean, image=track.image))
         self.tracks = [t for t in self.tracks if t.missed <= config.max_missed]
         numbers = group_numbers(reported, self.grouping)
         timings = {**result.timings, "track": (time.perf_counter() - started) * 1000.0}

@@ -104,6 +104,22 @@ def test_a_digit_missing_for_a_frame_keeps_its_id_and_is_still_reported():
     assert back[3].track_id == before[3].track_id
 
 
+def test_a_tracked_digit_carries_the_crop_the_classifier_read_this_frame_for_labelling():
+    # The window saves a labelled digit's crop from the tracked detection: without the classifier's own crop it
+    # was cut again from the frame with another threshold, so fine-tuning learnt from what the reader never saw.
+    tracker = DigitTracker()
+    path = _shake(10, 3.0, seed=2)
+    for index in range(9):
+        result = _frame(index, path[index], missing={3} if index == 8 else ())
+        for which, detection in enumerate(d for d in result.detections):
+            detection.image = np.full((28, 28), index * 10 + which, np.float32)
+        tracked = _by_truth(tracker.update(result), path[index])
+    read = {which: float(detection.image[0, 0]) for which, detection in tracked.items() if detection.image is not None}
+    present = [which for which in range(len(LAYOUT)) if which != 3]
+    assert read == {which: 80 + position for position, which in enumerate(present)}
+    assert 3 in tracked and tracked[3].image is None  # coasting at its predicted box: no crop of this frame
+
+
 def test_a_digit_leaving_for_long_is_dropped_and_comes_back_under_a_new_id():
     tracker = DigitTracker()
     for index in range(8):
