@@ -249,7 +249,7 @@ def time_classify(classifier, crops: np.ndarray, repeats: int) -> dict:
 
 def crops_of(reader, path: Path, wanted: int) -> np.ndarray:
     """`wanted` real normalised crops (every candidate the reader would classify) from a video's first frames."""
-    from digitrec.reader import normalise_regions
+    from digitrec.normalise import normalise_regions
     from digitrec.segment import segment_digits
 
     capture = cv2.VideoCapture(str(path))

@@ -11,7 +11,6 @@ import threading
 import warnings
 import zipfile
 from collections import OrderedDict
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -101,16 +100,6 @@ class ModelFileError(ValueError):
 class RuntimeChoiceError(ModelFileError):
     """`DIGITREC_RUNTIME` (or `runtime=`) names no runtime, or one that is not installed; the message names
     the fix. A `ModelFileError`, so that every command reports it as it reports a model it cannot run."""
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """What the classifier says of one crop."""
-
-    digit: int | None
-    """0-9, or None when the crop is not a digit."""
-    confidence: float
-    probabilities: np.ndarray
 
 
 def tflite_path_for(model_path: str | os.PathLike) -> Path:
@@ -452,16 +441,3 @@ class DigitClassifier:
         input_view()[:count] = batch
         interpreter.invoke()
         return interpreter.get_tensor(output_index)[:count].copy()
-
-    def classify(self, batch: np.ndarray) -> list[Prediction]:
-        """One prediction per crop: the likeliest digit, or None when 'not a digit' wins."""
-        probabilities = self.probabilities(batch)
-        best = probabilities.argmax(axis=1)
-        return [
-            Prediction(
-                digit=None if index == NOT_A_DIGIT_INDEX else int(index),
-                confidence=float(row[index]),
-                probabilities=row,
-            )
-            for index, row in zip(best, probabilities)
-        ]

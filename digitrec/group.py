@@ -109,22 +109,18 @@ def level_boxes(boxes: list[Box], angle: float) -> GroupedBoxes:
     return level
 
 
-def group_lines(detections: list[Detection], config: GroupingConfig = DEFAULT_GROUPING) -> list[list[int]]:
-    """Indices of detections per line, lines top to bottom, each line left to right.
-
-    Digits are chained left to right: each joins the line whose last digit it overlaps most
-    in height, so a line may bend as a page held curved does. A page turned by `level_angle`
-    or more is chained on its boxes turned level (`writing_angle`).
-    """
-    return _group_lines(_boxes_to_group(detections, config), config)
-
-
 def _boxes_to_group(detections: list[Detection], config: GroupingConfig) -> GroupedBoxes:
     boxes = [d.box for d in detections]
     return level_boxes(boxes, writing_angle(boxes, config))
 
 
 def _group_lines(boxes: GroupedBoxes, config: GroupingConfig) -> list[list[int]]:
+    """Indices of the boxes per line, lines top to bottom, each line left to right.
+
+    Digits are chained left to right: each joins the line whose last digit it overlaps most
+    in height, so a line may bend as a page held curved does. A page turned by `level_angle`
+    or more is chained on its boxes turned level (`writing_angle`).
+    """
     order = sorted(range(len(boxes)), key=lambda i: boxes[i][0])
     lines: list[list[int]] = []
     for index in order:

@@ -9,6 +9,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from digitrec.types import Region
+
 MNIST_SIZE = 28
 """Side of the MNIST image."""
 
@@ -224,3 +226,17 @@ def normalise_batch(crops: list[np.ndarray], ink: InkPolarity = "auto") -> np.nd
     for index, crop in enumerate(crops):
         batch[index, :, :, 0] = normalise_to_mnist(crop, ink)
     return batch
+
+
+def normalise_regions(regions: list[Region], stroke: StrokeTarget = MNIST_STROKE,
+                      layout: CropFormat = MNIST_FORMAT) -> tuple[np.ndarray, list[int]]:
+    """The (N, 28, 28, 1) batch (or `layout`'s size) of the regions that hold ink, and their indices in `regions`."""
+    batch = np.zeros((len(regions), layout.height, layout.width, 1), np.float32)
+    kept: list[int] = []
+    for index, region in enumerate(regions):
+        try:
+            batch[len(kept), :, :, 0] = normalise_mask(region.mask, stroke, layout)
+        except EmptyCropError:
+            continue
+        kept.append(index)
+    return batch[: len(kept)], kept

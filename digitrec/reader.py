@@ -18,13 +18,10 @@ from digitrec.classify import NOT_A_DIGIT_INDEX, DigitClassifier, tflite_path_fo
 from digitrec.group import DEFAULT_GROUPING, GroupingConfig, group_numbers
 from digitrec.merge import DEFAULT_MERGE, MergeConfig, choose_join, joined_region, merge_candidates
 from digitrec.normalise import (
-    MNIST_FORMAT,
     MNIST_STROKE,
     PAIR_FORMAT,
-    CropFormat,
-    EmptyCropError,
     StrokeTarget,
-    normalise_mask,
+    normalise_regions,
 )
 from digitrec.pairs import (
     NOT_A_PAIR_SURE,
@@ -508,20 +505,6 @@ def reading_units(regions: list[Region], splitting: SplitConfig = DEFAULT_SPLIT,
         else:
             units.append(ReadingUnit(options, width_ratio=region.box[2] / max(float(height), 1.0)))
     return units
-
-
-def normalise_regions(regions: list[Region], stroke: StrokeTarget = MNIST_STROKE,
-                      layout: CropFormat = MNIST_FORMAT) -> tuple[np.ndarray, list[int]]:
-    """The (N, 28, 28, 1) batch (or `layout`'s size) of the regions that hold ink, and their indices in `regions`."""
-    batch = np.zeros((len(regions), layout.height, layout.width, 1), np.float32)
-    kept: list[int] = []
-    for index, region in enumerate(regions):
-        try:
-            batch[len(kept), :, :, 0] = normalise_mask(region.mask, stroke, layout)
-        except EmptyCropError:
-            continue
-        kept.append(index)
-    return batch[: len(kept)], kept
 
 
 def _whole_part_indices(units: list[ReadingUnit]) -> np.ndarray:
