@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from digitrec.classify import ModelFileError
-from digitrec.cli_help import DefaultsHelpFormatter, seed
+from digitrec.cli_help import DefaultsHelpFormatter, epochs, seed
 from digitrec.data import MNIST_ENV, USPS_ENV, DataFileError
 from digitrec.labels import LabelFolderError
 
@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "as <name>-finetuned.keras; never the input model)")
     parser.add_argument("--name", help="file name of the model, without extension (default: digits; pairs with "
                         "--pairs, pairs_photo with --photo-pairs)")
-    parser.add_argument("--epochs", type=int, help="training epochs (default: 16; 2 with --quick)")
+    parser.add_argument("--epochs", type=epochs, help="training epochs (default: 16; 2 with --quick)")
     parser.add_argument("--seed", type=seed, default=1,
                         help="seed of the initial weights, shuffling and jitter, and of the training set unless --data-seed")
     parser.add_argument("--data-seed", type=seed,
@@ -100,8 +100,6 @@ def main(argv: list[str] | None = None) -> int:
         config = QUICK_CONFIG if args.quick else TrainingConfig()
         config = replace(config, seed=args.seed, data_seed=args.data_seed)
         if args.epochs is not None:
-            if args.epochs < 1:
-                raise ValueError("--epochs must be at least 1")
             config = replace(config, epochs=args.epochs)
         if args.blocks:
             config = replace(config, conv_blocks=parse_blocks(args.blocks, config.conv_blocks))
@@ -169,8 +167,6 @@ def train_pairs(args: argparse.Namespace) -> int:
     config = replace(config, seed=args.seed, data_seed=2 if args.data_seed is None else args.data_seed,
                      blocks=PHOTO_PAIR_BLOCKS if args.photo_pairs else PAIR_BLOCKS)
     if args.epochs is not None:
-        if args.epochs < 1:
-            raise ValueError("--epochs must be at least 1")
         config = replace(config, epochs=args.epochs)
     name = args.name or ("pairs_photo" if args.photo_pairs else "pairs")
     make_out_folder(args.out or "models")
@@ -188,8 +184,6 @@ def finetune(args: argparse.Namespace) -> int:
 
     config = replace(DEFAULT_FINETUNE, seed=args.seed)
     if args.epochs is not None:
-        if args.epochs < 1:
-            raise ValueError("--epochs must be at least 1")
         config = replace(config, epochs=args.epochs)
     report = run_finetune(args.finetune, args.model or DEFAULT_MODEL, args.out, args.data, config)
     print(json.dumps(report, indent=2))

@@ -1,7 +1,7 @@
-"""What the command-line tools share: the help formatter (`live_digits.py`, `train.py`), the type of seeds
-(`train.py` and the evaluation CLIs), the `--pair-model` and `--photo-pair-model` options (`live_digits.py`,
-`digitrec.evaluation`, `digitrec.evaluate_tracking`), and the evaluation CLIs' message when their reader cannot be
-loaded."""
+"""What the command-line tools share: the help formatter (`live_digits.py`, `train.py`), the types of seeds
+(`train.py` and the evaluation CLIs) and of epochs (`train.py`), the `--pair-model` and `--photo-pair-model` options
+(`live_digits.py`, `digitrec.evaluation`, `digitrec.evaluate_tracking`), and the evaluation CLIs' message when their
+reader cannot be loaded."""
 
 from __future__ import annotations
 
@@ -27,6 +27,17 @@ def seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"a seed is a whole number 0 or more, not {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"a seed is a whole number 0 or more, not {value}")
+    return value
+
+
+def epochs(text: str) -> int:
+    """An argparse type for epoch counts: a whole number 1 or more, refused by argparse, naming the option."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"epochs are a whole number 1 or more, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"epochs are a whole number 1 or more, not {value}")
     return value
 
 

@@ -253,6 +253,14 @@ def test_training_refuses_bad_blocks_teachers_and_flag_fractions_with_the_fix(op
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("task", [[], ["--pairs"], ["--finetune", "labels"]])
+@pytest.mark.parametrize("count", ["0", "-3", "two"])
+def test_epochs_under_one_are_refused_for_every_kind_of_training(task, count, capsys):
+    with pytest.raises(SystemExit) as stop:
+        train.main([*task, "--epochs", count])
+    assert stop.value.code == 2 and "argument --epochs: epochs are a whole number 1 or more" in capsys.readouterr().err
+
+
 def test_a_teacher_without_the_not_a_digit_output_is_refused_before_training(tmp_path, mnist_path, capsys):
     from digitrec.model import build_digit_cnn
 
