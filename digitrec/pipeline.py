@@ -12,8 +12,8 @@ import numpy as np
 
 from digitrec.annotate import draw_result
 from digitrec.reader import DigitReader
-from digitrec.sources import FrameSource
-from digitrec.track import DigitTracker, tracks_source
+from digitrec.sources import FrameSource, ImageSource
+from digitrec.track import DigitTracker
 from digitrec.types import FrameResult
 
 if TYPE_CHECKING:  # the parallel reader is used by callers that ask for it, not imported by every run
@@ -40,6 +40,11 @@ class ReadFrame:
     fps: float
     latency: float | None = None
     """Seconds from capture to this result being drawn, for cameras and streams (None for files)."""
+
+
+def tracks_source(source: FrameSource) -> bool:
+    """Whether a source's frames are a sequence to track: videos, cameras and streams, not still images."""
+    return not isinstance(source, ImageSource)
 
 
 def read_frames(

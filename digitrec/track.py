@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from digitrec.group import DEFAULT_GROUPING, GroupingConfig, group_numbers
-from digitrec.sources import FrameSource, ImageSource
 from digitrec.types import Box, Detection, FrameResult
 
 
@@ -255,11 +254,6 @@ class DigitTracker:
         numbers = group_numbers(reported, self.grouping)
         timings = {**result.timings, "track": (time.perf_counter() - started) * 1000.0}
         return replace(result, detections=reported, numbers=numbers, timings=timings)
-
-
-def tracks_source(source: FrameSource) -> bool:
-    """Whether a source's frames are a sequence to track: videos, cameras and streams, not still images."""
-    return not isinstance(source, ImageSource)
 
 
 def _inside(box: Box, width: int, height: int) -> bool:
