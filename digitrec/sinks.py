@@ -274,9 +274,11 @@ def _fitted(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class VideoSink:
     """Writes annotated frames to a video of the source's size and frame rate.
 
-    A live source (camera, stream) drops the frames the reader has no time for, and may deliver more than the video's
-    rate, so its frames are placed by their capture times (`Frame.time`): a frame fills the video's frames since the
-    one before it (none, where that one already holds its time), and the video plays at the speed it was filmed."""
+    Frames are placed by their times (`Frame.time`): a frame fills the video's frames since the one before it, so
+    the video plays at the speed it was filmed. A live source (camera, stream) drops the frames the reader has no
+    time for, and may deliver more than the video's rate: a frame whose time the one before it already holds is
+    left out. A file's frames are all kept; one that comes later than the rate says (a varying frame rate) is
+    held for its time."""
 
     def __init__(self, path: str | Path, fps: float, live: bool = False):
         self.path = Path(path)
@@ -317,16 +319,14 @@ class VideoSink:
             if not self._writer.isOpened():
                 raise SinkError(f"{self.path}: OpenCV cannot write this video. Try the other of "
                                 f"{' and '.join(VIDEO_OUTPUT_SUFFIXES)}.")
-        copies = 1
-        if self.live:
-            if self._first_time is None:
-                self._first_time = result.frame.time
-            due = round((result.frame.time - self._first_time) * self.fps) + 1  # frames the video should hold by now
-            most = round(LIVE_GAP_FILLED * self.fps)
-            if due - self.frames > most:  # a stall: what it leaves out is skipped, not owed by the frames after it
-                self._first_time += (due - self.frames - most) / self.fps
-                due = self.frames + most
-            copies = max(0, due - self.frames)
+        if self._first_time is None:
+            self._first_time = result.frame.time
+        due = round((result.frame.time - self._first_time) * self.fps) + 1  # frames the video should hold by now
+        most = round(LIVE_GAP_FILLED * self.fps)
+        if due - self.frames > most:  # a stall: what it leaves out is skipped, not owed by the frames after it
+            self._first_time += (due - self.frames - most) / self.fps
+            due = self.frames + most
+        copies = max(0 if self.live else 1, due - self.frames)
         for _ in range(copies):
             self._writer.write(image)
         self.frames += copies

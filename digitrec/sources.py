@@ -51,6 +51,13 @@ EXACT_COUNT_SUFFIXES = (".mp4", ".m4v", ".mov", ".3gp", ".avi")
 count from the duration, which a longer sound track or a varying frame rate stretches past the last frame: that
 count is not taken for the video's length, nor a video that ends before it for one cut short."""
 
+UNKNOWN_RATE_FPS = 1000.0
+"""What OpenCV reports as the frame rate of a video that does not say its own: a WebM or MKV as a browser (MediaRecorder)
+or OBS writes it, timed in milliseconds with no frame duration. Its rate is measured from its first frames' times."""
+
+RATE_FROM_FRAMES = 8
+"""How many frame gaps that measurement takes the median of."""
+
 PREFETCH_FRAMES = 4
 """Decoded frames a video file may hold ready ahead of the reader: enough to ride out a slow
 frame, few enough that memory stays flat (a 720p frame is 2.7 MB)."""
@@ -275,8 +282,8 @@ class VideoFileSource(FrameSource):
                               "convert it to MP4.")
         # The first frame now, so that a video nothing of which decodes (a codec this FFmpeg lacks) is refused
         # before any output is opened.
-        ok, self._first = self._capture.read()
-        if not ok or self._first is None:
+        ok, first = self._capture.read()
+        if not ok or first is None:
             fourcc = int(self._capture.get(cv2.CAP_PROP_FOURCC)) & 0xFFFFFFFF
             codec = fourcc.to_bytes(4, "little").decode("ascii", "replace").strip("\x00 ")
             self._capture.release()
@@ -289,31 +296,56 @@ class VideoFileSource(FrameSource):
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
         suffix = path.suffix if isinstance(path, Path) else Path(urllib.parse.urlparse(str(path)).path).suffix
         self.total = count if count > 0 and suffix.lower() in EXACT_COUNT_SUFFIXES else None
+        self._start: float | None = None
+        self._head = [(first, self._stream_time())]
+        """Frames decoded before the decoding thread starts, with their times (`_stream_time`)."""
         fps = float(self._capture.get(cv2.CAP_PROP_FPS))
+        if fps >= UNKNOWN_RATE_FPS or fps <= 0:
+            fps = self._rate_from_first_frames()
         self.fps = fps if fps > 0 else None
         # Bounded, so a reader slower than the decoder holds only `prefetch` frames, never the video.
-        self._decoded: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=prefetch)
+        self._decoded: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue(maxsize=prefetch)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ended = False
 
+    def _stream_time(self) -> float:
+        """The seconds from the first frame to the one just decoded, by its timestamp: a video of a varying frame
+        rate (a phone in low light, a browser's recording) is not timed by its frame count."""
+        milliseconds = float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
+        if self._start is None:
+            self._start = milliseconds
+        return (milliseconds - self._start) / 1000.0
+
+    def _rate_from_first_frames(self) -> float:
+        """Frames a second by the median gap between the first frames' times; 0 where they give none."""
+        while len(self._head) <= RATE_FROM_FRAMES:
+            ok, image = self._capture.read()
+            if not ok or image is None:
+                break
+            self._head.append((image, self._stream_time()))
+        gaps = np.diff([seconds for _, seconds in self._head])
+        gap = float(np.median(gaps)) if len(gaps) else 0.0
+        return 1.0 / gap if gap > 0 else 0.0
+
     def _decode_all(self) -> None:
-        """The decoding thread: every frame into the queue in order, then None to say it ended."""
+        """The decoding thread: every frame into the queue in order, with its time, then None to say it ended."""
         try:
-            first, self._first = self._first, None
-            if not self._put(first):
-                return
+            head, self._head = self._head, []
+            for item in head:
+                if not self._put(item):
+                    return
             while not self._stop.is_set():
                 ok, image = self._capture.read()
                 if not ok or image is None:
                     break
-                if not self._put(image):
+                if not self._put((image, self._stream_time())):
                     return
         finally:
             self._put(None)
             _release_if_closed(self._capture, self._stop)
 
-    def _put(self, item: np.ndarray | None) -> bool:
+    def _put(self, item: tuple[np.ndarray, float] | None) -> bool:
         """Wait for room in the queue; False when the source was closed meanwhile."""
         while not self._stop.is_set():
             try:
@@ -329,13 +361,17 @@ class VideoFileSource(FrameSource):
         if self._thread is None:
             self._thread = threading.Thread(target=self._decode_all, name=f"decode {self.name}", daemon=True)
             self._thread.start()
-        index = 0
+        index, previous = 0, 0.0
         while True:
-            image = self._decoded.get()
-            if image is None:
+            item = self._decoded.get()
+            if item is None:
                 self._ended = True
                 break
-            yield Frame(index=index, image=image, source=self.name, time=index / (self.fps or 30.0))
+            image, seconds = item
+            if index and not seconds > previous:  # a container without times, or out of order: one frame on
+                seconds = previous + 1.0 / (self.fps or 30.0)
+            yield Frame(index=index, image=image, source=self.name, time=seconds)
+            previous = seconds
             index += 1
         if self.total and index < self.total - 1:
             self.problems.append(f"{self.path}: the video broke off after frame {index} of {self.total}; kept what was read")

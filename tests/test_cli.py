@@ -451,6 +451,26 @@ def test_ctrl_c_while_a_stream_is_opened_exits_130_without_a_traceback(monkeypat
     assert "Ctrl-C" in err and "Traceback" not in err
 
 
+def test_a_video_of_varying_frame_rate_is_written_at_the_speed_it_was_filmed_with_every_frame_kept(tmp_path):
+    # A phone in low light halves its frame rate: the copy written at the video's 30 fps was a third too short.
+    from digitrec.sinks import VideoSink
+    from digitrec.types import Frame, FrameResult
+
+    path = tmp_path / "read.avi"  # Motion JPEG: each frame whole, so each can be told by its grey level
+    times = [index / 30 for index in range(30)] + [1 + index / 15 for index in range(15)]  # 30 fps, then 15
+    times = [at + (0.01 if index % 2 else -0.01) for index, at in enumerate(times)]  # and a little jitter
+    with VideoSink(path, fps=30.0) as sink:
+        for index, at in enumerate(times):
+            image = np.full((48, 64, 3), 5 * index, np.uint8)
+            sink.write(image, FrameResult(Frame(index=index, image=image, source="clip", time=at), [], []))
+    written = cv2.VideoCapture(str(path))
+    assert written.get(cv2.CAP_PROP_FRAME_COUNT) == pytest.approx(30 + 30, abs=1)  # each 15-fps frame held twice
+    levels = []
+    while (frame := written.read()[1]) is not None:
+        levels.append(int(round(frame.mean() / 5)))
+    assert sorted(set(levels)) == list(range(45))  # no frame of the file is left out
+
+
 def test_a_live_videos_stall_is_held_at_most_five_seconds_and_owes_nothing_after(tmp_path):
     from digitrec.sinks import VideoSink
     from digitrec.types import Frame, FrameResult

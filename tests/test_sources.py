@@ -146,6 +146,41 @@ class _FakeCapture:
         self.opened = False
 
 
+class _TimedCapture(_FakeCapture):
+    """A recording whose frames carry their own times (ms), with the frame rate a container claims."""
+
+    def __init__(self, milliseconds: list[float], fps: float):
+        super().__init__(len(milliseconds), count=len(milliseconds), fourcc="VP80")
+        self.milliseconds, self.claimed_fps, self.read_count = milliseconds, fps, 0
+
+    def get(self, prop):
+        if prop == cv2.CAP_PROP_POS_MSEC:
+            return self.milliseconds[self.read_count - 1] if self.read_count else 0.0
+        return self.claimed_fps if prop == cv2.CAP_PROP_FPS else super().get(prop)
+
+    def read(self):
+        ok, image = super().read()
+        self.read_count += ok
+        return ok, image
+
+
+def test_a_recording_that_does_not_say_its_rate_is_timed_by_its_frames_own_times():
+    # A browser's (MediaRecorder's) or OBS's WebM: OpenCV says 1000 fps, so its annotated copy played 8 times too fast.
+    milliseconds = [500.0 + 1000.0 / 30 * index + (9.0 if index % 3 == 1 else 0.0) for index in range(40)]
+    milliseconds[20:] = [value + 400.0 for value in milliseconds[20:]]  # a pause, as a low-light camera makes
+    with VideoFileSource(Path("call.webm"), capture=_TimedCapture(milliseconds, fps=1000.0)) as source:
+        assert source.fps == pytest.approx(30.0, rel=0.05)
+        frames = list(source)
+    assert [frame.index for frame in frames] == list(range(40))
+    assert [frame.time for frame in frames] == pytest.approx([(value - 500.0) / 1000.0 for value in milliseconds])
+
+
+def test_frames_without_times_that_go_forward_are_timed_by_the_frame_rate():
+    with VideoFileSource(Path("clip.avi"), capture=_TimedCapture([0.0] * 6, fps=25.0)) as source:
+        times = [frame.time for frame in source]
+    assert source.fps == 25.0 and times == pytest.approx([0.0, 0.04, 0.08, 0.12, 0.16, 0.2])
+
+
 def test_a_dropped_stream_reconnects_then_gives_up_keeping_every_frame():
     captures = iter([_FakeCapture(3), _FakeCapture(0, opened=False), _FakeCapture(4)])
     source = StreamSource("rtsp://camera.test/live", open_capture=lambda url: next(captures, _FakeCapture(0, False)),
