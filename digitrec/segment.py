@@ -56,6 +56,9 @@ class SegmentationConfig:
     solid blobs above are smudges. Round dots are left to the classifier's not-a-digit class."""
     one_aspect: float = 0.4
     """Regions narrower than this width/height are '1's and may be solid."""
+    box_cell_fill: float = 0.85
+    """A form box's cell fills at least this share of its bounding box (`find_box_frames`): a rectangle, where an
+    ellipse (a '0''s counter) fills 0.79 and a triangle (a '4''s) a half."""
     speck_fraction: float = 0.35
     """Components smaller than this fraction of the smallest digit height in both sides are specks."""
     merge_overlap: float = 0.5
@@ -374,6 +377,88 @@ def find_lines_in_long_components(labels: np.ndarray, boxes: np.ndarray,
     return lines if lines.any() else None
 
 
+def find_box_frames(inked: np.ndarray, mask: np.ndarray, boxes: np.ndarray, min_h: float,
+                    config: SegmentationConfig = DEFAULT_SEGMENTATION) -> np.ndarray | None:
+    """Mask of the walls and edges of form boxes (a field of cells, a box round a number): the walls between cells
+    were read as '1's, and a field found whole was one region with its digits inside, never read.
+
+    `inked` is the ink mask before its ruled lines were erased (a wide field's edges are found as ruled lines, its
+    walls left standing; `inked is mask` where nothing was erased), `mask` after, and `boxes` its components' boxes.
+    Only two kinds of window are looked into: a component of digit height that holds another one's box, and the
+    band of rows of a thin component standing between two erased rules (most frames have neither, and nothing more
+    is computed). See `_form_lines` for what a form is."""
+    height, width = mask.shape
+    tall = boxes[(boxes[:, 3] >= min_h) & (boxes[:, 3] <= config.max_digit_height * height)]
+    windows: list[tuple[int, int, int, int]] = []
+    speck = config.speck_fraction * min_h
+    inner = boxes[(boxes[:, 2] >= speck) | (boxes[:, 3] >= speck)]
+    if len(tall) and len(inner) >= 2:
+        o, i = tall[:, None, :], inner[None, :, :]
+        holds = ((i[..., 0] > o[..., 0]) & (i[..., 1] > o[..., 1])
+                 & (i[..., 0] + i[..., 2] < o[..., 0] + o[..., 2]) & (i[..., 1] + i[..., 3] < o[..., 1] + o[..., 3]))
+        windows = [tuple(int(v) for v in box) for box in tall[holds.any(axis=1)]]
+    if inked is not mask:
+        # A wide field's edges were erased as ruled lines: its walls stand alone, thin, each between two erased
+        # rules. The band of rows between them is looked into, across the frame.
+        bands: list[tuple[int, int]] = []
+        for x, y, w, h in tall[tall[:, 2] <= config.one_aspect * tall[:, 3]].tolist():
+            above, below = np.s_[max(0, y - 3) : y + 1, x : x + w], np.s_[y + h - 1 : y + h + 3, x : x + w]
+            if (inked[above] > mask[above]).any() and (inked[below] > mask[below]).any():
+                top, bottom = max(0, int(y) - 4), min(height, int(y + h) + 4)
+                if not any(top >= upper and bottom <= lower for upper, lower in bands):
+                    bands.append((top, bottom))
+                    windows.append((0, top, width, bottom - top))
+    frames = None
+    for x, y, w, h in windows:
+        lines = _form_lines(inked[y : y + h, x : x + w], mask[y : y + h, x : x + w], min_h, config)
+        if lines is not None:
+            if frames is None:
+                frames = np.zeros_like(mask)
+            frames[y : y + h, x : x + w] |= lines
+    return frames
+
+
+def _form_lines(inked: np.ndarray, mask: np.ndarray, min_h: float, config: SegmentationConfig) -> np.ndarray | None:
+    """`find_box_frames` in one window. A form is a component of `inked` that closes a cell: a hole that fills at
+    least `box_cell_fill` of its bounding box (a rectangle; a '0''s counter fills 0.79) and at least `min_h` (the
+    smallest digit's height) tall, with ink inside it that is not the component's own. A square '0' or '8' of a
+    boxy hand closes rectangles too, and a checkbox, but nothing is inside them. The component's pixels outside all
+    its holes' boxes are returned: the lines, not the strokes of digits that touch a wall from inside their cell."""
+    outlines, hierarchy = cv2.findContours(inked, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return None
+    labels = None
+    holes: dict[int, list[tuple[int, int, int, int]]] = {}
+    forms: set[int] = set()
+    for outline, (_, _, _, parent) in zip(outlines, hierarchy[0]):
+        if parent < 0:
+            continue  # an outer outline; the holes are the cells
+        x, y, w, h = cv2.boundingRect(outline)
+        if labels is None:
+            _, labels = cv2.connectedComponents(inked, connectivity=8)
+        px, py = outlines[parent][0, 0]  # the first point of an outer outline lies on its component
+        label = int(labels[py, px])
+        holes.setdefault(label, []).append((x, y, w, h))
+        # The outline runs through the hole's edge pixels' centres: a w x h rectangle of them encloses (w-1)(h-1).
+        if h < min_h or w < 0.5 * min_h or cv2.contourArea(outline) < config.box_cell_fill * (w - 1) * (h - 1):
+            continue
+        inside = np.zeros((h, w), np.uint8)
+        cv2.drawContours(inside, [outline], -1, 1, cv2.FILLED, offset=(-x, -y))  # the hole with its rim of ink
+        others = (labels[y : y + h, x : x + w] != label) & (mask[y : y + h, x : x + w] > 0)
+        if np.count_nonzero(others & (inside > 0)) >= min_h:
+            forms.add(label)
+    if not forms:
+        return None
+    frames = np.zeros_like(mask)
+    for label in forms:
+        x, y, w, h = cv2.boundingRect((labels == label).astype(np.uint8))
+        lines = (labels[y : y + h, x : x + w] == label).astype(np.uint8)
+        for hole_x, hole_y, hole_w, hole_h in holes[label]:
+            lines[hole_y - y + 1 : hole_y - y + hole_h - 1, hole_x - x + 1 : hole_x - x + hole_w - 1] = 0
+        frames[y : y + h, x : x + w] |= lines
+    return frames
+
+
 def _straight_pieces(opened: np.ndarray, min_length: int, horizontal: bool, max_breadth: float) -> np.ndarray:
     """The components of `opened` that run at least `min_length` pixels along x (`horizontal`) or y
     and are straight: their narrowest enclosing rectangle is at most `max_breadth` times as broad as long."""
@@ -549,7 +634,7 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
     ink = binarise_ink_on_paper(gray, paper_kernel)
     ink = widen_for_thick_strokes(gray, ink, paper_kernel, config.min_thick_digit_height * height,
                                   config.max_digit_height * height)
-    mask = ink.mask
+    mask = inked = ink.mask
     lines = find_ruled_lines(mask, config)
     if lines.any():
         mask = erase_ruled_lines(mask, lines, gray, ink.paper, config.ink_on_line_ratio)
@@ -559,10 +644,14 @@ def segment_digits(frame: np.ndarray, config: SegmentationConfig = DEFAULT_SEGME
     if tilted is not None:
         mask = erase_ruled_lines(mask, tilted, gray, ink.paper, config.ink_on_line_ratio)
         labels, boxes = labelled_components(mask)
-    paper_level = _quantile(gray[::4, ::4], 0.9)
     # Of the shorter side: a page photographed upright (portrait) looks for digits as small as the same page
     # photographed across, not a third larger.
     min_h = config.min_digit_height * min(height, width)
+    frames = find_box_frames(inked, mask, boxes, min_h, config)
+    if frames is not None:
+        mask = mask & (1 - frames)
+        labels, boxes = labelled_components(mask)
+    paper_level = _quantile(gray[::4, ::4], 0.9)
     speck = config.speck_fraction * min_h
     not_speck = (boxes[:, 2] >= speck) | (boxes[:, 3] >= speck)
     component_ids = np.nonzero(not_speck)[0] + 1

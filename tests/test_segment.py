@@ -357,3 +357,31 @@ def test_merging_in_blocks_joins_boxes_that_only_touch_when_no_overlap_is_asked_
     monkeypatch.setattr(segment, "MERGE_ROWS_AT_ONCE", 1)
     assert sorted(_merge_groups(boxes, touching, None)) == [[0, 1]]
 
+
+
+def _form_field(page: np.ndarray, x: int, y: int, cells: int, cell: tuple[int, int] = (44, 56)) -> None:
+    """A form's field of `cells` boxes, `cell` (width, height) each, drawn in dark lines 2 px wide."""
+    width, height = cell
+    cv2.rectangle(page, (x, y), (x + cells * width, y + height), (60, 60, 60), 2)
+    for wall in range(1, cells):
+        cv2.line(page, (x + wall * width, y), (x + wall * width, y + height), (60, 60, 60), 2)
+
+
+@pytest.mark.parametrize("cells", [2, 6])  # a narrow field is one component; a wide one's edges are ruled lines
+def test_digits_in_a_forms_boxes_are_found_one_by_one_and_its_walls_are_no_digits(cells):
+    # The walls between cells were found as '1's, and a narrow field, one component holding its digits, was one
+    # region: its digits were never read.
+    texts = "".join(str((3 * index + 2) % 10) for index in range(cells))
+    page = _page_with([(digit, (40 + 44 * index + 12, 200 + 44)) for index, digit in enumerate(texts)], height=36)
+    plain = _boxes(page)
+    _form_field(page, 40, 200, cells)
+    _assert_boxes_match(_boxes(page), plain, cells)
+
+
+def test_an_empty_square_a_boxy_zero_or_a_checkbox_is_not_taken_for_a_forms_box():
+    page = _page_with([("3", (100, 240)), ("7", (412, 244))], height=36)
+    cv2.rectangle(page, (200, 200), (228, 240), (40, 30, 30), 3)  # a square '0' of a boxy hand: nothing inside
+    _form_field(page, 400, 200, 1)  # a form's box with a '7' in it, on the same page
+    found = _boxes(page)
+    x, y, width, height = found[1]
+    assert len(found) == 3 and abs(x - 198) <= 2 and abs(y - 198) <= 2 and width >= 30 and height >= 42, found
