@@ -256,8 +256,8 @@ def _why_not_written(target: Path, image: np.ndarray) -> str:
 
 
 LIVE_GAP_FILLED = 5.0
-"""Seconds of a live source's silence (a stream stalled) that its annotated video holds at most, as repeats of the
-frame before it."""
+"""Seconds between two frames (a stream stalled) that an annotated video holds at most, as repeats of the frame before
+it; a file's longer gaps are jumps in its clock, which its source times as one frame (`sources.TIME_JUMP_S`)."""
 
 
 def _fitted(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -278,7 +278,7 @@ class VideoSink:
     the video plays at the speed it was filmed. A live source (camera, stream) drops the frames the reader has no
     time for, and may deliver more than the video's rate: a frame whose time the one before it already holds is
     left out. A file's frames are all kept; one that comes later than the rate says (a varying frame rate) is
-    held for its time."""
+    held for its time, up to `LIVE_GAP_FILLED`."""
 
     def __init__(self, path: str | Path, fps: float, live: bool = False):
         self.path = Path(path)

@@ -56,7 +56,14 @@ UNKNOWN_RATE_FPS = 1000.0
 or OBS writes it, timed in milliseconds with no frame duration. Its rate is measured from its first frames' times."""
 
 RATE_FROM_FRAMES = 8
-"""How many frame gaps that measurement takes the median of."""
+"""How many frame gaps that measurement takes the median of..."""
+
+MOST_FPS = 240.0
+"""...leaving out gaps shorter than a frame at this rate (a phone's slow motion)."""
+
+TIME_JUMP_S = 5.0
+"""A file's frame stamped more than this after the one before it, or not after it, is a jump in its clock, not a
+pause in its filming: it is timed one frame after the one before."""
 
 PREFETCH_FRAMES = 4
 """Decoded frames a video file may hold ready ahead of the reader: enough to ride out a slow
@@ -325,15 +332,15 @@ class VideoFileSource(FrameSource):
                 break
             self._head.append((image, self._stream_time()))
         gaps = np.diff([seconds for _, seconds in self._head])
-        gap = float(np.median(gaps)) if len(gaps) else 0.0
-        return 1.0 / gap if gap > 0 else 0.0
+        gaps = gaps[gaps >= 1.0 / MOST_FPS]  # frames stamped together (a burst at the start) say nothing of the rate
+        return 1.0 / float(np.median(gaps)) if len(gaps) else 0.0
 
     def _decode_all(self) -> None:
         """The decoding thread: every frame into the queue in order, with its time, then None to say it ended."""
         try:
             head, self._head = self._head, []
-            for item in head:
-                if not self._put(item):
+            while head:  # each let go once queued: nine 4K frames are 225 MB
+                if not self._put(head.pop(0)):
                     return
             while not self._stop.is_set():
                 ok, image = self._capture.read()
@@ -361,15 +368,19 @@ class VideoFileSource(FrameSource):
         if self._thread is None:
             self._thread = threading.Thread(target=self._decode_all, name=f"decode {self.name}", daemon=True)
             self._thread.start()
-        index, previous = 0, 0.0
+        index, previous, offset = 0, 0.0, 0.0
         while True:
             item = self._decoded.get()
             if item is None:
                 self._ended = True
                 break
-            image, seconds = item
-            if index and not seconds > previous:  # a container without times, or out of order: one frame on
+            image, stamped = item
+            seconds = stamped - offset
+            if index and not previous < seconds <= previous + TIME_JUMP_S:
+                # No times, a frame out of order, or a clock that jumps (files joined, a wrapped MPEG-TS clock, one
+                # bad stamp): this frame is one frame on, and the frames after it are timed on from it.
                 seconds = previous + 1.0 / (self.fps or 30.0)
+                offset = stamped - seconds
             yield Frame(index=index, image=image, source=self.name, time=seconds)
             previous = seconds
             index += 1
@@ -473,17 +484,23 @@ def is_hls(url: str) -> bool:
     return urllib.parse.urlsplit(url).path.lower().endswith(".m3u8")
 
 
+HLS_LATE_KEPT_S = 2.0
+"""An HLS frame up to this late keeps the pacer's clock (`SegmentPacer`); a later one (a stall) starts it again."""
+
+
 class SegmentPacer:
     """Spreads frames that come in bursts back over the time they were filmed.
 
     An HLS stream comes in segments of a second or more, which FFmpeg decodes at once: newest-wins then kept the last
-    frame or two of each (a live HLS stream was read at 2.6 frames a second). The first frame of a burst sets the
-    clock; each later one is held until its stream time comes round on it. A frame that is late starts the clock
-    again, so nothing is held behind a stall, and a frame due more than `hold_at_most` seconds ahead (a jump in
-    the stream's time, a new connection) is not held."""
+    frame or two of each (a live HLS stream was read at 2.6 frames a second). The first frame sets the clock; each
+    later one is held until its stream time comes round on it. A frame that comes late (the next segment's first,
+    after its download) is given at once and keeps the clock, so the downloads' time is not added to every frame
+    after them and the delay behind the live stream stays as it was; one more than `late_kept` seconds late (a
+    stall) starts the clock again, so nothing is held behind it, and one due more than `hold_at_most` seconds ahead
+    (a jump in the stream's time, a new connection) is not held."""
 
-    def __init__(self, hold_at_most: float = HLS_HOLD_AT_MOST_S):
-        self.hold_at_most = hold_at_most
+    def __init__(self, hold_at_most: float = HLS_HOLD_AT_MOST_S, late_kept: float = HLS_LATE_KEPT_S):
+        self.hold_at_most, self.late_kept = hold_at_most, late_kept
         self._anchor: tuple[float, float] | None = None
         """(time.monotonic(), stream seconds) of the frame that set the clock."""
 
@@ -491,8 +508,8 @@ class SegmentPacer:
         """How many seconds to hold a frame of this stream time that arrived at `now` (0: give it at once)."""
         if self._anchor is not None and stream_seconds > 0:
             wait = self._anchor[0] + (stream_seconds - self._anchor[1]) - now
-            if 0 < wait <= self.hold_at_most:
-                return wait
+            if -self.late_kept <= wait <= self.hold_at_most:
+                return max(wait, 0.0)
         self._anchor = (now, stream_seconds) if stream_seconds > 0 else None
         return 0.0
 

@@ -175,6 +175,18 @@ def test_a_recording_that_does_not_say_its_rate_is_timed_by_its_frames_own_times
     assert [frame.time for frame in frames] == pytest.approx([(value - 500.0) / 1000.0 for value in milliseconds])
 
 
+def test_a_jump_in_a_files_clock_is_one_frame_and_the_frames_after_it_keep_their_own_spacing():
+    # One frame stamped an hour ahead gave the copy a 5-s freeze, and the frames after it lost their times; files
+    # joined end to end (the clock going back) lost their varying rate for the rest of the video.
+    milliseconds = [1000.0 / 30 * index for index in range(10)]
+    milliseconds[4] = 3_600_000.0  # one bad stamp
+    milliseconds += [0.0 + 1000.0 / 15 * index for index in range(6)]  # a second file, at 15 fps, from 0 again
+    with VideoFileSource(Path("joined.mkv"), capture=_TimedCapture(milliseconds, fps=30.0)) as source:
+        times = [frame.time for frame in source]
+    assert times[:10] == pytest.approx([index / 30 for index in range(10)])
+    assert times[10] == pytest.approx(10 / 30) and np.diff(times[10:]) == pytest.approx([1 / 15] * 5)
+
+
 def test_frames_without_times_that_go_forward_are_timed_by_the_frame_rate():
     with VideoFileSource(Path("clip.avi"), capture=_TimedCapture([0.0] * 6, fps=25.0)) as source:
         times = [frame.time for frame in source]
@@ -194,10 +206,12 @@ def test_a_dropped_stream_reconnects_then_gives_up_keeping_every_frame():
 
 
 class _SegmentedCapture:
-    """A live HLS stream as FFmpeg gives it: each segment's frames at once, after a wait for the segment."""
+    """A live HLS stream as FFmpeg gives it: each segment's frames at once, once the segment has been filmed (one
+    segment's time after the one before) and fetched."""
 
-    def __init__(self, segments: int, per_segment: int = 10, fps: float = 30.0):
-        self.left, self.per_segment, self.fps, self.given = segments * per_segment, per_segment, fps, 0
+    def __init__(self, segments: int, per_segment: int = 10, fps: float = 30.0, fetch: float = 0.02):
+        self.left, self.per_segment, self.fps, self.fetch, self.given = segments * per_segment, per_segment, fps, fetch, 0
+        self.started: float | None = None
 
     def isOpened(self):
         return True
@@ -208,8 +222,10 @@ class _SegmentedCapture:
     def read(self):
         if self.left == 0:
             return False, None
+        self.started = self.started if self.started is not None else time.monotonic()
         if self.given % self.per_segment == 0:
-            time.sleep(self.per_segment / self.fps)  # the segment is being filmed and fetched
+            filmed = self.started + self.given / self.fps
+            time.sleep(max(0.0, filmed - time.monotonic()) + self.fetch)
         self.left -= 1
         self.given += 1
         return True, _image(self.given % 256)
@@ -235,12 +251,28 @@ def test_a_hls_streams_segments_are_given_frame_by_frame_not_only_their_last_fra
         assert len(seen) <= 12  # other streams come frame by frame: one in a burst stays the newest frame
 
 
+def test_a_hls_stream_falls_no_further_behind_with_each_segments_download():
+    # Held on the thread that reads, each segment is fetched only once the last one's frames are given: the pacer
+    # restarted its clock on each late first frame, so every download's time was added for good.
+    source = StreamSource("http://camera.test/live.m3u8", open_capture=lambda _: _SegmentedCapture(6, fetch=0.1),
+                          reconnect_delays=())
+    with source:
+        seen = [frame for frame in source if time.sleep(0.002) is None]
+    filmed = [int(frame.image[0, 0, 0]) / 30.0 for frame in seen]  # each frame's value is its number in the stream
+    behind = [frame.time - at for frame, at in zip(seen, filmed)]
+    assert len(seen) >= 45 and max(behind[-10:]) - min(behind[:10]) < 0.12, behind
+
+
 def test_the_segment_pacer_holds_a_bursts_frames_for_their_time_and_never_behind_a_stall():
-    pacer = SegmentPacer(hold_at_most=5.0)
+    pacer = SegmentPacer(hold_at_most=5.0, late_kept=2.0)
     assert pacer.hold(10.0, now=100.0) == 0.0  # the first frame sets the clock
     assert pacer.hold(10.5, now=100.1) == pytest.approx(0.4)  # half a second on in the stream: held till then
-    assert pacer.hold(11.0, now=102.0) == 0.0  # late (a stall): given at once, and the clock starts again...
-    assert pacer.hold(11.25, now=102.0) == pytest.approx(0.25)  # ...from it
+    # The next segment's first frame, late by its download: given at once, and the clock kept, so the download
+    # is not added to every later frame (the delay behind the live stream grew by each one).
+    assert pacer.hold(11.0, now=101.3) == 0.0
+    assert pacer.hold(11.5, now=101.3) == pytest.approx(0.2)
+    assert pacer.hold(12.0, now=105.0) == 0.0  # 3 s late (a stall): given at once, and the clock starts again...
+    assert pacer.hold(12.25, now=105.0) == pytest.approx(0.25)  # ...from it
     assert pacer.hold(30.0, now=102.1) == 0.0  # a jump in the stream's time is not waited out
     assert pacer.hold(0.0, now=102.2) == 0.0 and pacer.hold(0.1, now=102.2) == 0.0  # no stream time: nothing held
     assert is_hls("https://cdn.test/a/b/PLAYLIST.M3U8?token=1") and not is_hls("rtsp://cam.test/stream.m3u8x")
