@@ -59,6 +59,9 @@ class SegmentationConfig:
     box_cell_fill: float = 0.85
     """A form box's cell fills at least this share of its bounding box (`find_box_frames`): a rectangle, where an
     ellipse (a '0''s counter) fills 0.79 and a triangle (a '4''s) a half."""
+    box_cell_spread: float = 0.35
+    """...and its cells differ from their median width and height by at most this share of it: a '1' standing from
+    a cell's top wall to its bottom splits it in two narrower holes, and is no wall."""
     speck_fraction: float = 0.35
     """Components smaller than this fraction of the smallest digit height in both sides are specks."""
     merge_overlap: float = 0.5
@@ -418,17 +421,33 @@ def find_box_frames(inked: np.ndarray, mask: np.ndarray, boxes: np.ndarray, min_
     return frames
 
 
+@dataclass(frozen=True)
+class _Hole:
+    """A hole of an ink component, seen as a form's cell."""
+
+    box: Box
+    rectangular: bool
+    """Fills at least `box_cell_fill` of its box and is at least a small digit tall."""
+    holds_ink: bool
+    """Other ink (not the component's) lies inside it."""
+
+
 def _form_lines(inked: np.ndarray, mask: np.ndarray, min_h: float, config: SegmentationConfig) -> np.ndarray | None:
     """`find_box_frames` in one window. A form is a component of `inked` that closes a cell: a hole that fills at
     least `box_cell_fill` of its bounding box (a rectangle; a '0''s counter fills 0.79) and at least `min_h` (the
     smallest digit's height) tall, with ink inside it that is not the component's own. A square '0' or '8' of a
-    boxy hand closes rectangles too, and a checkbox, but nothing is inside them. The component's pixels outside all
-    its holes' boxes are returned: the lines, not the strokes of digits that touch a wall from inside their cell."""
+    boxy hand closes rectangles too, and a checkbox, but nothing is inside them.
+
+    A form's lines are its pixels outside its holes' boxes, but for what stands between two neighbouring holes that
+    are no regular cells (not of about the cells' size, `box_cell_spread`): a '1' written from a cell's top wall to
+    its bottom splits the cell in two narrower holes, and is kept. A component reaching further than its
+    regular cells (a ruled line across the page, joined to a margin line and a '1' that touches two rules) is no
+    form."""
     outlines, hierarchy = cv2.findContours(inked, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:
         return None
     labels = None
-    holes: dict[int, list[tuple[int, int, int, int]]] = {}
+    holes: dict[int, list[_Hole]] = {}
     forms: set[int] = set()
     for outline, (_, _, _, parent) in zip(outlines, hierarchy[0]):
         if parent < 0:
@@ -438,25 +457,57 @@ def _form_lines(inked: np.ndarray, mask: np.ndarray, min_h: float, config: Segme
             _, labels = cv2.connectedComponents(inked, connectivity=8)
         px, py = outlines[parent][0, 0]  # the first point of an outer outline lies on its component
         label = int(labels[py, px])
-        holes.setdefault(label, []).append((x, y, w, h))
         # The outline runs through the hole's edge pixels' centres: a w x h rectangle of them encloses (w-1)(h-1).
-        if h < min_h or w < 0.5 * min_h or cv2.contourArea(outline) < config.box_cell_fill * (w - 1) * (h - 1):
-            continue
-        inside = np.zeros((h, w), np.uint8)
-        cv2.drawContours(inside, [outline], -1, 1, cv2.FILLED, offset=(-x, -y))  # the hole with its rim of ink
-        others = (labels[y : y + h, x : x + w] != label) & (mask[y : y + h, x : x + w] > 0)
-        if np.count_nonzero(others & (inside > 0)) >= min_h:
-            forms.add(label)
-    if not forms:
-        return None
-    frames = np.zeros_like(mask)
+        rectangular = (h >= min_h and w >= 0.5 * min_h
+                       and cv2.contourArea(outline) >= config.box_cell_fill * (w - 1) * (h - 1))
+        holds_ink = False
+        if rectangular:
+            inside = np.zeros((h, w), np.uint8)
+            cv2.drawContours(inside, [outline], -1, 1, cv2.FILLED, offset=(-x, -y))  # the hole with its rim of ink
+            others = (labels[y : y + h, x : x + w] != label) & (mask[y : y + h, x : x + w] > 0)
+            holds_ink = np.count_nonzero(others & (inside > 0)) >= min_h
+            if holds_ink:
+                forms.add(label)
+        holes.setdefault(label, []).append(_Hole((x, y, w, h), rectangular, holds_ink))
+    frames = None
     for label in forms:
-        x, y, w, h = cv2.boundingRect((labels == label).astype(np.uint8))
-        lines = (labels[y : y + h, x : x + w] == label).astype(np.uint8)
-        for hole_x, hole_y, hole_w, hole_h in holes[label]:
-            lines[hole_y - y + 1 : hole_y - y + hole_h - 1, hole_x - x + 1 : hole_x - x + hole_w - 1] = 0
-        frames[y : y + h, x : x + w] |= lines
+        lines = _lines_of_form(labels, label, holes[label], config)
+        if lines is not None:
+            frames = np.zeros_like(mask) if frames is None else frames
+            frames |= lines
     return frames
+
+
+def _lines_of_form(labels: np.ndarray, label: int, holes: list[_Hole], config: SegmentationConfig) -> np.ndarray | None:
+    """The lines of component `label` (see `_form_lines`), or None where it is no form."""
+    cells = np.array([hole.box for hole in holes if hole.holds_ink], float)
+    width, height = np.median(cells[:, 2]), np.median(cells[:, 3])
+
+    def regular(hole: _Hole) -> bool:  # by its size alone: a digit touching a wall from inside bends the hole
+        return (abs(hole.box[2] - width) <= config.box_cell_spread * width
+                and abs(hole.box[3] - height) <= config.box_cell_spread * height)
+
+    regulars = np.array([hole.box for hole in holes if regular(hole)], float)
+    x0, y0 = regulars[:, 0].min(), regulars[:, 1].min()
+    x1, y1 = (regulars[:, 0] + regulars[:, 2]).max(), (regulars[:, 1] + regulars[:, 3]).max()
+    component = (labels == label).astype(np.uint8)
+    x, y, w, h = cv2.boundingRect(component)
+    margin = max(3.0, config.box_cell_spread * width)
+    if x < x0 - margin or y < y0 - margin or x + w > x1 + margin or y + h > y1 + margin:
+        return None
+    for hole in holes:
+        hole_x, hole_y, hole_w, hole_h = hole.box
+        component[hole_y + 1 : hole_y + hole_h - 1, hole_x + 1 : hole_x + hole_w - 1] = 0
+    tall = [hole for hole in holes if hole.box[3] >= 0.5 * height]
+    for left in tall:
+        for right in tall:
+            (lx, ly, lw, lh), (rx, ry, _, rh) = left.box, right.box
+            gap = rx - (lx + lw)
+            top, bottom = max(ly, ry), min(ly + lh, ry + rh)
+            if not 0 <= gap <= 0.5 * width or bottom - top < 0.5 * min(lh, rh) or regular(left) or regular(right):
+                continue
+            component[top:bottom, lx + lw - 1 : rx + 1] = 0  # what parts two holes no cell is wide enough for stays
+    return component
 
 
 def _straight_pieces(opened: np.ndarray, min_length: int, horizontal: bool, max_breadth: float) -> np.ndarray:

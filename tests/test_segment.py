@@ -385,3 +385,29 @@ def test_an_empty_square_a_boxy_zero_or_a_checkbox_is_not_taken_for_a_forms_box(
     found = _boxes(page)
     x, y, width, height = found[1]
     assert len(found) == 3 and abs(x - 198) <= 2 and abs(y - 198) <= 2 and width >= 30 and height >= 42, found
+
+
+def test_a_one_that_runs_from_a_cells_top_wall_to_its_bottom_is_kept_and_the_walls_beside_it_go():
+    page = _page_with([(digit, (40 + 44 * index + 12, 246)) for index, digit in enumerate("27 593") if digit != " "],
+                      height=36)
+    plain = _boxes(page)
+    _form_field(page, 40, 200, 6)
+    cv2.line(page, (40 + 2 * 44 + 22, 201), (40 + 2 * 44 + 22, 255), (40, 30, 30), 3)  # splits its cell in two
+    found = _boxes(page)
+    ones = [box for box in found if abs(box[0] - 148) <= 3 and box[3] >= 50]
+    assert len(ones) == 1, found
+    _assert_boxes_match([box for box in found if box not in ones], plain, 5)
+
+
+def test_ruled_paper_where_a_one_touches_both_rules_beside_a_margin_line_is_no_form():
+    # The rules, the margin line and the '1' close a rectangle round the '5': it is no form, it reaches across the page.
+    page = np.full((480, 640, 3), 245, np.uint8)
+    for y in range(60, 480, 44):
+        cv2.line(page, (0, y), (639, y), (150, 120, 110), 2)
+    cv2.line(page, (60, 0), (60, 479), (90, 90, 200), 2)
+    scale = cv2.getFontScaleFromHeight(FONT, 30, 3)
+    for digit, x in (("5", 100), ("7", 180), ("2", 260)):
+        cv2.putText(page, digit, (x, 226), FONT, scale, (40, 30, 30), 3, cv2.LINE_AA)
+    cv2.line(page, (140, 193), (140, 235), (40, 30, 30), 3)  # a '1' from one rule to the next
+    found = _boxes(page)
+    assert len(found) == 4 and any(abs(x - 137) <= 3 and h >= 40 for x, _, _, h in found), found
