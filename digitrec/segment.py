@@ -487,7 +487,9 @@ def _lines_of_form(labels: np.ndarray, label: int, holes: list[_Hole], config: S
         return (abs(hole.box[2] - width) <= config.box_cell_spread * width
                 and abs(hole.box[3] - height) <= config.box_cell_spread * height)
 
-    regulars = np.array([hole.box for hole in holes if regular(hole)], float)
+    regulars = np.array([hole.box for hole in holes if regular(hole)], float).reshape(-1, 4)
+    if len(regulars) == 0:  # cells of two sizes, none near their median: no form's
+        return None
     x0, y0 = regulars[:, 0].min(), regulars[:, 1].min()
     x1, y1 = (regulars[:, 0] + regulars[:, 2]).max(), (regulars[:, 1] + regulars[:, 3]).max()
     component = (labels == label).astype(np.uint8)

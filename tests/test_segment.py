@@ -11,7 +11,9 @@ import pytest
 from digitrec import binarise
 from digitrec.segment import (
     DEFAULT_SEGMENTATION,
+    _Hole,
     _lightness_of,
+    _lines_of_form,
     _max_pool_2x2,
     _merge_groups,
     _under_pooled,
@@ -411,3 +413,11 @@ def test_ruled_paper_where_a_one_touches_both_rules_beside_a_margin_line_is_no_f
     cv2.line(page, (140, 193), (140, 235), (40, 30, 30), 3)  # a '1' from one rule to the next
     found = _boxes(page)
     assert len(found) == 4 and any(abs(x - 137) <= 3 and h >= 40 for x, _, _, h in found), found
+
+
+def test_a_component_whose_inked_cells_are_of_two_sizes_far_apart_is_no_form():
+    # Two cells 10 and 40 px wide: neither is near their median width, so none is a regular cell (it crashed).
+    labels = np.zeros((60, 80), np.int32)
+    labels[5:55, 5:75] = 1
+    holes = [_Hole((8, 8, 10, 40), True, True), _Hole((22, 8, 40, 40), True, True)]
+    assert _lines_of_form(labels, 1, holes, DEFAULT_SEGMENTATION) is None
