@@ -18,27 +18,26 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def seed(text: str) -> int:
-    """An argparse type for seeds: a whole number 0 or more (NumPy takes no other), refused by argparse, naming
-    the option, instead of a traceback from deep in the run."""
+def _whole_number(text: str, least: int, what: str) -> int:
+    """`text` as a whole number at least `least`, or argparse's error naming the option, instead of a traceback from
+    deep in the run."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"a seed is a whole number 0 or more, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a seed is a whole number 0 or more, not {value}")
+        raise argparse.ArgumentTypeError(f"{what} a whole number {least} or more, not {text!r}") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{what} a whole number {least} or more, not {value}")
     return value
+
+
+def seed(text: str) -> int:
+    """An argparse type for seeds: a whole number 0 or more (NumPy takes no other)."""
+    return _whole_number(text, 0, "a seed is")
 
 
 def epochs(text: str) -> int:
-    """An argparse type for epoch counts: a whole number 1 or more, refused by argparse, naming the option."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"epochs are a whole number 1 or more, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"epochs are a whole number 1 or more, not {value}")
-    return value
+    """An argparse type for epoch counts: a whole number 1 or more."""
+    return _whole_number(text, 1, "epochs are")
 
 
 PAIR_MODEL_HELP = ("the network that reads two touching digits whole (read unsurely in a video frame, and in a "
