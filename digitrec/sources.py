@@ -51,6 +51,9 @@ EXACT_COUNT_SUFFIXES = (".mp4", ".m4v", ".mov", ".3gp", ".avi")
 count from the duration, which a longer sound track or a varying frame rate stretches past the last frame: that
 count is not taken for the video's length, nor a video that ends before it for one cut short."""
 
+MP4_SUFFIXES = (".mp4", ".m4v", ".mov", ".3gp")
+"""Containers of ISO boxes, whose video track's header says how long it is shown (`video_track_seconds`)."""
+
 UNKNOWN_RATE_FPS = 1000.0
 """What OpenCV reports as the frame rate of a video that does not say its own: a WebM or MKV as a browser (MediaRecorder)
 or OBS writes it, timed in milliseconds with no frame duration. Its rate is measured from its first frames' times."""
@@ -269,6 +272,64 @@ def _decode_with_pillow(data: np.ndarray, only_transparent: bool) -> np.ndarray 
     return cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if transparent else cv2.COLOR_RGB2BGR)
 
 
+def video_track_seconds(path: Path) -> float | None:
+    """How long an MP4/MOV file's video track is shown for, by its track header (`tkhd`), which counts only what its
+    edit list shows; None for another container, or one whose boxes cannot be read.
+
+    A few box headers are read, never the media: OpenCV's FFmpeg gives the frame count of the whole track, hidden
+    frames too, and no duration."""
+    if path.suffix.lower() not in MP4_SUFFIXES:
+        return None
+    try:
+        with open(path, "rb") as file:
+            for movie in _mp4_boxes(file, 0, path.stat().st_size, b"moov"):
+                timescale = 0
+                for header in _mp4_boxes(file, *movie, b"mvhd"):
+                    version = file.read(1)[0]
+                    file.seek(header[0] + (20 if version == 1 else 12))
+                    timescale = int.from_bytes(file.read(4), "big")
+                for track in _mp4_boxes(file, *movie, b"trak"):
+                    if not any(_mp4_handler(file, handler) == b"vide"
+                               for media in _mp4_boxes(file, *track, b"mdia")
+                               for handler in _mp4_boxes(file, *media, b"hdlr")):
+                        continue
+                    for header in _mp4_boxes(file, *track, b"tkhd"):
+                        version = file.read(1)[0]
+                        file.seek(header[0] + (28 if version == 1 else 20))
+                        duration = int.from_bytes(file.read(8 if version == 1 else 4), "big")
+                        return duration / timescale if timescale and duration else None
+    except (OSError, IndexError):
+        return None
+    return None
+
+
+def _mp4_boxes(file, start: int, end: int, kind: bytes) -> Iterator[tuple[int, int]]:
+    """(content start, end) of each box of type `kind` between `start` and `end`; the file is left at its content."""
+    position = start
+    while position + 8 <= end:
+        file.seek(position)
+        header = file.read(8)
+        if len(header) < 8:
+            return
+        size, found, content = int.from_bytes(header[:4], "big"), header[4:], position + 8
+        if size == 1:
+            size, content = int.from_bytes(file.read(8), "big"), position + 16
+        elif size == 0:
+            size = end - position
+        if size < content - position or position + size > end:
+            return
+        if found == kind:
+            file.seek(content)
+            yield content, position + size
+        position += size
+
+
+def _mp4_handler(file, box: tuple[int, int]) -> bytes:
+    """The handler type of an `hdlr` box: b"vide" for a video track."""
+    file.seek(box[0] + 8)
+    return file.read(4)
+
+
 class VideoFileSource(FrameSource):
     """Frames of a recorded video, decoded on their own thread a few frames ahead of the reader,
     so decoding overlaps the reading; a video that breaks off keeps what was decoded before."""
@@ -310,6 +371,11 @@ class VideoFileSource(FrameSource):
         if fps >= UNKNOWN_RATE_FPS or fps <= 0:
             fps = self._rate_from_first_frames()
         self.fps = fps if fps > 0 else None
+        shown_seconds = video_track_seconds(path) if isinstance(path, Path) and self.total else None
+        if shown_seconds and self.fps:
+            # An MP4 cut with `ffmpeg -c copy` keeps the frames before its first key frame and an edit list that
+            # hides them: the count holds them, the decoder never yields them, and the video is not cut short.
+            self.total = min(self.total, max(1, round(shown_seconds * self.fps)))
         # Bounded, so a reader slower than the decoder holds only `prefetch` frames, never the video.
         self._decoded: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue(maxsize=prefetch)
         self._stop = threading.Event()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import threading
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from digitrec.sources import (
     decode_photo,
     is_hls,
     open_source,
+    video_track_seconds,
 )
 
 
@@ -480,6 +482,55 @@ def test_only_containers_that_record_their_frame_count_can_say_a_video_broke_off
         assert len(list(source)) == 30
         assert source.total == (90 if broke_off else None)  # no progress bar stuck at 30 of 90
     assert bool(source.problems) is broke_off
+
+
+def _mp4_boxes(data: bytearray, start: int, end: int, kind: bytes) -> tuple[int, int]:
+    """(start, end) of the first box of type `kind` between `start` and `end`."""
+    while start + 8 <= end:
+        size, found = struct.unpack(">I4s", data[start:start + 8])
+        if found == kind:
+            return start, start + size
+        start += size
+    raise AssertionError(f"no {kind} box")
+
+
+def _cut_as_ffmpeg_copy_does(path: Path, frames: int, hidden_s: float, shown_s: float) -> None:
+    """An MP4 of `frames` numbered frames at 10 fps whose edit list shows `shown_s` from `hidden_s` in, as
+    `ffmpeg -ss 1.5 -i in.mp4 -t 2 -c copy` writes one: the frames before stay in the file, counted but never shown."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (160, 120))
+    for i in range(frames):
+        image = np.full((120, 160, 3), 255, np.uint8)
+        cv2.putText(image, str(i), (20, 90), cv2.FONT_HERSHEY_SIMPLEX, 2, (0, 0, 0), 4)
+        writer.write(image)
+    writer.release()
+    data = bytearray(path.read_bytes())
+    moov = _mp4_boxes(data, 0, len(data), b"moov")
+    mvhd, _ = _mp4_boxes(data, moov[0] + 8, moov[1], b"mvhd")
+    trak = _mp4_boxes(data, moov[0] + 8, moov[1], b"trak")
+    tkhd, _ = _mp4_boxes(data, trak[0] + 8, trak[1], b"tkhd")
+    mdia = _mp4_boxes(data, trak[0] + 8, trak[1], b"mdia")
+    mdhd, _ = _mp4_boxes(data, mdia[0] + 8, mdia[1], b"mdhd")
+    edts = _mp4_boxes(data, trak[0] + 8, trak[1], b"edts")
+    elst, _ = _mp4_boxes(data, edts[0] + 8, edts[1], b"elst")
+    assert all(data[box + 8] == 0 for box in (mvhd, tkhd, mdhd, elst))  # version 0: 32-bit times
+    movie_scale, = struct.unpack(">I", data[mvhd + 20:mvhd + 24])
+    media_scale, = struct.unpack(">I", data[mdhd + 20:mdhd + 24])
+    data[tkhd + 28:tkhd + 32] = struct.pack(">I", round(shown_s * movie_scale))
+    data[elst + 16:elst + 24] = struct.pack(">Ii", round(shown_s * movie_scale), round(hidden_s * media_scale))
+    path.write_bytes(bytes(data))
+
+
+def test_an_mp4_cut_without_re_encoding_is_read_whole_not_said_to_break_off(tmp_path):
+    path = tmp_path / "cut.mp4"
+    _cut_as_ffmpeg_copy_does(path, frames=40, hidden_s=1.5, shown_s=2.0)
+    assert video_track_seconds(path) == pytest.approx(2.0)
+    with open_source(path) as source:
+        frames = list(source)
+        assert source.total == 20  # the progress bar's length too
+    assert len(frames) == 20 and source.problems == []
+    assert frames[0].time == 0.0 and frames[-1].time == pytest.approx(1.9)
+    (tmp_path / "junk.mp4").write_bytes(b"\x00\x00\x00\x10moov\x00\x00\x00\x09mvhd" + bytes(3))
+    assert video_track_seconds(tmp_path / "junk.mp4") is None and video_track_seconds(tmp_path / "cut.avi") is None
 
 
 def test_a_video_whose_codec_cannot_be_decoded_is_refused_naming_the_codec_and_the_fix():
