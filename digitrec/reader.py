@@ -286,11 +286,11 @@ class DigitReader:
         """A video frame's pair candidates (`pairs.VIDEO_PAIR_FROM_WIDTH`, `VIDEO_PAIR_UNSURE`), normalised into
         `prepared`: chosen after the classifier's call, so that the pair network reads only the few regions it read
         unsurely."""
-        whole_rows = prepared.rows[_whole_part_indices(prepared.units)]
         candidates = []
-        for index, (unit, row) in enumerate(zip(prepared.units, whole_rows)):
+        for index, (unit, option_rows) in enumerate(zip(prepared.units, prepared.option_rows)):
             if unit.joined or unit.width_ratio < self.video_pair_from_width:
                 continue
+            row = option_rows[0][0]  # the region read whole
             if row >= 0:
                 reading = probabilities[row]
                 if reading.argmax() != NOT_A_DIGIT_INDEX and reading.max() >= self.video_pair_unsure:
@@ -306,25 +306,18 @@ class DigitReader:
         """Choose each region's reading by the confidences, and group the digits into numbers."""
         self.last_mask = prepared.mask
         started = time.perf_counter()
-        row_of = prepared.rows
         detections: list[Detection] = []
         rejected = 0
-        cursor = 0
         pairs = _sure_pairs(prepared, min(self.pair_confidence, self.pair_over_nothing), self.min_confidence)
         single = _not_pairs(prepared, self.not_a_pair)
         pair_row_of = {unit: row for row, unit in enumerate(prepared.pair_units)} if prepared.pair_readings else {}
-        for unit_index, unit in enumerate(prepared.units):
+        for unit_index, (unit, option_rows) in enumerate(zip(prepared.units, prepared.option_rows)):
             if len(unit.options) == 1:  # most regions: one reading, nothing to choose
-                option = unit.options[0]
-                rows = row_of[cursor : cursor + len(option)]
-                cursor += len(option)
+                option, rows = unit.options[0], option_rows[0]
                 scored = None
             else:
-                scored = []
-                for option in unit.options:
-                    rows = row_of[cursor : cursor + len(option)]
-                    cursor += len(option)
-                    scored.append((option, rows, _log_confidences(probabilities, rows)))
+                scored = [(option, rows, _log_confidences(probabilities, rows))
+                          for option, rows in zip(unit.options, option_rows)]
                 scores = [scores for _, _, scores in scored]
                 if unit.joined:
                     chosen = 1 if choose_join(scores[0], float(scores[1][0]), self.merging) else 0
@@ -457,11 +450,19 @@ class _PreparedFrame:
     """...and its readings of them, once classified."""
 
     @cached_property
-    def rows(self) -> np.ndarray:
-        """For each of `parts`, its row in the classifier's batch (-1 for a part without ink)."""
+    def option_rows(self) -> list[list[np.ndarray]]:
+        """For each unit, for each of its options, its parts' rows in the classifier's batch (-1 for a part without
+        ink): the one place that knows `parts` are the units' options' parts laid end to end."""
         rows = np.full(len(self.parts), -1)
         rows[self.normalised] = np.arange(len(self.normalised))
-        return rows
+        by_unit, cursor = [], 0
+        for unit in self.units:
+            options = []
+            for option in unit.options:
+                options.append(rows[cursor : cursor + len(option)])
+                cursor += len(option)
+            by_unit.append(options)
+        return by_unit
 
 
 def reading_hypotheses(
@@ -505,12 +506,6 @@ def reading_units(regions: list[Region], splitting: SplitConfig = DEFAULT_SPLIT,
         else:
             units.append(ReadingUnit(options, width_ratio=region.box[2] / max(float(height), 1.0)))
     return units
-
-
-def _whole_part_indices(units: list[ReadingUnit]) -> np.ndarray:
-    """For each unit, the index in the frame's parts of its first option's first part (a region read whole)."""
-    sizes = [sum(len(option) for option in unit.options) for unit in units]
-    return np.cumsum([0, *sizes[:-1]], dtype=np.intp) if units else np.zeros(0, np.intp)
 
 
 def _sure_pairs(prepared: _PreparedFrame, floor: float, min_confidence: float) -> dict[int, int]:
