@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from digitrec.classify import ModelFileError
-from digitrec.cli_help import DefaultsHelpFormatter, epochs, seed
+from digitrec.cli_help import DefaultsHelpFormatter, count, epochs, seed
 from digitrec.data import MNIST_ENV, USPS_ENV, DataFileError
 from digitrec.labels import LabelFolderError
 
@@ -51,6 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="start from this trained .keras model cut down to --blocks' filters (the filters that "
                         "matter most kept, the next layer refitted; digitrec/prune.py), not from fresh weights: with "
                         "--teacher the same model, a faster network that reads nearly as it does")
+    parser.add_argument("--continue-from", metavar="MODEL",
+                        help="go on training this trained .keras digit model (its network and weights) for --epochs "
+                        "more at a tenth of the learning rate, e.g. with --printed-digits")
+    parser.add_argument("--printed-digits", type=count, default=0, metavar="N",
+                        help="add N digits printed in OpenCV's fonts to the training set, 30 %% of them camera-styled "
+                        "too (a '1' with a flag and a foot, a narrow '0'; default: 0)")
     parser.add_argument("--flag-ones", type=float, default=0.0, metavar="FRACTION",
                         help="draw the flag many hands write on this fraction of the near-upright training "
                         "'1's (MNIST and USPS have few; default: 0)")
@@ -77,7 +83,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from digitrec.training import QUICK_CONFIG, TrainingConfig, evaluate_saved_model, load_teacher, run_training
+    from digitrec.training import (
+        QUICK_CONFIG,
+        TrainingConfig,
+        evaluate_saved_model,
+        load_model_to_continue,
+        load_teacher,
+        run_training,
+    )
 
     try:
         if args.evaluate:
@@ -112,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.prune_from:
             check_pruning(args.prune_from, args.blocks, config.conv_blocks)
             config = replace(config, prune_from=args.prune_from)
+        if args.continue_from:
+            if args.prune_from or args.blocks:
+                raise ValueError("--continue-from goes on training the model's own network: leave out --prune-from "
+                                 "and --blocks")
+            load_model_to_continue(args.continue_from)  # refused now, not after the training set's assembly
+            config = replace(config, continue_from=args.continue_from)
+        config = replace(config, printed_digits=args.printed_digits)
         make_out_folder(args.out or "models")
         metrics = run_training(args.data, args.usps, args.out or "models", config, model_name=args.name or "digits")
     except (DataFileError, ModelFileError, LabelFolderError, ValueError) as error:

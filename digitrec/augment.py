@@ -308,3 +308,76 @@ def flag_ones(images: np.ndarray, labels: np.ndarray, fraction: float, seed: int
         out[index] = np.maximum(image, drawn / 255.0 * image.max())
         flagged += 1
     return out, flagged
+
+
+HERSHEY_FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
+                 cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_COMPLEX_SMALL, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX,
+                 cv2.FONT_HERSHEY_SCRIPT_COMPLEX)
+"""OpenCV's own fonts, so that printed digits are drawn the same on every machine with no font files."""
+
+
+@dataclass(frozen=True)
+class PrintedDigits:
+    """Printed digits: a '1' with a flag and a foot, a narrow '0', which handwriting rarely shows."""
+
+    italic: float = 0.3
+    """Share drawn in the italic form of their font..."""
+    height: tuple[float, float] = (24.0, 80.0)
+    """...at a height in pixels from this range..."""
+    stroke: float = 7.0
+    """...with strokes 1 px up to this fraction of the height thick..."""
+    turn_degrees: float = 6.0
+    shear: float = 0.15
+    squeeze: tuple[float, float] = (0.8, 1.2)
+    """...turned, sheared and squeezed as a page held to a camera gives..."""
+    threshold: tuple[float, float] = (90.0, 170.0)
+    """...and cut from their antialiased edges at a grey level from this range."""
+
+
+PRINTED_NON_DIGITS = "ACEFHKLMNPRUVWXYcefhkmnprtuvwxy+=#%*@<>"
+"""Printed letters and signs drawn as "not a digit" beside the printed digits, so that a '1''s foot and flag do not
+make every printed stroke a digit. Those that look like a digit (O, I, l, S, Z, B, G, a, b, g, q, &, ?, /, |, -) are left out."""
+
+
+def printed_mask(text: str, rng: np.random.Generator, config: PrintedDigits = PrintedDigits()) -> np.ndarray:
+    """One character in a Hershey font (`HERSHEY_FONTS`) as a binary mask of ink, about as large as a camera sees it."""
+    font = int(rng.choice(HERSHEY_FONTS)) | (cv2.FONT_ITALIC if rng.random() < config.italic else 0)
+    height = rng.uniform(*config.height)
+    (_, zero_height), _ = cv2.getTextSize("0", font, 1.0, 1)
+    thickness = int(rng.integers(1, max(2, int(height / config.stroke)) + 1))
+    size = int(height * 3 + 60)
+    canvas = np.zeros((size, size), np.uint8)
+    cv2.putText(canvas, text, (30, int(height * 2)), font, height / max(zero_height, 1), 255, thickness,
+                cv2.LINE_AA)
+    angle, shear = rng.uniform(-config.turn_degrees, config.turn_degrees), rng.uniform(-config.shear, config.shear)
+    squeeze = rng.uniform(*config.squeeze)
+    centre = np.array([size / 2, size / 2])
+    turn = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, 1.0)[:, :2]
+    linear = turn @ np.array([[squeeze, shear], [0.0, 1.0]])
+    matrix = np.hstack([linear, (centre - linear @ centre)[:, None]])
+    canvas = cv2.warpAffine(canvas, matrix, (size, size), flags=cv2.INTER_LINEAR)
+    return canvas > int(rng.uniform(*config.threshold))
+
+
+def printed_digits(count: int, seed: int, config: PrintedDigits = PrintedDigits()) -> tuple[np.ndarray, np.ndarray]:
+    """`count` printed digits, each digit in turn, through the shared normaliser: (N, 28, 28) float32 and labels."""
+    labels = np.arange(count, dtype=np.int64) % 10
+    return _printed([str(digit) for digit in labels], seed, config), labels
+
+
+def printed_non_digits(count: int, seed: int, config: PrintedDigits = PrintedDigits()) -> np.ndarray:
+    """`count` printed letters and signs (`PRINTED_NON_DIGITS`, each in turn), as `printed_digits` draws digits."""
+    return _printed([PRINTED_NON_DIGITS[index % len(PRINTED_NON_DIGITS)] for index in range(count)], seed, config)
+
+
+def _printed(texts: list[str], seed: int, config: PrintedDigits) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = np.zeros((len(texts), MNIST_SIZE, MNIST_SIZE), np.float32)
+    for index, text in enumerate(texts):
+        while True:
+            try:
+                out[index] = normalise_mask_to_mnist(printed_mask(text, rng, config))
+                break
+            except EmptyCropError:  # a stroke too thin for its threshold: drawn again
+                continue
+    return out

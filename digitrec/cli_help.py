@@ -40,6 +40,11 @@ def epochs(text: str) -> int:
     return _whole_number(text, 1, "epochs are")
 
 
+def count(text: str) -> int:
+    """An argparse type for how many of something to draw: a whole number 0 or more."""
+    return _whole_number(text, 0, "a count is")
+
+
 PAIR_MODEL_HELP = ("the network that reads two touching digits whole (read unsurely in a video frame, and in a "
                    "photo unless --photo-pair-model), a .keras or .tflite; "
                    "models/pairs.keras when none is given and it is there; 'none': cut them apart only")

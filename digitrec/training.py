@@ -15,9 +15,17 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from digitrec.augment import NOT_A_DIGIT, camera_digits, flag_ones, not_a_digit_marks
+from digitrec.augment import (
+    NOT_A_DIGIT,
+    camera_digits,
+    flag_ones,
+    not_a_digit_marks,
+    printed_digits,
+    printed_non_digits,
+)
 from digitrec.classify import (
     DigitClassifier,
+    ModelFileError,
     check_digit_model,
     export_int8_tflite,
     export_tflite,
@@ -29,7 +37,7 @@ from digitrec.data import DigitDataset, load_mnist, load_usps, training_split_or
 from digitrec.model import BLOCKS, NUM_CLASSES, build_digit_cnn
 from digitrec.normalise import MNIST_SIZE
 from digitrec.page_crops import DEFAULT_PAGE_CROPS, segmenter_crops
-from digitrec.prune import PRUNE_SAMPLE, load_model_to_prune, prune_digit_cnn
+from digitrec.prune import PRUNE_SAMPLE, load_model_to_prune, model_blocks, prune_digit_cnn
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,18 @@ class TrainingConfig:
     prune_learning_rate: float = 1e-3
     """...and then trained at this peak learning rate, not `peak_learning_rate`: its weights are adapted,
     not learned anew."""
+    continue_from: str | None = None
+    """A trained model of the same network to train on from its weights, instead of fresh ones (a few more
+    epochs on a wider training set)..."""
+    continue_learning_rate: float = 3e-4
+    """...at this peak learning rate."""
+    printed_digits: int = 0
+    """Printed digits drawn in OpenCV's fonts (`augment.printed_digits`: a '1' with a flag and a foot, a narrow
+    '0'), added to the training set..."""
+    printed_camera_share: float = 0.3
+    """...camera-style renderings of this share of them..."""
+    printed_non_digit_share: float = 0.5
+    """...and printed letters and signs, this share of their number, as "not a digit" (`augment.PRINTED_NON_DIGITS`)."""
 
     @property
     def training_set_seed(self) -> int:
@@ -152,6 +172,16 @@ def assemble_training_set(mnist: DigitDataset, usps: DigitDataset | None, config
         parts_y.append(page_y)
         composition["segmenter_crops"] = int(np.sum(page_y != NOT_A_DIGIT))
         composition["segmenter_not_a_digit"] = int(np.sum(page_y == NOT_A_DIGIT))
+    if config.printed_digits:
+        printed_x, printed_y = printed_digits(config.printed_digits, seed=data_seed + 5)
+        styled = int(round(config.printed_camera_share * config.printed_digits))
+        others = int(round(config.printed_non_digit_share * config.printed_digits))
+        parts_x.extend([printed_x, camera_digits(printed_x[:styled], seed=data_seed + 6),
+                        printed_non_digits(others, seed=data_seed + 7)])
+        parts_y.extend([printed_y, printed_y[:styled], np.full(others, NOT_A_DIGIT, np.int64)])
+        composition["printed"] = config.printed_digits
+        composition["printed_camera_style"] = styled
+        composition["printed_not_a_digit"] = others
     return TrainingSet(
         x_train=np.concatenate(parts_x)[..., None],
         y_train=np.concatenate(parts_y),
@@ -265,6 +295,20 @@ def load_teacher(path: str | os.PathLike) -> DigitClassifier:
     return teacher
 
 
+def load_model_to_continue(path: str | os.PathLike):
+    """The trained .keras digit CNN a run goes on training (`TrainingConfig.continue_from`); refused with the fix
+    unless it is one with the not-a-digit output."""
+    model = load_trainable_model(path, "training on", "--continue-from")
+    try:
+        model_blocks(model)
+    except ValueError as error:
+        raise ModelFileError(f"{path}: {error}") from None
+    if not (isinstance(model.output_shape, tuple) and model.output_shape[-1] == NUM_CLASSES):
+        raise ModelFileError(f"{path}: not the digit CNN with its not-a-digit output ({NUM_CLASSES} classes) that "
+                             "training on needs; pass models/digits.keras or a model train.py wrote")
+    return model
+
+
 def teacher_targets(teacher: DigitClassifier, images: np.ndarray, labels: np.ndarray,
                     weight: float, temperature: float) -> np.ndarray:
     """(N, classes) training targets: (1 - weight) x one-hot label + weight x the teacher's probabilities
@@ -281,6 +325,8 @@ def train_model(training_set: TrainingSet, config: TrainingConfig):
 
     With `config.teacher` the targets mix the labels with that model's probabilities (`teacher_targets`);
     with `config.prune_from` the network starts as that model cut down to `config.conv_blocks`."""
+    # A model to go on from is loaded before the seed is set: building its layers draws their initial weights.
+    model = load_model_to_continue(config.continue_from) if config.continue_from else None
     keras.utils.set_random_seed(config.seed)
     history: dict[str, list[float]] = {}
     if config.prune_from:
@@ -290,10 +336,11 @@ def train_model(training_set: TrainingSet, config: TrainingConfig):
         for key in ("error_as_cut", "error_refitted"):
             history[f"pruning_{key}"] = [value for block in report.values()
                                          for name, value in block.items() if name.endswith(key)]
-    else:
+    elif model is None:
         model = build_digit_cnn(NUM_CLASSES, config.conv_blocks)
     steps = config.epochs * int(np.ceil(len(training_set.x_train) / config.batch_size))
-    peak = config.prune_learning_rate if config.prune_from else config.peak_learning_rate
+    peak = (config.continue_learning_rate if config.continue_from
+            else config.prune_learning_rate if config.prune_from else config.peak_learning_rate)
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, steps, warmup_target=peak, warmup_steps=int(steps * config.warmup_fraction)
     )
@@ -477,11 +524,14 @@ def run_training(
     started = time.perf_counter()
     mnist = load_mnist(data_path)
     usps = load_usps(usps_path)
+    # The model gone on from is named by its bytes too: it may be overwritten by the one trained from it.
+    provenance = {} if not config.continue_from else {
+        "continued_from_sha256": hashlib.sha256(Path(config.continue_from).read_bytes()).hexdigest()}
     training_set = assemble_training_set(mnist, usps, config)
     model, history = train_model(training_set, config)
-    train_seconds = time.perf_counter() - started
+    provenance["training_seconds"] = round(time.perf_counter() - started, 1)
     return record_model(model, history, out_dir, config, mnist, usps, training_set.composition, model_name,
-                        {"training_seconds": round(train_seconds, 1)}, started)
+                        provenance, started)
 
 
 def record_model(

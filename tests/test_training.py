@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -129,6 +130,42 @@ def test_flag_ones_flags_training_ones_only_and_says_how_many(mnist):
     assert "flagged_ones" not in plain.composition
 
 
+def test_printed_digits_join_the_training_set_with_printed_signs_as_not_a_digit(mnist):
+    from dataclasses import replace
+
+    from digitrec.augment import NOT_A_DIGIT
+    from digitrec.training import QUICK_CONFIG, assemble_training_set
+
+    small = replace(QUICK_CONFIG, segmenter_pages=0, camera_copies=50, not_a_digit_count=20, train_subset=300,
+                    data_seed=5)
+    plain = assemble_training_set(mnist, None, small)
+    printed = assemble_training_set(mnist, None, replace(small, printed_digits=40))
+    assert (printed.composition["printed"], printed.composition["printed_camera_style"],
+            printed.composition["printed_not_a_digit"]) == (40, 12, 20)
+    np.testing.assert_array_equal(printed.x_train[: len(plain.x_train)], plain.x_train)  # added after the rest
+    added_x, added_y = printed.x_train[len(plain.x_train):], printed.y_train[len(plain.y_train):]
+    assert list(added_y) == [d % 10 for d in range(40)] + [d % 10 for d in range(12)] + [NOT_A_DIGIT] * 20
+    # Each through the normaliser (MNIST's 20-pixel box in 28), the camera-styled ones spoilt, not copies.
+    digits = added_x[:40, :, :, 0]
+    assert digits[:, :, :2].max() < 0.5 and digits[:, :2, :].max() < 0.5 and np.all(digits.max(axis=(1, 2)) > 0.9)
+    assert np.abs(added_x[40:52] - added_x[:12]).max(axis=(1, 2, 3)).min() > 0.2
+
+
+def test_training_goes_on_from_a_models_weights(quick_run, mnist_path, tmp_path):
+    code, out = quick_run
+    assert code == 0
+    assert train.main(["--quick", "--data", str(mnist_path), "--continue-from", str(out / "digits.keras"), "--epochs", "1",
+                       "--printed-digits", "30", "--out", str(tmp_path)]) == 0
+    before = json.loads((out / "metrics.json").read_text())
+    after = json.loads((tmp_path / "metrics.json").read_text())
+    assert after["config"]["continue_from"] == str(out / "digits.keras") and after["data"]["printed"] == 30
+    assert after["continued_from_sha256"] == hashlib.sha256((out / "digits.keras").read_bytes()).hexdigest()
+    # One epoch more at a tenth of the learning rate keeps what the two quick epochs learnt (a fresh network
+    # given that one epoch reads MNIST test far worse).
+    assert after["mnist_test_accuracy"] >= before["mnist_test_accuracy"] - 0.03
+    assert after["history"]["loss"][0] < before["history"]["loss"][0]
+
+
 def test_evaluation_pages_can_be_written_with_exactly_the_digits_training_held_out(mnist, mnist_path):
     from dataclasses import replace
 
@@ -247,6 +284,9 @@ def test_a_taught_model_is_sharpened_to_its_teachers_confidence(mnist):
     (["--blocks", "a,b,c,d,e"], "whole numbers"),
     (["--teacher", "no/such/model.keras"], "no such model file"),
     (["--flag-ones", "1.5"], "--flag-ones is a fraction from 0 to 1"),
+    (["--continue-from", str(ROOT / "models" / "digits.tflite")], "a .tflite export cannot be trained"),
+    (["--continue-from", str(ROOT / "models" / "pairs.keras")], "not the digit CNN with its not-a-digit output"),
+    (["--continue-from", str(SHIPPED_MODEL), "--blocks", "16,32,32,64,128"], "leave out --prune-from and --blocks"),
 ])
 def test_training_refuses_bad_blocks_teachers_and_flag_fractions_with_the_fix(option, message, mnist_path, capsys):
     assert train.main(["--quick", "--data", str(mnist_path), *option]) == 2
