@@ -97,6 +97,35 @@ than 1 / `AGREEING_CUT_MARGIN` of the agreeing pair's (`agreeing_cut`)."""
 
 
 @dataclass(frozen=True)
+class PairGates:
+    """When the reader asks the pair network about a region and takes its reading over the digit classifier's
+    (each default is the constant above that says how it was chosen)."""
+
+    over_cuts: float = PAIR_OVER_CUTS
+    """How surely it must read a pair to be reported instead of the cuts' reading, which stands anyway in the
+    cases `cuts_stand` names..."""
+    over_nothing: float = PAIR_OVER_NOTHING
+    """...where the cuts read no digit..."""
+    over_sure_digit: float = PAIR_OVER_SURE_DIGIT
+    """...and where they read one digit at least `SURE_SINGLE_DIGIT` surely (inf: that digit always stands)."""
+    not_a_pair: float = NOT_A_PAIR_SURE
+    """How surely it must call a region not a pair for the region's whole reading to stand against its cuts, when
+    the classifier reads it whole as a digit (`whole_stands`)."""
+    from_width: float = PAIR_FROM_WIDTH
+    """A still photo's regions not offered cuts are read by it from this many line heights wide (inf: none)..."""
+    video_from_width: float = VIDEO_PAIR_FROM_WIDTH
+    video_unsure: float = VIDEO_PAIR_UNSURE
+    """...a video frame's from `video_from_width` heights, only those the classifier read whole as no digit or as
+    one under `video_unsure` surely (inf: none)."""
+    with_agreeing_cut: float = PAIR_WITH_AGREEING_CUT
+    """How surely it must read a pair to be reported instead of the cuts' reading when one of the region's two-part
+    cuts reads the same two digits (`agreeing_cut`; inf: never)."""
+
+
+DEFAULT_PAIR_GATES = PairGates()
+
+
+@dataclass(frozen=True)
 class AgreeingCut:
     """A two-part cut of a region that reads the pair network's two digits."""
 

@@ -24,15 +24,9 @@ from digitrec.normalise import (
     normalise_regions,
 )
 from digitrec.pairs import (
-    NOT_A_PAIR_SURE,
-    PAIR_FROM_WIDTH,
-    PAIR_OVER_CUTS,
-    PAIR_OVER_NOTHING,
-    PAIR_OVER_SURE_DIGIT,
-    PAIR_WITH_AGREEING_CUT,
-    VIDEO_PAIR_FROM_WIDTH,
-    VIDEO_PAIR_UNSURE,
+    DEFAULT_PAIR_GATES,
     PairClassifier,
+    PairGates,
     PairReadings,
     agreeing_cut,
     cuts_stand,
@@ -123,14 +117,7 @@ class DigitReader:
         opencv_threads: int | None = OPENCV_THREADS,
         pair_model: PairModel = DEFAULT_PAIR_MODEL,
         photo_pair_model: PairModel = None,
-        pair_confidence: float = PAIR_OVER_CUTS,
-        not_a_pair: float = NOT_A_PAIR_SURE,
-        pair_over_nothing: float = PAIR_OVER_NOTHING,
-        pair_over_sure_digit: float = PAIR_OVER_SURE_DIGIT,
-        pair_from_width: float = PAIR_FROM_WIDTH,
-        video_pair_from_width: float = VIDEO_PAIR_FROM_WIDTH,
-        video_pair_unsure: float = VIDEO_PAIR_UNSURE,
-        pair_with_agreeing_cut: float = PAIR_WITH_AGREEING_CUT,
+        pair_gates: PairGates = DEFAULT_PAIR_GATES,
         short_for_line: float = SHORT_FOR_LINE,
         still_photos: bool = True,
     ):
@@ -138,18 +125,8 @@ class DigitReader:
         `pair_model`: the pair network that reads a frame's wide regions whole (None: cuts alone, in photos too;
         the default is used when it is there); `photo_pair_model`: the one that reads still photos' instead (None:
         `DEFAULT_PHOTO_PAIR_MODEL` with the default `pair_model` when it is there, else `pair_model`'s;
-        `NO_PAIR_MODEL`: photos' regions are cut apart only);
-        `pair_confidence`: how surely it must read a pair to be reported
-        instead of the cuts' reading, which stands anyway in the cases `pairs.cuts_stand` names, and
-        `pair_over_nothing` where the cuts read no digit, and `pair_over_sure_digit` where they read one digit at
-        least `pairs.SURE_SINGLE_DIGIT` surely (inf: that digit always stands); `pair_from_width`: regions not
-        offered cuts are read by it too from this many line heights wide (`pairs.PAIR_FROM_WIDTH`; inf: none); on
-        a video frame, from `video_pair_from_width` heights, only the regions the classifier read whole as no digit
-        or as one under `video_pair_unsure` surely (`pairs.VIDEO_PAIR_FROM_WIDTH`; inf: none); `not_a_pair`:
-        how surely it must call a region not a pair for the region's whole reading to stand against its cuts
-        (when the classifier reads it whole as a digit; `pairs.whole_stands`); `pair_with_agreeing_cut`: how surely
-        it must read a pair to be reported instead of the cuts' reading when one of the region's two-part cuts reads
-        the same two digits (`pairs.agreeing_cut`; inf: never); `short_for_line`: digits shorter than this share of
+        `NO_PAIR_MODEL`: photos' regions are cut apart only); `pair_gates`: when the pair network is asked about a
+        region and its reading taken (`pairs.PairGates`); `short_for_line`: digits shorter than this share of
         their line's height are not reported (`SHORT_FOR_LINE`; 0: all are); `still_photos`: still photos are segmented
         as photos (`segment.segment_photo`): one at least four times the segmenter's working width at half its own
         width, for digits as small in its pixels as a webcam frame's, and one where nothing is found again inside a
@@ -170,14 +147,7 @@ class DigitReader:
             self.photo_pair_classifier = open_pair_model(photo_pair_model) or self.pair_classifier
         else:
             self.photo_pair_classifier = photo_pair_model
-        self.pair_confidence = pair_confidence
-        self.pair_over_nothing = pair_over_nothing
-        self.pair_over_sure_digit = pair_over_sure_digit
-        self.pair_from_width = pair_from_width
-        self.video_pair_from_width = video_pair_from_width
-        self.video_pair_unsure = video_pair_unsure
-        self.not_a_pair = not_a_pair
-        self.pair_with_agreeing_cut = pair_with_agreeing_cut
+        self.pair_gates = pair_gates
         self.short_for_line = short_for_line
         self.still_photos = still_photos
         if opencv_threads is not None:
@@ -261,7 +231,7 @@ class DigitReader:
         pair_batch = None
         if frame.still and self.photo_pair_classifier is not None:
             candidates = [index for index, unit in enumerate(units) if not unit.joined
-                          and (len(unit.options) > 1 or unit.width_ratio >= self.pair_from_width)]
+                          and (len(unit.options) > 1 or unit.width_ratio >= self.pair_gates.from_width)]
             pair_batch, kept = normalise_regions([units[index].options[0][0] for index in candidates], stroke,
                                                  PAIR_FORMAT)
             pair_units = [candidates[index] for index in kept]
@@ -288,12 +258,12 @@ class DigitReader:
         unsurely."""
         candidates = []
         for index, (unit, option_rows) in enumerate(zip(prepared.units, prepared.option_rows)):
-            if unit.joined or unit.width_ratio < self.video_pair_from_width:
+            if unit.joined or unit.width_ratio < self.pair_gates.video_from_width:
                 continue
             row = option_rows[0][0]  # the region read whole
             if row >= 0:
                 reading = probabilities[row]
-                if reading.argmax() != NOT_A_DIGIT_INDEX and reading.max() >= self.video_pair_unsure:
+                if reading.argmax() != NOT_A_DIGIT_INDEX and reading.max() >= self.pair_gates.video_unsure:
                     continue  # read whole as one digit surely enough: it stands
             candidates.append(index)
         if candidates:
@@ -308,8 +278,9 @@ class DigitReader:
         started = time.perf_counter()
         detections: list[Detection] = []
         rejected = 0
-        pairs = _sure_pairs(prepared, min(self.pair_confidence, self.pair_over_nothing), self.min_confidence)
-        single = _not_pairs(prepared, self.not_a_pair)
+        gates = self.pair_gates
+        pairs = _sure_pairs(prepared, min(gates.over_cuts, gates.over_nothing), self.min_confidence)
+        single = _not_pairs(prepared, gates.not_a_pair)
         pair_row_of = {unit: row for row, unit in enumerate(prepared.pair_units)} if prepared.pair_readings else {}
         for unit_index, (unit, option_rows) in enumerate(zip(prepared.units, prepared.option_rows)):
             if len(unit.options) == 1:  # most regions: one reading, nothing to choose
@@ -332,8 +303,8 @@ class DigitReader:
                 readings = prepared.pair_readings
                 pair = (int(readings.left[row]), int(readings.right[row]))
                 # ...and the cuts' (or the whole's) reading gives way
-                if not cuts_stand(reading, pair, float(readings.confidence[row]), self.pair_confidence,
-                                  self.pair_over_nothing, self.pair_over_sure_digit):
+                if not cuts_stand(reading, pair, float(readings.confidence[row]), gates.over_cuts,
+                                  gates.over_nothing, gates.over_sure_digit):
                     detections.extend(_pair_detections(unit, scored or [], probabilities, prepared, row))
                     continue
             if scored and unit_index in pair_row_of and not unit.joined:  # a cut that reads the pair network's
@@ -360,7 +331,7 @@ class DigitReader:
         readings = prepared.pair_readings
         agreed = agreeing_cut(reading, readings.first[row], readings.second[row],
                               [(probabilities[rows[0]], probabilities[rows[1]]) for _, rows in cuts],
-                              self.min_confidence, self.pair_with_agreeing_cut)
+                              self.min_confidence, self.pair_gates.with_agreeing_cut)
         if agreed is None:
             return []
         option, rows = cuts[agreed.index]

@@ -16,6 +16,7 @@ from digitrec.pairs import (
     NOT_A_PAIR,
     PAIR_OVER_CUTS,
     PairClassifier,
+    PairGates,
     PairReadings,
     agreeing_cut,
     cuts_stand,
@@ -27,6 +28,12 @@ from digitrec.types import Detection, Frame
 
 SHIPPED_PAIRS = DEFAULT_PAIR_MODEL.with_suffix(".tflite")
 SHIPPED_PHOTO_PAIRS = DEFAULT_PHOTO_PAIR_MODEL.with_suffix(".tflite")
+
+
+def _reader(pair_model, **options) -> DigitReader:
+    """A reader with `pair_model`; options named as `PairGates`' fields set its gates, the rest the reader."""
+    gates = {name: options.pop(name) for name in list(options) if name in PairGates.__dataclass_fields__}
+    return DigitReader(pair_model=pair_model, pair_gates=PairGates(**gates), **options)
 
 
 class FixedPairs:
@@ -84,12 +91,12 @@ NARROW_READ_ONE_UNSURE = 4118
 """A touching '9 1' 0.67 line heights wide, which the classifier reads whole as a '9' at 0.92."""
 
 WIDE_ONLY = float("inf")
-"""`DigitReader(pair_from_width=)` for the tests of regions offered cuts: narrower ones are not read as pairs."""
+"""`DigitReader(from_width=)` for the tests of regions offered cuts: narrower ones are not read as pairs."""
 
 
 def test_a_photo_s_touching_pair_is_reported_as_the_pair_network_reads_it(mnist):
     pairs = FixedPairs(7, 3)
-    reader = DigitReader(pair_model=pairs, pair_from_width=WIDE_ONLY)
+    reader = _reader(pairs, from_width=WIDE_ONLY)
     pair = _pair_photo(mnist, CUTS_READ_ONE_UNSURE)
     result = reader.read(Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True))
     # One call for the photo's regions offered cuts (here only the blob of the pair).
@@ -108,8 +115,8 @@ def _still(mnist, seed: int) -> Frame:
 
 
 def _read(pairs, still: Frame, **reader_options) -> list:
-    options = {"pair_from_width": WIDE_ONLY, **reader_options}
-    return [(d.box, d.digit) for d in DigitReader(pair_model=pairs, **options).read(still).detections]
+    options = {"from_width": WIDE_ONLY, **reader_options}
+    return [(d.box, d.digit) for d in _reader(pairs, **options).read(still).detections]
 
 
 def test_cuts_that_read_one_digit_surely_stand_unless_the_pair_network_is_surer(mnist):
@@ -118,16 +125,16 @@ def test_cuts_that_read_one_digit_surely_stand_unless_the_pair_network_is_surer(
     assert _read(unsure, still) == _read(None, still)
     assert len(unsure.batches) == 1  # it was asked, and overruled
     sure = FixedPairs(7, 1)  # 0.97
-    assert _digits_in_pair(mnist, CUTS_READ_ONE_SURE, sure, pair_from_width=WIDE_ONLY) == [7, 1]
-    assert _digits_in_pair(mnist, CUTS_READ_ONE_SURE, sure, pair_from_width=WIDE_ONLY,
-                           pair_over_sure_digit=float("inf")) == [7]
+    assert _digits_in_pair(mnist, CUTS_READ_ONE_SURE, sure, from_width=WIDE_ONLY) == [7, 1]
+    assert _digits_in_pair(mnist, CUTS_READ_ONE_SURE, sure, from_width=WIDE_ONLY,
+                           over_sure_digit=float("inf")) == [7]
 
 
 def test_cuts_that_read_two_digits_stand_unless_the_pair_network_is_very_sure_of_others(mnist):
     still = _still(mnist, CUTS_READ_TWO)  # the cuts read '6 5'
     cuts_alone = _read(None, still)
     unsure = FixedPairs(4, 5, left_p=0.9, right_p=0.9)  # 0.81: under PAIR_OVER_TWO_DIGITS
-    assert _read(unsure, still, pair_with_agreeing_cut=WIDE_ONLY) == cuts_alone
+    assert _read(unsure, still, with_agreeing_cut=WIDE_ONLY) == cuts_alone
     # ...unless another of the region's cuts reads '4 5' too (`pairs.agreeing_cut`).
     assert [digit for _, digit in _read(unsure, still) if digit in (4, 6)] == [4]
     assert _read(FixedPairs(6, 5), still) == cuts_alone  # the same two digits: the cuts' boxes stay
@@ -155,7 +162,7 @@ def _video_frame(mnist, seed: int) -> Frame:
 
 def _digits_in_video_pair(mnist, seed: int, pairs, **reader_options) -> list[int]:
     pair = _pair_photo(mnist, seed)
-    detections = DigitReader(pair_model=pairs, **reader_options).read(_video_frame(mnist, seed)).detections
+    detections = _reader(pairs, **reader_options).read(_video_frame(mnist, seed)).detections
     return [d.digit for d in _inside(detections, _union([pair.page.digits[i].box for i in pair.pair]))]
 
 
@@ -170,26 +177,26 @@ def test_a_video_frame_asks_the_pair_network_only_for_regions_read_unsurely(mnis
     assert _digits_in_video_pair(mnist, CUTS_READ_NOTHING, unsure) == [4, 3]
     assert [batch.shape for batch in unsure.batches] == [(1, PAIR_FORMAT.height, PAIR_FORMAT.width, 1)]
     never = FixedPairs(4, 3)
-    assert _digits_in_video_pair(mnist, CUTS_READ_NOTHING, never, video_pair_from_width=WIDE_ONLY) == []
+    assert _digits_in_video_pair(mnist, CUTS_READ_NOTHING, never, video_from_width=WIDE_ONLY) == []
     assert never.batches == []
     # A '5 1' 0.71 line heights wide that the classifier rejects whole is asked about from VIDEO_PAIR_FROM_WIDTH
     # (a photo's PAIR_FROM_WIDTH, 0.5 heights), and not when the width asked for is raised to session 21's 0.8.
     narrow = FixedPairs(5, 1)
-    assert _digits_in_video_pair(mnist, NARROW_READ_NOTHING, narrow, video_pair_from_width=0.8) == []
+    assert _digits_in_video_pair(mnist, NARROW_READ_NOTHING, narrow, video_from_width=0.8) == []
     assert narrow.batches == []
     assert _digits_in_video_pair(mnist, NARROW_READ_NOTHING, narrow) == [5, 1] and len(narrow.batches) == 1
     # A '9 1' 0.67 heights wide that the batch reads whole as a '9' at 0.92, under VIDEO_PAIR_UNSURE (0.99): asked,
     # and the pair wins; at session 21's 0.9 the '9' stands and the network is not asked.
     swallowed = FixedPairs(9, 1)
-    assert _digits_in_video_pair(mnist, NARROW_READ_ONE_UNSURE, swallowed, video_pair_unsure=0.9) == [9]
+    assert _digits_in_video_pair(mnist, NARROW_READ_ONE_UNSURE, swallowed, video_unsure=0.9) == [9]
     assert swallowed.batches == []
     assert _digits_in_video_pair(mnist, NARROW_READ_ONE_UNSURE, swallowed) == [9, 1] and len(swallowed.batches) == 1
     # Asked about every wide region, the network still gives way to a whole reading 0.998 sure unless it reads a
     # pair at least PAIR_OVER_SURE_DIGIT surely (`cuts_stand`).
     every = FixedPairs(4, 3, left_p=0.94, right_p=0.94)
-    assert _digits_in_video_pair(mnist, CUTS_READ_ONE_SURE, every, video_pair_unsure=1.01) == [7]
+    assert _digits_in_video_pair(mnist, CUTS_READ_ONE_SURE, every, video_unsure=1.01) == [7]
     assert len(every.batches) == 1
-    assert _digits_in_video_pair(mnist, CUTS_READ_ONE_SURE, FixedPairs(7, 1), video_pair_unsure=1.01) == [7, 1]
+    assert _digits_in_video_pair(mnist, CUTS_READ_ONE_SURE, FixedPairs(7, 1), video_unsure=1.01) == [7, 1]
 
 
 def test_unsure_pairs_keep_the_cut_reading(mnist):
@@ -197,10 +204,10 @@ def test_unsure_pairs_keep_the_cut_reading(mnist):
     expected = [(d.box, d.digit) for d in DigitReader(pair_model=None).read(
         Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True)).detections]
     unsure = FixedPairs(7, 3, left_p=0.85, right_p=0.9)  # 0.765 < PAIR_OVER_CUTS
-    result = DigitReader(pair_model=unsure, pair_from_width=WIDE_ONLY).read(Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True))
+    result = _reader(unsure, from_width=WIDE_ONLY).read(Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True))
     assert [(d.box, d.digit) for d in result.detections] == expected
     floor = FixedPairs(7, 3, left_p=0.97, right_p=0.7)  # sure as a pair, but under a 0.8 confidence floor
-    reader = DigitReader(pair_model=floor, min_confidence=0.8, pair_from_width=WIDE_ONLY)
+    reader = _reader(floor, min_confidence=0.8, from_width=WIDE_ONLY)
     still = Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True)
     floor_digits = [(d.box, d.digit) for d in reader.read(still).detections]
     assert floor_digits == [(d.box, d.digit) for d in DigitReader(pair_model=None, min_confidence=0.8).read(still).detections]
@@ -209,7 +216,7 @@ def test_unsure_pairs_keep_the_cut_reading(mnist):
 def _digits_in_pair(mnist, seed: int, pairs, **reader_options) -> list[int]:
     pair = _pair_photo(mnist, seed)
     still = Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True)
-    detections = DigitReader(pair_model=pairs, **reader_options).read(still).detections
+    detections = _reader(pairs, **reader_options).read(still).detections
     return [d.digit for d in _inside(detections, _union([pair.page.digits[i].box for i in pair.pair]))]
 
 
@@ -217,10 +224,10 @@ def test_a_region_whose_cuts_read_no_digit_gives_way_to_a_less_sure_pair(mnist):
     assert _digits_in_pair(mnist, CUTS_READ_NOTHING, None) == []
     half_sure = FixedPairs(4, 3, left_p=0.8, right_p=0.8)  # 0.64: under PAIR_OVER_CUTS, over PAIR_OVER_NOTHING
     assert _digits_in_pair(mnist, CUTS_READ_NOTHING, half_sure) == [4, 3]
-    assert _digits_in_pair(mnist, CUTS_READ_NOTHING, half_sure, pair_over_nothing=PAIR_OVER_CUTS,
-                           pair_with_agreeing_cut=WIDE_ONLY) == []
+    assert _digits_in_pair(mnist, CUTS_READ_NOTHING, half_sure, over_nothing=PAIR_OVER_CUTS,
+                           with_agreeing_cut=WIDE_ONLY) == []
     unsure = FixedPairs(4, 3, left_p=0.7, right_p=0.7)  # 0.49, and a cut reads '4 3' too: they agree
-    assert _digits_in_pair(mnist, CUTS_READ_NOTHING, unsure, pair_with_agreeing_cut=WIDE_ONLY) == []
+    assert _digits_in_pair(mnist, CUTS_READ_NOTHING, unsure, with_agreeing_cut=WIDE_ONLY) == []
     assert _digits_in_pair(mnist, CUTS_READ_NOTHING, unsure) == [4, 3]
 
 
@@ -229,7 +236,7 @@ def test_a_narrow_region_offered_no_cut_is_read_by_the_pair_network_under_the_sa
     assert _digits_in_pair(mnist, NARROW_READ_NOTHING, None) == []
     assert _digits_in_pair(mnist, NARROW_READ_NOTHING, pairs) == [5, 1]
     assert len(pairs.batches) == 1  # the photo's one call holds the narrow blob
-    assert _digits_in_pair(mnist, NARROW_READ_NOTHING, FixedPairs(5, 1), pair_from_width=WIDE_ONLY) == []
+    assert _digits_in_pair(mnist, NARROW_READ_NOTHING, FixedPairs(5, 1), from_width=WIDE_ONLY) == []
     # A whole reading of one digit under 0.99 gives way to a pair read at least PAIR_OVER_CUTS surely, not less.
     assert _digits_in_pair(mnist, NARROW_READ_ONE_UNSURE, None) == [9]
     assert _digits_in_pair(mnist, NARROW_READ_ONE_UNSURE, FixedPairs(9, 1)) == [9, 1]
@@ -238,7 +245,7 @@ def test_a_narrow_region_offered_no_cut_is_read_by_the_pair_network_under_the_sa
 
 def test_a_cut_that_agrees_with_an_unsure_pair_network_replaces_the_chosen_cut(mnist):
     unsure = FixedPairs(0, 2, left_p=0.7, right_p=0.7)  # 0.49: under PAIR_OVER_CUTS, where the cuts' '6 2' stood
-    assert _digits_in_pair(mnist, CUTS_READ_TWO_ONE_CUT_RIGHT, unsure, pair_with_agreeing_cut=WIDE_ONLY) == [6, 2]
+    assert _digits_in_pair(mnist, CUTS_READ_TWO_ONE_CUT_RIGHT, unsure, with_agreeing_cut=WIDE_ONLY) == [6, 2]
     assert _digits_in_pair(mnist, CUTS_READ_TWO_ONE_CUT_RIGHT, unsure) == [0, 2]
     assert _digits_in_pair(mnist, CUTS_READ_TWO_ONE_CUT_RIGHT, FixedPairs(0, 3, left_p=0.7, right_p=0.7)) == [6, 2]
     pair = _pair_photo(mnist, CUTS_READ_TWO_ONE_CUT_RIGHT)
@@ -369,11 +376,11 @@ def test_the_shipped_pair_network_reads_held_out_pairs_the_cuts_miss(mnist_path)
     narrow = make_touching_pair(9_200_082, glyphs)
     blob = _union([narrow.page.digits[i].box for i in narrow.pair])
     still = Frame(index=0, image=narrow.page.image, source="t", time=0.0, still=True)
-    assert [d.digit for d in _inside(DigitReader(pair_from_width=WIDE_ONLY).read(still).detections, blob)] in ([], [3])
+    assert [d.digit for d in _inside(DigitReader(pair_gates=PairGates(from_width=WIDE_ONLY)).read(still).detections, blob)] in ([], [3])
     assert [d.digit for d in _inside(with_pairs.read(still).detections, blob)] == [3, 1]
     # As video frames, it and a '4 1' whose '1' the classifier reads whole as the '4' are read from
     # VIDEO_PAIR_FROM_WIDTH under VIDEO_PAIR_UNSURE, and were not with session 21's gate (0.8 heights, under 0.9).
-    session_21 = DigitReader(classifier=with_pairs.classifier, video_pair_from_width=0.8, video_pair_unsure=0.9)
+    session_21 = DigitReader(classifier=with_pairs.classifier, pair_gates=PairGates(video_from_width=0.8, video_unsure=0.9))
     for seed, digits in ((9_200_082, [3, 1]), (9_200_015, [4, 1])):
         pair = make_touching_pair(seed, glyphs)
         blob = _union([pair.page.digits[i].box for i in pair.pair])
@@ -386,7 +393,7 @@ def test_the_shipped_pair_network_reads_held_out_pairs_the_cuts_miss(mnist_path)
 
 def test_still_photos_are_read_by_the_photo_pair_network_and_video_frames_by_the_other(mnist):
     photo, video = FixedPairs(7, 3), FixedPairs(4, 3, left_p=0.8, right_p=0.8)
-    reader = DigitReader(pair_model=video, photo_pair_model=photo, pair_from_width=WIDE_ONLY)
+    reader = DigitReader(pair_model=video, photo_pair_model=photo, pair_gates=PairGates(from_width=WIDE_ONLY))
     pair = _pair_photo(mnist, CUTS_READ_ONE_UNSURE)
     blob = _union([pair.page.digits[i].box for i in pair.pair])
     still = reader.read(Frame(index=0, image=pair.page.image, source="t", time=0.0, still=True))
