@@ -9,7 +9,6 @@ import queue
 import threading
 import time
 import urllib.parse
-import urllib.request
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -551,26 +550,6 @@ def is_hls(url: str) -> bool:
     return urllib.parse.urlsplit(url).path.lower().endswith(".m3u8")
 
 
-HLS_CONTENT_TYPES = ("application/vnd.apple.mpegurl", "application/x-mpegurl", "audio/mpegurl", "audio/x-mpegurl")
-"""Content types an HLS playlist is served as (RFC 8216 names the first two)."""
-
-HLS_PROBE_TIMEOUT_S = 3.0
-"""How long `serves_hls` waits for the server's answer before taking the URL for another stream."""
-
-
-def serves_hls(url: str, timeout_s: float = HLS_PROBE_TIMEOUT_S) -> bool:
-    """Whether an http(s) URL serves an HLS playlist though its name does not say so (a CDN's or a camera's
-    address without .m3u8, e.g. /live/stream?token=...): by the content type the server gives, or a body that
-    starts with the playlist's tag. Only the answer's first bytes are read; any error means no."""
-    if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
-        return False
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as answer:
-            return answer.headers.get_content_type() in HLS_CONTENT_TYPES or answer.read(7) == b"#EXTM3U"
-    except (OSError, ValueError):
-        return False
-
-
 HLS_LATE_KEPT_S = 2.0
 """An HLS frame up to this late keeps the pacer's clock (`SegmentPacer`); a later one (a stall) starts it again."""
 
@@ -622,11 +601,8 @@ class StreamSource(FrameSource):
         open_capture: Callable[[str], cv2.VideoCapture] = open_network_capture,
         reconnect_delays: tuple[float, ...] = STREAM_RECONNECT_DELAYS,
         capture: cv2.VideoCapture | None = None,
-        paced: bool | None = None,
     ):
-        """`capture`: the stream already opened (`open_source` probes a URL once); else `open_capture(url)`.
-        `paced`: whether its frames come a segment at a time (HLS) and are given as filmed (`SegmentPacer`);
-        None: when the URL names an HLS playlist (`is_hls`)."""
+        """`capture`: the stream already opened (`open_source` probes a URL once); else `open_capture(url)`."""
         super().__init__()
         self.url = url
         self.name = url
@@ -641,7 +617,7 @@ class StreamSource(FrameSource):
         self._condition = threading.Condition()
         self._finished = False
         self._stop = threading.Event()
-        self._pacer = SegmentPacer() if (is_hls(url) if paced is None else paced) else None
+        self._pacer = SegmentPacer() if is_hls(url) else None
         self._thread = threading.Thread(target=self._read_forever, daemon=True)
         self._thread.start()
 
@@ -770,7 +746,7 @@ def _open_url(url: str) -> FrameSource:
     scheme = url.split("://", 1)[0].lower()
     if scheme in RECORDED_VIDEO_SCHEMES and capture.get(cv2.CAP_PROP_FRAME_COUNT) > 0:
         return VideoFileSource(url, capture=capture)
-    return StreamSource(url, capture=capture, paced=is_hls(url) or serves_hls(url))
+    return StreamSource(url, capture=capture)
 
 
 def open_source(spec: str | int) -> FrameSource:

@@ -19,7 +19,6 @@ from digitrec.sources import (
     decode_photo,
     is_hls,
     open_source,
-    serves_hls,
     video_track_seconds,
 )
 
@@ -252,38 +251,6 @@ def test_a_hls_streams_segments_are_given_frame_by_frame_not_only_their_last_fra
         assert np.median(gaps) > 0.02  # spread as filmed (1/30 s), not in a burst
     else:
         assert len(seen) <= 12  # other streams come frame by frame: one in a burst stays the newest frame
-
-
-def test_a_hls_playlist_at_an_address_without_m3u8_is_paced_too(tmp_path, monkeypatch):
-    # A CDN's or camera's playlist at /live/stream or /play?id=3 was read newest-wins: a frame or two a segment.
-    import functools
-    import http.server
-
-    (tmp_path / "stream").write_bytes(b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n")
-    (tmp_path / "feed.live").write_bytes(b"not read: the content type says it")
-    (tmp_path / "mjpeg").write_bytes(b"--frame\r\nContent-Type: image/jpeg\r\n")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    handler.func.extensions_map = {**handler.func.extensions_map, ".live": "application/x-mpegURL"}
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setattr("digitrec.sources.open_network_capture", lambda _: _SegmentedCapture(4))
-    try:
-        assert serves_hls(f"{base}/stream") and serves_hls(f"{base}/feed.live?token=1")
-        assert not serves_hls(f"{base}/mjpeg") and not serves_hls(f"{base}/missing") and not serves_hls("rtsp://x/y")
-        with open_source(f"{base}/stream") as source:
-            seen = []
-            for frame in source:
-                seen.append(frame)
-                if frame.image[0, 0, 0] == 40:  # the stream's last frame (not waiting out its reconnections)
-                    break
-                time.sleep(0.004)
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert isinstance(source, StreamSource) and len(seen) >= 34
-    assert np.median(np.diff([frame.time for frame in seen[-9:]])) > 0.02  # spread as filmed, not in a burst
 
 
 def test_a_hls_stream_falls_no_further_behind_with_each_segments_download():
