@@ -6,6 +6,7 @@ import contextlib
 import glob
 import io
 import queue
+import struct
 import threading
 import time
 import urllib.parse
@@ -52,7 +53,7 @@ count from the duration, which a longer sound track or a varying frame rate stre
 count is not taken for the video's length, nor a video that ends before it for one cut short."""
 
 MP4_SUFFIXES = (".mp4", ".m4v", ".mov", ".3gp")
-"""Containers of ISO boxes, whose video track's header says how long it is shown (`video_track_seconds`)."""
+"""Containers of ISO boxes, whose movie header says which frames are shown (`video_track_frames`)."""
 
 UNKNOWN_RATE_FPS = 1000.0
 """What OpenCV reports as the frame rate of a video that does not say its own: a WebM or MKV as a browser (MediaRecorder)
@@ -272,62 +273,110 @@ def _decode_with_pillow(data: np.ndarray, only_transparent: bool) -> np.ndarray 
     return cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if transparent else cv2.COLOR_RGB2BGR)
 
 
-def video_track_seconds(path: Path) -> float | None:
-    """How long an MP4/MOV file's video track is shown for, by its track header (`tkhd`), which counts only what its
-    edit list shows; None for another container, or one whose boxes cannot be read.
+MAX_MOVIE_HEADER_BYTES = 64 * 1024 * 1024
+"""A movie header (`moov`) larger than this is not read for `video_track_frames` (hours of video take a few MB)."""
 
-    A few box headers are read, never the media: OpenCV's FFmpeg gives the frame count of the whole track, hidden
-    frames too, and no duration."""
+
+def video_track_frames(path: Path) -> int | None:
+    """How many frames an MP4/MOV file's first video track shows: its samples whose composition time falls inside
+    its edit list's windows (all of them where it has none). None for another container, a fragmented MP4 (no sample
+    table in its header) or one whose header cannot be read.
+
+    OpenCV's FFmpeg counts every sample of the track, also those an edit list hides: an MP4 cut with `ffmpeg -ss X
+    -i in.mp4 -t Y -c copy` keeps the frames before its first key frame, and with B-frames one or two after its end,
+    which the decoder never gives. Only the movie header is read, never the media."""
     if path.suffix.lower() not in MP4_SUFFIXES:
         return None
     try:
         with open(path, "rb") as file:
-            for movie in _mp4_boxes(file, 0, path.stat().st_size, b"moov"):
-                timescale = 0
-                for header in _mp4_boxes(file, *movie, b"mvhd"):
-                    version = file.read(1)[0]
-                    file.seek(header[0] + (20 if version == 1 else 12))
-                    timescale = int.from_bytes(file.read(4), "big")
-                for track in _mp4_boxes(file, *movie, b"trak"):
-                    if not any(_mp4_handler(file, handler) == b"vide"
-                               for media in _mp4_boxes(file, *track, b"mdia")
-                               for handler in _mp4_boxes(file, *media, b"hdlr")):
-                        continue
-                    for header in _mp4_boxes(file, *track, b"tkhd"):
-                        version = file.read(1)[0]
-                        file.seek(header[0] + (28 if version == 1 else 20))
-                        duration = int.from_bytes(file.read(8 if version == 1 else 4), "big")
-                        return duration / timescale if timescale and duration else None
-    except (OSError, IndexError):
+            movie = _movie_header(file, path.stat().st_size)
+        if movie is None:
+            return None
+        return _shown_frames(movie)
+    except (OSError, IndexError, ValueError, struct.error):
         return None
+
+
+def _movie_header(file, size: int) -> bytes | None:
+    """The bytes of the file's top-level `moov` box, found by walking the top-level box headers."""
+    position = 0
+    while position + 8 <= size:
+        file.seek(position)
+        header = file.read(16)
+        length, kind = struct.unpack(">I4s", header[:8])
+        start = 8
+        if length == 1:
+            length, start = struct.unpack(">Q", header[8:16])[0], 16
+        elif length == 0:
+            length = size - position
+        if length < start:
+            return None
+        if kind == b"moov":
+            if length > MAX_MOVIE_HEADER_BYTES:
+                return None
+            file.seek(position + start)
+            return file.read(length - start)
+        position += length
     return None
 
 
-def _mp4_boxes(file, start: int, end: int, kind: bytes) -> Iterator[tuple[int, int]]:
-    """(content start, end) of each box of type `kind` between `start` and `end`; the file is left at its content."""
-    position = start
-    while position + 8 <= end:
-        file.seek(position)
-        header = file.read(8)
-        if len(header) < 8:
-            return
-        size, found, content = int.from_bytes(header[:4], "big"), header[4:], position + 8
-        if size == 1:
-            size, content = int.from_bytes(file.read(8), "big"), position + 16
-        elif size == 0:
-            size = end - position
-        if size < content - position or position + size > end:
-            return
-        if found == kind:
-            file.seek(content)
-            yield content, position + size
-        position += size
+def _boxes(data: bytes, kind: bytes, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(content start, end) of each box of type `kind` directly inside data[start:end]."""
+    end = len(data) if end is None else end
+    found = []
+    while start + 8 <= end:
+        length, box = struct.unpack(">I4s", data[start : start + 8])
+        content = start + 8
+        if length == 1:
+            length, content = struct.unpack(">Q", data[start + 8 : start + 16])[0], start + 16
+        elif length == 0:
+            length = end - start
+        if length < content - start or start + length > end:
+            break
+        if box == kind:
+            found.append((content, start + length))
+        start += length
+    return found
 
 
-def _mp4_handler(file, box: tuple[int, int]) -> bytes:
-    """The handler type of an `hdlr` box: b"vide" for a video track."""
-    file.seek(box[0] + 8)
-    return file.read(4)
+def _shown_frames(movie: bytes) -> int | None:
+    """`video_track_frames` of a movie header's bytes."""
+    (header, _), = _boxes(movie, b"mvhd")
+    movie_scale = struct.unpack(">I", movie[header + (20 if movie[header] == 1 else 12) :][:4])[0]
+    for track in _boxes(movie, b"trak"):
+        media = _boxes(movie, b"mdia", *track)[0]
+        handler = _boxes(movie, b"hdlr", *media)[0][0]
+        if movie[handler + 8 : handler + 12] != b"vide":
+            continue
+        media_header = _boxes(movie, b"mdhd", *media)[0][0]
+        media_scale = struct.unpack(">I", movie[media_header + (20 if movie[media_header] == 1 else 12) :][:4])[0]
+        table = _boxes(movie, b"stbl", *_boxes(movie, b"minf", *media)[0])[0]
+        (times, _), = _boxes(movie, b"stts", *table)
+        entries = struct.unpack(">I", movie[times + 4 : times + 8])[0]
+        counts_deltas = np.frombuffer(movie, ">u4", 2 * entries, times + 8).reshape(-1, 2).astype(np.int64)
+        if counts_deltas[:, 0].sum() == 0:
+            return None  # fragmented: the samples are in the fragments
+        decode = np.concatenate(([0], np.cumsum(np.repeat(counts_deltas[:, 1], counts_deltas[:, 0]))[:-1]))
+        shown_at = decode
+        for offsets_box, _ in _boxes(movie, b"ctts", *table):
+            entries = struct.unpack(">I", movie[offsets_box + 4 : offsets_box + 8])[0]
+            pairs = np.frombuffer(movie, ">u4", 2 * entries, offsets_box + 8).reshape(-1, 2)
+            offsets = pairs[:, 1].astype(np.int32).astype(np.int64)  # signed, as FFmpeg reads either version
+            shown_at = decode + np.repeat(offsets, pairs[:, 0].astype(np.int64))[: len(decode)]
+        edits = _boxes(movie, b"edts", *track)
+        if not edits:
+            return len(decode)
+        (edit_list, _), = _boxes(movie, b"elst", *edits[0])
+        wide = movie[edit_list] == 1
+        entries = struct.unpack(">I", movie[edit_list + 4 : edit_list + 8])[0]
+        layout = ">Qq4x" if wide else ">Ii4x"
+        shown = np.zeros(len(decode), bool)
+        for index in range(entries):
+            duration, start = struct.unpack_from(layout, movie, edit_list + 8 + index * (20 if wide else 12))
+            if start >= 0:  # -1: an empty edit, a pause before the track
+                shown |= (shown_at >= start) & (shown_at < start + duration * media_scale / movie_scale)
+        return int(shown.sum())
+    return None
 
 
 class VideoFileSource(FrameSource):
@@ -371,11 +420,11 @@ class VideoFileSource(FrameSource):
         if fps >= UNKNOWN_RATE_FPS or fps <= 0:
             fps = self._rate_from_first_frames()
         self.fps = fps if fps > 0 else None
-        shown_seconds = video_track_seconds(path) if isinstance(path, Path) and self.total else None
-        if shown_seconds and self.fps:
-            # An MP4 cut with `ffmpeg -c copy` keeps the frames before its first key frame and an edit list that
-            # hides them: the count holds them, the decoder never yields them, and the video is not cut short.
-            self.total = min(self.total, max(1, round(shown_seconds * self.fps)))
+        shown = video_track_frames(path) if isinstance(path, Path) and self.total else None
+        if shown:
+            # An MP4 cut with `ffmpeg -c copy` holds frames its edit list hides: the count holds them, the decoder
+            # never yields them, and the video is not cut short.
+            self.total = min(self.total, shown)
         # Bounded, so a reader slower than the decoder holds only `prefetch` frames, never the video.
         self._decoded: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue(maxsize=prefetch)
         self._stop = threading.Event()
