@@ -53,10 +53,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "--teacher the same model, a faster network that reads nearly as it does")
     parser.add_argument("--continue-from", metavar="MODEL",
                         help="go on training this trained .keras digit model (its network and weights) for --epochs "
-                        "more at a tenth of the learning rate, e.g. with --printed-digits")
+                        "more at a tenth of the learning rate, on the training set of --data-seed (which it needs: "
+                        "the one the model was trained on), e.g. with --printed-digits")
     parser.add_argument("--printed-digits", type=count, default=0, metavar="N",
                         help="add N digits printed in OpenCV's fonts to the training set, 30 %% of them camera-styled "
-                        "too (a '1' with a flag and a foot, a narrow '0'; default: 0)")
+                        "too, and N/2 printed letters and signs as not-a-digit (a '1' with a flag and a foot, a "
+                        "narrow '0'; default: 0)")
     parser.add_argument("--flag-ones", type=float, default=0.0, metavar="FRACTION",
                         help="draw the flag many hands write on this fraction of the near-upright training "
                         "'1's (MNIST and USPS have few; default: 0)")
@@ -83,6 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from digitrec.prune import model_blocks
     from digitrec.training import (
         QUICK_CONFIG,
         TrainingConfig,
@@ -122,15 +125,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.teacher:
             load_teacher(args.teacher)  # refused now, not after the training set's assembly
             config = replace(config, teacher=args.teacher)
-        if args.prune_from:
-            check_pruning(args.prune_from, args.blocks, config.conv_blocks)
-            config = replace(config, prune_from=args.prune_from)
         if args.continue_from:
             if args.prune_from or args.blocks:
                 raise ValueError("--continue-from goes on training the model's own network: leave out --prune-from "
                                  "and --blocks")
-            load_model_to_continue(args.continue_from)  # refused now, not after the training set's assembly
-            config = replace(config, continue_from=args.continue_from)
+            if args.data_seed is None:
+                raise ValueError("--continue-from needs --data-seed: the one the model was trained on (data_seed in "
+                                 "its metrics.json; 2 for models/digits.keras), so that the digits it held out stay "
+                                 "held out")
+            # Refused now, not after the training set's assembly; its blocks are recorded as the network trained.
+            blocks = model_blocks(load_model_to_continue(args.continue_from))
+            config = replace(config, continue_from=args.continue_from, conv_blocks=blocks)
+        if args.prune_from:
+            check_pruning(args.prune_from, args.blocks, config.conv_blocks)
+            config = replace(config, prune_from=args.prune_from)
         config = replace(config, printed_digits=args.printed_digits)
         make_out_folder(args.out or "models")
         metrics = run_training(args.data, args.usps, args.out or "models", config, model_name=args.name or "digits")

@@ -325,7 +325,7 @@ class PrintedDigits:
     height: tuple[float, float] = (24.0, 80.0)
     """...at a height in pixels from this range..."""
     stroke: float = 7.0
-    """...with strokes 1 px up to this fraction of the height thick..."""
+    """...with strokes from 1 px up to the height over this thick..."""
     turn_degrees: float = 6.0
     shear: float = 0.15
     squeeze: tuple[float, float] = (0.8, 1.2)
@@ -374,10 +374,16 @@ def _printed(texts: list[str], seed: int, config: PrintedDigits) -> np.ndarray:
     rng = np.random.default_rng(seed)
     out = np.zeros((len(texts), MNIST_SIZE, MNIST_SIZE), np.float32)
     for index, text in enumerate(texts):
-        while True:
+        for _ in range(PRINTED_TRIES):
             try:
                 out[index] = normalise_mask_to_mnist(printed_mask(text, rng, config))
                 break
             except EmptyCropError:  # a stroke too thin for its threshold: drawn again
                 continue
+        else:
+            raise ValueError(f"{text!r} vanished under its threshold {PRINTED_TRIES} times: check PrintedDigits")
     return out
+
+
+PRINTED_TRIES = 20
+"""Draws of one printed character before `printed_digits` gives up (one in a few hundred needs a second)."""

@@ -151,14 +151,27 @@ def test_printed_digits_join_the_training_set_with_printed_signs_as_not_a_digit(
     assert np.abs(added_x[40:52] - added_x[:12]).max(axis=(1, 2, 3)).min() > 0.2
 
 
+def test_training_on_records_the_network_it_trains_not_the_default_one(tmp_path, mnist_path, monkeypatch):
+    from digitrec.model import NUM_CLASSES, build_digit_cnn
+
+    small = ((4, 1), (8, 2), (8, 1), (16, 2), (16, 1))
+    build_digit_cnn(NUM_CLASSES, small).save(tmp_path / "small.keras")
+    given = []
+    monkeypatch.setattr("digitrec.training.run_training", lambda *args, **kwargs: given.append(args[3]) or {})
+    assert train.main(["--data", str(mnist_path), "--continue-from", str(tmp_path / "small.keras"), "--data-seed", "2",
+                       "--out", str(tmp_path)]) == 0
+    assert given[0].conv_blocks == small and given[0].continue_from == str(tmp_path / "small.keras")
+
+
 def test_training_goes_on_from_a_models_weights(quick_run, mnist_path, tmp_path):
     code, out = quick_run
     assert code == 0
     assert train.main(["--quick", "--data", str(mnist_path), "--continue-from", str(out / "digits.keras"), "--epochs", "1",
-                       "--printed-digits", "30", "--out", str(tmp_path)]) == 0
+                       "--data-seed", "4", "--printed-digits", "30", "--out", str(tmp_path)]) == 0
     before = json.loads((out / "metrics.json").read_text())
     after = json.loads((tmp_path / "metrics.json").read_text())
     assert after["config"]["continue_from"] == str(out / "digits.keras") and after["data"]["printed"] == 30
+    assert after["data_seed"] == before["data_seed"] == 4  # the digits it held out stay held out
     assert after["continued_from_sha256"] == hashlib.sha256((out / "digits.keras").read_bytes()).hexdigest()
     # One epoch more at a tenth of the learning rate keeps what the two quick epochs learnt (a fresh network
     # given that one epoch reads MNIST test far worse).
@@ -284,9 +297,11 @@ def test_a_taught_model_is_sharpened_to_its_teachers_confidence(mnist):
     (["--blocks", "a,b,c,d,e"], "whole numbers"),
     (["--teacher", "no/such/model.keras"], "no such model file"),
     (["--flag-ones", "1.5"], "--flag-ones is a fraction from 0 to 1"),
-    (["--continue-from", str(ROOT / "models" / "digits.tflite")], "a .tflite export cannot be trained"),
-    (["--continue-from", str(ROOT / "models" / "pairs.keras")], "not the digit CNN with its not-a-digit output"),
+    (["--continue-from", str(ROOT / "models" / "digits.tflite"), "--data-seed", "2"], "a .tflite export cannot be trained"),
+    (["--continue-from", str(ROOT / "models" / "pairs.keras"), "--data-seed", "2"], "not the digit CNN with its not-a-"),
     (["--continue-from", str(SHIPPED_MODEL), "--blocks", "16,32,32,64,128"], "leave out --prune-from and --blocks"),
+    (["--continue-from", str(SHIPPED_MODEL), "--prune-from", str(SHIPPED_MODEL)], "leave out --prune-from and --blocks"),
+    (["--continue-from", str(SHIPPED_MODEL)], "--continue-from needs --data-seed"),
 ])
 def test_training_refuses_bad_blocks_teachers_and_flag_fractions_with_the_fix(option, message, mnist_path, capsys):
     assert train.main(["--quick", "--data", str(mnist_path), *option]) == 2
