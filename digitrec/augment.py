@@ -370,7 +370,12 @@ def printed_non_digits(count: int, seed: int, config: PrintedDigits = PrintedDig
     return _printed([PRINTED_NON_DIGITS[index % len(PRINTED_NON_DIGITS)] for index in range(count)], seed, config)
 
 
+PRINTED_TRIES = 20
+"""Draws of one printed character before `printed_digits` gives up (one in a few hundred needs a second)."""
+
+
 def _printed(texts: list[str], seed: int, config: PrintedDigits) -> np.ndarray:
+    """Each of `texts` drawn by `printed_mask` and normalised: (N, 28, 28) float32."""
     rng = np.random.default_rng(seed)
     out = np.zeros((len(texts), MNIST_SIZE, MNIST_SIZE), np.float32)
     for index, text in enumerate(texts):
@@ -384,6 +389,3 @@ def _printed(texts: list[str], seed: int, config: PrintedDigits) -> np.ndarray:
             raise ValueError(f"{text!r} vanished under its threshold {PRINTED_TRIES} times: check PrintedDigits")
     return out
 
-
-PRINTED_TRIES = 20
-"""Draws of one printed character before `printed_digits` gives up (one in a few hundred needs a second)."""
