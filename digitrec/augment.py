@@ -388,4 +388,3 @@ def _printed(texts: list[str], seed: int, config: PrintedDigits) -> np.ndarray:
         else:
             raise ValueError(f"{text!r} vanished under its threshold {PRINTED_TRIES} times: check PrintedDigits")
     return out
-
