@@ -302,22 +302,31 @@ def _movie_header(file, size: int) -> bytes | None:
     position = 0
     while position + 8 <= size:
         file.seek(position)
-        header = file.read(16)
-        length, kind = struct.unpack(">I4s", header[:8])
-        start = 8
-        if length == 1:
-            length, start = struct.unpack(">Q", header[8:16])[0], 16
-        elif length == 0:
-            length = size - position
-        if length < start:
+        box = _box_header(file.read(16), size - position)
+        if box is None:
             return None
+        kind, content, length = box
         if kind == b"moov":
             if length > MAX_MOVIE_HEADER_BYTES:
                 return None
-            file.seek(position + start)
-            return file.read(length - start)
+            file.seek(position + content)
+            return file.read(length - content)
         position += length
     return None
+
+
+def _box_header(header: bytes, room: int) -> tuple[bytes, int, int] | None:
+    """(type, offset of its content, length) of the box whose first 16 bytes (or fewer) are `header`, with `room`
+    bytes left where it stands (a length of 0: the rest); None where its length cannot be."""
+    length, kind = struct.unpack(">I4s", header[:8])
+    content = 8
+    if length == 1:
+        length, content = struct.unpack(">Q", header[8:16])[0], 16
+    elif length == 0:
+        length = room
+    if length < content or length > room:
+        return None
+    return kind, content, length
 
 
 def _boxes(data: bytes, kind: bytes, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -325,31 +334,31 @@ def _boxes(data: bytes, kind: bytes, start: int = 0, end: int | None = None) -> 
     end = len(data) if end is None else end
     found = []
     while start + 8 <= end:
-        length, box = struct.unpack(">I4s", data[start : start + 8])
-        content = start + 8
-        if length == 1:
-            length, content = struct.unpack(">Q", data[start + 8 : start + 16])[0], start + 16
-        elif length == 0:
-            length = end - start
-        if length < content - start or start + length > end:
+        box = _box_header(data[start : start + 16], end - start)
+        if box is None:
             break
-        if box == kind:
-            found.append((content, start + length))
-        start += length
+        if box[0] == kind:
+            found.append((start + box[1], start + box[2]))
+        start += box[2]
     return found
+
+
+def _timescale(movie: bytes, header: int) -> int:
+    """The time units a second of an `mvhd` or `mdhd` box whose content starts at `header` (after its version's dates)."""
+    offset = header + (20 if movie[header] == 1 else 12)
+    return struct.unpack(">I", movie[offset : offset + 4])[0]
 
 
 def _shown_frames(movie: bytes) -> int | None:
     """`video_track_frames` of a movie header's bytes."""
     (header, _), = _boxes(movie, b"mvhd")
-    movie_scale = struct.unpack(">I", movie[header + (20 if movie[header] == 1 else 12) :][:4])[0]
+    movie_scale = _timescale(movie, header)
     for track in _boxes(movie, b"trak"):
         media = _boxes(movie, b"mdia", *track)[0]
         handler = _boxes(movie, b"hdlr", *media)[0][0]
         if movie[handler + 8 : handler + 12] != b"vide":
             continue
-        media_header = _boxes(movie, b"mdhd", *media)[0][0]
-        media_scale = struct.unpack(">I", movie[media_header + (20 if movie[media_header] == 1 else 12) :][:4])[0]
+        media_scale = _timescale(movie, _boxes(movie, b"mdhd", *media)[0][0])
         table = _boxes(movie, b"stbl", *_boxes(movie, b"minf", *media)[0])[0]
         (times, _), = _boxes(movie, b"stts", *table)
         entries = struct.unpack(">I", movie[times + 4 : times + 8])[0]
